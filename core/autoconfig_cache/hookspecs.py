@@ -1,0 +1,216 @@
+"""Hook specifications: the public contract for plugin authors.
+
+Hooks are called with keyword arguments only, so a specification can gain parameters without
+breaking implementations (pluggy passes an implementation only the arguments it names).
+
+Three groups live here:
+
+* **discovery** (``autoconfig_cache_*``), called on the global plugin manager that loads the
+  ``autoconfig_cache`` entry-point group;
+* **store operations, encryption and migration** (``cache_*``), called on the plugin manager that
+  each :class:`~autoconfig_cache.cache.AutoConfigCache` owns. Exactly one store is registered there;
+* **observation** (``autoconfig_cache_on_*``), 1:N notifications for metrics and alerting.
+
+Store operation hooks are ``async def`` in implementations; ``pm.hook.cache_get_all()`` returns
+the coroutine and the core awaits it. An observer may wrap them with ``@hookimpl(wrapper=True)``:
+``coro = yield`` hands it the coroutine, and it returns the same or another awaitable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
+
+import pluggy
+
+from .records import StoredRecord
+from .store_spec import StoreSpec
+
+if TYPE_CHECKING:
+    from .codec import EncryptionContext
+    from .report import LoadReport
+
+PROJECT_NAME = "autoconfig_cache"
+ENTRY_POINT_GROUP = "autoconfig_cache"
+
+hookspec = pluggy.HookspecMarker(PROJECT_NAME)
+hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
+
+
+class StoreFactory(Protocol):
+    """Builds a store plugin object from a store URL. Must not connect: connect lazily."""
+
+    def __call__(self, spec: StoreSpec) -> object: ...
+
+
+class RegisterStore(Protocol):
+    """The ``register`` callable handed to :func:`autoconfig_cache_register_stores`."""
+
+    def __call__(
+        self,
+        schemes: Sequence[str],
+        factory: Callable[[StoreSpec], object],
+        *,
+        description: str = "",
+    ) -> None: ...
+
+
+# ---------------------------------------------------------------------------------------------
+# Discovery (global plugin manager)
+# ---------------------------------------------------------------------------------------------
+
+
+@hookspec
+def autoconfig_cache_register_stores(register: RegisterStore) -> None:
+    """Register store factories under URL schemes.
+
+    Called once, when the global plugin manager is first used. Call
+    ``register(["redis", "rediss"], factory)`` for each family of schemes the plugin serves;
+    ``factory(spec)`` receives a :class:`~autoconfig_cache.store_spec.StoreSpec` and returns a
+    store plugin object implementing the ``cache_*`` store hooks. A scheme registered twice is
+    an error reported by ``autoconfig-cache plugins``; the first registration wins.
+
+    :param register: the callable to register with.
+    :return: nothing; the return value is ignored.
+    """
+
+
+# ---------------------------------------------------------------------------------------------
+# Store operations (the cache's own plugin manager; exactly one store is registered)
+# ---------------------------------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def cache_get_all() -> Awaitable[list[StoredRecord]] | None:
+    """Return every record under the store's cache key.
+
+    Called at start-up (racing the stream) and by the CLI. An empty store returns ``[]``.
+    ``version`` is 0 for records whose version the store does not know (e.g. written by a Relay
+    Proxy, which stores no separate version).
+
+    :return: an awaitable of the records; ``None`` only from a plugin that is not a store.
+    :raises StoreError: (or a subclass) when the store cannot be read.
+    """
+
+
+@hookspec(firstresult=True)
+def cache_set_all(
+    records: Sequence[StoredRecord], rewrite_unchanged: bool
+) -> Awaitable[None] | None:
+    """Make the store hold exactly ``records``, atomically where the backend allows.
+
+    Called after a stream ``put``. For each record: write it when the field is absent or holds a
+    lower version; leave a field holding the same or a higher version alone (it is the same item,
+    or a newer one from another writer) unless ``rewrite_unchanged`` is true, in which case an
+    equal version is rewritten too (used by key rotation). Delete every field not in
+    ``records``. Only changed fields should cost writes: this is O(changed), not a full rewrite.
+
+    :param records: the full snapshot, one record per field (no duplicates).
+    :param rewrite_unchanged: rewrite records whose stored version is equal.
+    :raises PartialWriteError: naming the fields that could not be written.
+    :raises StoreError: when the store cannot be written.
+    """
+
+
+@hookspec(firstresult=True)
+def cache_upsert(record: StoredRecord) -> Awaitable[bool] | None:
+    """Write one record unless the store already holds the same or a higher version.
+
+    Called after a stream ``patch`` the core accepted. The check and the write are one atomic
+    step on the server (Lua, a transaction or a conditional write), so that many processes can
+    share one cache key and no field ever goes back to an older version.
+
+    :return: an awaitable of ``True`` if written, ``False`` if a same or newer version was there.
+    :raises StoreError: when the store cannot be written.
+    """
+
+
+@hookspec(firstresult=True)
+def cache_delete(field: str, version: int) -> Awaitable[bool] | None:
+    """Delete ``field`` if the store holds it at a version lower than ``version``.
+
+    Called after a stream ``delete`` the core accepted. An absent field is not an error.
+
+    :return: an awaitable of ``True`` if a record was deleted, else ``False``.
+    :raises StoreError: when the store cannot be written.
+    """
+
+
+@hookspec(firstresult=True)
+def cache_clear() -> Awaitable[None] | None:
+    """Delete every record under the store's cache key (``autoconfig-cache cache clear``)."""
+
+
+@hookspec(firstresult=True)
+def cache_create_storage() -> Awaitable[None] | None:
+    """Create the backing storage (e.g. a DynamoDB table), if the store supports it.
+
+    :return: ``None`` if the store has nothing to create (the CLI says so).
+    """
+
+
+@hookspec(firstresult=True)
+def cache_close() -> Awaitable[None] | None:
+    """Cancel operations in flight and release connections. Called once by the core.
+
+    After it returns, the store's other hooks raise :class:`StoreClosedError`.
+    """
+
+
+# ---------------------------------------------------------------------------------------------
+# Encryption (the cache's plugin manager; the built-in AES-256-GCM plugin answers last)
+# ---------------------------------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def cache_encrypt(plaintext: bytes, context: EncryptionContext) -> bytes | None:
+    """Encrypt one item envelope.
+
+    :param plaintext: the JSON envelope ``{"kind","modelVersion","data"}``.
+    :param context: the cache key, field, item version and storage format the blob is for.
+    :return: the blob to store, or ``None`` to let the next plugin (finally the built-in
+        AES-256-GCM codec) handle it.
+    """
+
+
+@hookspec(firstresult=True)
+def cache_decrypt(blob: bytes, context: EncryptionContext) -> bytes | None:
+    """Decrypt one stored blob back to its envelope.
+
+    :return: the plaintext, or ``None`` if this plugin did not produce the blob.
+    :raises DecryptionError: when the blob is this plugin's but fails authentication.
+    """
+
+
+# ---------------------------------------------------------------------------------------------
+# Model-version migration
+# ---------------------------------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def cache_migrate_item(kind: str, model_version: int, data: Any) -> Any | None:
+    """Upgrade an item's envelope ``data`` by exactly one model version.
+
+    The core calls this repeatedly until the item reaches the current model version.
+
+    :param kind: ``environment`` or ``filter``.
+    :param model_version: the version ``data`` is in now.
+    :param data: the envelope's ``data`` at ``model_version``.
+    :return: ``data`` at ``model_version + 1``, or ``None`` if this plugin does not know the
+        step. An item no plugin can migrate is skipped with a warning.
+    """
+
+
+# ---------------------------------------------------------------------------------------------
+# Observation (1:N, no return value)
+# ---------------------------------------------------------------------------------------------
+
+
+@hookspec
+def autoconfig_cache_on_load(report: LoadReport) -> None:
+    """Called after every cache load with what was loaded and what was skipped, and why."""
+
+
+@hookspec
+def autoconfig_cache_on_write_error(operation: str, error: BaseException) -> None:
+    """Called when a store write fails (``set_all``, ``upsert``, ``delete``)."""

@@ -1,0 +1,55 @@
+"""What crosses the boundary between the core and a store plugin.
+
+Stores never see plaintext: a :class:`StoredRecord` carries the field name, the item's version
+(so that a store can refuse to go back to an older one) and the encrypted blob.
+"""
+
+from __future__ import annotations
+
+import enum
+
+import attrs
+
+
+class ItemKind(enum.StrEnum):
+    """The two kinds of AutoConfig item."""
+
+    ENVIRONMENT = "environment"
+    FILTER = "filter"
+
+    @property
+    def field_prefix(self) -> str:
+        """The prefix of this kind's store fields (``env`` or ``filter``), as the Relay Proxy uses."""
+        return "env" if self is ItemKind.ENVIRONMENT else "filter"
+
+
+def field_name(kind: ItemKind, item_id: str) -> str:
+    """The store field of an item: ``env:<envID>`` or ``filter:<filterID>``."""
+    return f"{kind.field_prefix}:{item_id}"
+
+
+def parse_field(field: str) -> tuple[ItemKind, str] | None:
+    """Split a store field into kind and id; ``None`` if it is not an item field."""
+    prefix, sep, item_id = field.partition(":")
+    if not sep or not item_id:
+        return None
+    if prefix == "env":
+        return ItemKind.ENVIRONMENT, item_id
+    if prefix == "filter":
+        return ItemKind.FILTER, item_id
+    return None
+
+
+@attrs.frozen
+class StoredRecord:
+    """One encrypted item as a store keeps it.
+
+    :param field: ``env:<id>`` or ``filter:<id>``.
+    :param version: the item's version, used by stores for version-guarded writes. A store that
+        cannot tell the version of a record it reads (e.g. one written by a Relay Proxy) returns 0.
+    :param blob: the encrypted envelope, opaque to the store.
+    """
+
+    field: str
+    version: int
+    blob: bytes = attrs.field(repr=lambda b: f"<{len(b)} bytes>")

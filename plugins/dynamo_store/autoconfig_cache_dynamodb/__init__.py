@@ -1,0 +1,1 @@
+"""The dynamodb store plugin for autoconfig-cache."""

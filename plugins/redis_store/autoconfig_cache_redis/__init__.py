@@ -1,0 +1,1 @@
+"""The redis store plugin for autoconfig-cache."""

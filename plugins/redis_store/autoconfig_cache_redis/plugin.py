@@ -1,0 +1,10 @@
+"""Entry point of the redis store plugin (filled in by its own issue)."""
+
+from __future__ import annotations
+
+from autoconfig_cache.hookspecs import RegisterStore, hookimpl
+
+
+@hookimpl
+def autoconfig_cache_register_stores(register: RegisterStore) -> None:
+    """Registers nothing yet."""
