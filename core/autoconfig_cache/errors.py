@@ -63,8 +63,10 @@ class PartialWriteError(StoreError):
 
     def __init__(self, message: str, failed_fields: list[str]) -> None:
         self.failed_fields = failed_fields
-        super().__init__(f"{message}: {len(failed_fields)} record(s) not written: "
-                         f"{', '.join(failed_fields[:10])}{' ...' if len(failed_fields) > 10 else ''}")
+        super().__init__(
+            f"{message}: {len(failed_fields)} record(s) not written: "
+            f"{', '.join(failed_fields[:10])}{' ...' if len(failed_fields) > 10 else ''}"
+        )
 
 
 class CodecError(AutoConfigCacheError):

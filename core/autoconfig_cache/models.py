@@ -22,7 +22,9 @@ JSONObject: TypeAlias = dict[str, Any]
 def _require_str(data: Mapping[str, Any], name: str, what: str) -> str:
     value = data.get(name)
     if not isinstance(value, str):
-        raise MalformedItemError(f"{what}: field {name!r} must be a string, got {type(value).__name__}")
+        raise MalformedItemError(
+            f"{what}: field {name!r} must be a string, got {type(value).__name__}"
+        )
     return value
 
 
@@ -30,7 +32,9 @@ def _require_int(data: Mapping[str, Any], name: str, what: str, default: int | N
     value = data.get(name, default)
     # bool is an int subclass; a version of `true` is malformed, not 1.
     if isinstance(value, bool) or not isinstance(value, int):
-        raise MalformedItemError(f"{what}: field {name!r} must be an integer, got {type(value).__name__}")
+        raise MalformedItemError(
+            f"{what}: field {name!r} must be an integer, got {type(value).__name__}"
+        )
     return value
 
 
@@ -75,7 +79,9 @@ class Environment:
         :raises MalformedItemError: when required fields are missing or of the wrong type.
         """
         if not isinstance(data, dict):
-            raise MalformedItemError(f"environment must be a JSON object, got {type(data).__name__}")
+            raise MalformedItemError(
+                f"environment must be a JSON object, got {type(data).__name__}"
+            )
         env_id = _require_str(data, "envID", "environment")
         what = f"environment {env_id!r}"
         if expected_id is not None and env_id != expected_id:
@@ -90,7 +96,11 @@ class Environment:
             raise MalformedItemError(f"{what}: field 'sdkKey.value' must be a string")
         expiring = sdk.get("expiring")
         expiring_key: ExpiringKey | None = None
-        if isinstance(expiring, dict) and isinstance(expiring.get("value"), str) and expiring["value"]:
+        if (
+            isinstance(expiring, dict)
+            and isinstance(expiring.get("value"), str)
+            and expiring["value"]
+        ):
             timestamp = expiring.get("timestamp", 0)
             expiring_key = ExpiringKey(
                 value=expiring["value"], timestamp=timestamp if isinstance(timestamp, int) else 0

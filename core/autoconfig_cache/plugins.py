@@ -178,9 +178,7 @@ class PluginRegistry:
             schemes_by_plugin.setdefault(registration.plugin_name, []).append(registration.scheme)
         infos: list[PluginInfo] = []
         for name, plugin in self.pm.list_name_plugin():
-            hook_names = sorted(
-                caller.name for caller in self.pm.get_hookcallers(plugin) or []
-            )
+            hook_names = sorted(caller.name for caller in self.pm.get_hookcallers(plugin) or [])
             infos.append(
                 PluginInfo(
                     name=name,

@@ -36,7 +36,5 @@ def redact_url(url: str) -> str:
         userinfo, _, hostport = netloc.rpartition("@")
         user, sep, _password = userinfo.partition(":")
         netloc = f"{user}{':****' if sep else ''}@{hostport}"
-    query = re.sub(
-        r"(?i)((?:password|secret|token|key)[^=&]*=)[^&]*", r"\1****", parts.query
-    )
+    query = re.sub(r"(?i)((?:password|secret|token|key)[^=&]*=)[^&]*", r"\1****", parts.query)
     return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))

@@ -1,0 +1,360 @@
+"""The async cache facade: what the stream manager, the CLI and embedding applications use.
+
+One :class:`AutoConfigCache` owns one store (a plugin object registered into the cache's own
+plugin manager, so exactly one backend answers), the codec and the keys. Every operation runs
+as a task the cache tracks, so :meth:`close` can cancel work in flight.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Mapping, Sequence
+from datetime import datetime
+from types import TracebackType
+from typing import Any, Self, TypeVar
+
+import attrs
+import pluggy
+
+from . import hookspecs
+from .codec import AesGcmEncryption, BuiltinMigrations, Codec, KeyRing, StorageFormat
+from .errors import CodecError, StoreClosedError
+from .models import Environment, Filter, Item, Snapshot
+from .plugins import PluginRegistry, get_registry
+from .records import ItemKind, StoredRecord, field_name
+from .report import LoadReport, SkippedItem, SkipReason
+from .store_spec import StoreSpec
+from .stores.null import NullStore
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+_SKIP_REASONS: dict[str, SkipReason] = {
+    "DecryptionError": SkipReason.UNDECRYPTABLE,
+    "MalformedEnvelopeError": SkipReason.MALFORMED,
+    "MalformedItemError": SkipReason.MALFORMED,
+    "UnknownKindError": SkipReason.UNKNOWN_KIND,
+    "UnknownModelVersionError": SkipReason.UNKNOWN_MODEL_VERSION,
+}
+
+# Hooks a discovered plugin may implement for a cache (everything but store discovery).
+_CACHE_HOOKS = frozenset(
+    {
+        "cache_get_all",
+        "cache_set_all",
+        "cache_upsert",
+        "cache_delete",
+        "cache_clear",
+        "cache_close",
+        "cache_encrypt",
+        "cache_decrypt",
+        "cache_migrate_item",
+        "autoconfig_cache_on_load",
+        "autoconfig_cache_on_write_error",
+    }
+)
+
+
+@attrs.frozen
+class LoadResult:
+    """What :meth:`AutoConfigCache.get_all` returns: the usable snapshot and the load report."""
+
+    snapshot: Snapshot
+    report: LoadReport
+
+
+@attrs.frozen
+class InspectedRecord:
+    """One stored record as ``autoconfig-cache cache inspect``/``verify`` see it."""
+
+    record: StoredRecord
+    item: Item | None
+    model_version: int | None
+    key_id: str | None
+    cached_at: datetime | None
+    problem: SkippedItem | None
+
+
+class AutoConfigCache:
+    """Reads and writes AutoConfig items in one store, encrypted.
+
+    Build one with :meth:`open` (from a store URL) or :meth:`from_store` (from a store object).
+    Use it as ``async with`` or call :meth:`close`.
+    """
+
+    def __init__(
+        self,
+        store: object | None,
+        *,
+        cache_key: str,
+        keys: KeyRing,
+        format: StorageFormat = StorageFormat.V2,
+        registry: PluginRegistry | None = None,
+        scheme: str = "none",
+    ) -> None:
+        self.scheme = scheme if store is not None else "none"
+        self.format = format
+        self._pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
+        self._pm.add_hookspecs(hookspecs)
+        self._encryption = AesGcmEncryption(keys)
+        self._pm.register(self._encryption, name="aesgcm")
+        self._pm.register(BuiltinMigrations(), name="builtin-migrations")
+        for name, plugin in (registry or get_registry()).pm.list_name_plugin():
+            if _implements_cache_hooks(registry or get_registry(), plugin):
+                self._pm.register(plugin, name=name)
+        self.store: object = store if store is not None else NullStore()
+        self._pm.register(self.store, name="store")
+        self.codec = Codec(
+            cache_key=cache_key,
+            format=format,
+            hook=self._pm.hook,
+            builtin_encryption=self._encryption,
+        )
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._closed = False
+
+    @classmethod
+    def open(
+        cls,
+        store_url: str | None,
+        *,
+        cache_key: str,
+        encryption_key: str,
+        previous_encryption_keys: Sequence[str] = (),
+        format: str | StorageFormat = StorageFormat.V2,
+        options: Mapping[str, str] | None = None,
+        registry: PluginRegistry | None = None,
+    ) -> AutoConfigCache:
+        """Open the cache in the store at ``store_url`` (``None`` → the null store).
+
+        :param cache_key: the namespace (Redis hash key, DynamoDB partition key).
+        :param encryption_key: the current key; the Relay Proxy uses the AutoConfig key when
+            no encryption key is set, and so should the caller.
+        :param previous_encryption_keys: keys that still decrypt (rotation).
+        :param format: ``v2`` (default) or ``relay``.
+        :param options: store settings that do not fit the URL.
+        :raises ConfigurationError: bad key, unknown scheme (naming the extra to install), ...
+        """
+        registry = registry or get_registry()
+        keys = KeyRing.from_strings(encryption_key, previous_encryption_keys)
+        storage_format = (
+            format if isinstance(format, StorageFormat) else StorageFormat.parse(format)
+        )
+        store = None
+        scheme = "none"
+        if store_url:
+            spec = StoreSpec(
+                url=store_url, cache_key=cache_key.strip(), options=dict(options or {})
+            )
+            store = registry.open_store(spec)
+            scheme = spec.scheme
+        return cls(
+            store,
+            cache_key=cache_key,
+            keys=keys,
+            format=storage_format,
+            registry=registry,
+            scheme=scheme,
+        )
+
+    @property
+    def cache_key(self) -> str:
+        """The namespace this cache lives under."""
+        return self.codec.cache_key
+
+    @property
+    def is_null(self) -> bool:
+        """True when caching is off (no store configured)."""
+        return isinstance(self.store, NullStore)
+
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`close` has been called."""
+        return self._closed
+
+    @property
+    def hook(self) -> pluggy.HookRelay:
+        """The cache's own hook relay (store, encryption, migration, observers)."""
+        return self._pm.hook
+
+    async def _run(self, awaitable: Awaitable[T] | None, operation: str) -> T:
+        if self._closed:
+            if asyncio.iscoroutine(awaitable):
+                awaitable.close()
+            raise StoreClosedError()
+        if awaitable is None:
+            raise NotImplementedError(f"the configured store does not implement {operation}")
+        task: asyncio.Task[T] = asyncio.ensure_future(awaitable)
+        self._tasks.add(task)
+        try:
+            return await task
+        finally:
+            self._tasks.discard(task)
+
+    async def _write(self, awaitable: Awaitable[T] | None, operation: str) -> T:
+        try:
+            return await self._run(awaitable, operation)
+        except (asyncio.CancelledError, StoreClosedError):
+            raise
+        except Exception as exc:
+            self._pm.hook.autoconfig_cache_on_write_error(operation=operation, error=exc)
+            raise
+
+    # -- reading -------------------------------------------------------------------------------
+
+    async def get_records(self) -> list[StoredRecord]:
+        """Every stored record, still encrypted."""
+        return await self._run(self._pm.hook.cache_get_all(), "get_all")
+
+    async def get_all(self) -> LoadResult:
+        """Load every item; records that cannot be used are skipped and reported, never fatal."""
+        records = await self.get_records()
+        result = self.decode_records(records)
+        self._pm.hook.autoconfig_cache_on_load(report=result.report)
+        return result
+
+    def decode_records(self, records: Sequence[StoredRecord]) -> LoadResult:
+        """Decode records into a snapshot and a report (no I/O)."""
+        environments: dict[str, Environment] = {}
+        filters: dict[str, Filter] = {}
+        skipped: list[SkippedItem] = []
+        stale: list[str] = []
+        oldest: datetime | None = None
+        current_key = self.codec.keys.current
+        for record in records:
+            try:
+                decoded = self.codec.decode(record)
+            except CodecError as exc:
+                problem = _skipped(record.field, exc)
+                logger.warning(
+                    "cache item %s skipped (%s): %s", record.field, problem.reason, problem.message
+                )
+                skipped.append(problem)
+                continue
+            item = decoded.item
+            if isinstance(item, Environment):
+                environments[item.env_id] = item
+            else:
+                filters[item.filter_id] = item
+            if decoded.key is not None and decoded.key is not current_key:
+                stale.append(record.field)
+            if decoded.cached_at is not None and (oldest is None or decoded.cached_at < oldest):
+                oldest = decoded.cached_at
+        report = LoadReport(
+            environments=len(environments),
+            filters=len(filters),
+            skipped=tuple(skipped),
+            oldest_cached_at=oldest,
+            stale_key_fields=tuple(stale),
+        )
+        return LoadResult(Snapshot(environments=environments, filters=filters), report)
+
+    def inspect_records(self, records: Sequence[StoredRecord]) -> list[InspectedRecord]:
+        """Decode each record on its own, keeping the problem of those that fail (CLI)."""
+        inspected: list[InspectedRecord] = []
+        for record in records:
+            key_id = self.codec.key_id_of(record)
+            try:
+                decoded = self.codec.decode(record)
+            except CodecError as exc:
+                inspected.append(
+                    InspectedRecord(record, None, None, key_id, None, _skipped(record.field, exc))
+                )
+                continue
+            if key_id is None and decoded.key is not None:
+                key_id = decoded.key.key_id_hex
+            inspected.append(
+                InspectedRecord(
+                    record, decoded.item, decoded.model_version, key_id, decoded.cached_at, None
+                )
+            )
+        return inspected
+
+    # -- writing -------------------------------------------------------------------------------
+
+    async def set_all(self, snapshot: Snapshot, *, rewrite_unchanged: bool = False) -> None:
+        """Make the store hold exactly ``snapshot`` (only changed items cost writes).
+
+        :param rewrite_unchanged: re-encrypt items whose version did not change (key rotation).
+        """
+        records = [self.codec.encode(item) for item in snapshot.items()]
+        await self._write(
+            self._pm.hook.cache_set_all(records=records, rewrite_unchanged=rewrite_unchanged),
+            "set_all",
+        )
+
+    async def upsert(self, item: Item) -> bool:
+        """Store ``item`` unless the store holds the same or a newer version.
+
+        :return: ``True`` if written.
+        """
+        record = self.codec.encode(item)
+        written: bool = await self._write(self._pm.hook.cache_upsert(record=record), "upsert")
+        return written
+
+    async def delete(self, kind: ItemKind, item_id: str, version: int) -> bool:
+        """Delete an item if the store holds it at a version lower than ``version``."""
+        deleted: bool = await self._write(
+            self._pm.hook.cache_delete(field=field_name(kind, item_id), version=version), "delete"
+        )
+        return deleted
+
+    async def clear(self) -> None:
+        """Delete every item under this cache key."""
+        await self._write(self._pm.hook.cache_clear(), "clear")
+
+    async def create_storage(self) -> bool:
+        """Create the store's backing storage; ``False`` if the store has nothing to create."""
+        awaitable = self._pm.hook.cache_create_storage()
+        if awaitable is None:
+            return False
+        await self._run(awaitable, "create_storage")
+        return True
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    async def close(self) -> None:
+        """Cancel operations in flight and close the store. Closing twice is harmless."""
+        if self._closed:
+            return
+        self._closed = True
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+        awaitable = self._pm.hook.cache_close()
+        if awaitable is not None:
+            await awaitable
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    @classmethod
+    def null(
+        cls, *, cache_key: str = "autoconfig", encryption_key: str = "unused"
+    ) -> AutoConfigCache:
+        """A cache with caching off: reads are empty, writes are discarded."""
+        return cls(None, cache_key=cache_key, keys=KeyRing.from_strings(encryption_key))
+
+
+def _implements_cache_hooks(registry: PluginRegistry, plugin: object) -> bool:
+    callers = registry.pm.get_hookcallers(plugin) or []
+    return any(caller.name in _CACHE_HOOKS for caller in callers)
+
+
+def _skipped(field: str, exc: CodecError) -> SkippedItem:
+    reason = _SKIP_REASONS.get(type(exc).__name__, SkipReason.MALFORMED)
+    if field and not field.startswith(("env:", "filter:")):
+        reason = SkipReason.FOREIGN_FIELD
+    return SkippedItem(field=field, reason=reason, message=str(exc))
