@@ -1,10 +1,157 @@
-"""Built-in memory store (stub, filled in by the core issue)."""
+"""Built-in memory store: ``memory://`` and ``memory://NAME``.
+
+``memory://`` gives every store object its own private, empty dictionary: nothing outlives the
+object. ``memory://NAME`` shares one dictionary between every store object opened in this process
+with the same NAME and cache key, for as long as the process runs (or until
+:func:`forget_shared_memory_stores`). That makes it useful for tests of the cache facade and for
+multi-writer tests; it is never shared between processes.
+
+The operations are synchronous dictionary updates under a lock, so each is atomic. The lock is a
+:class:`threading.Lock` rather than an :class:`asyncio.Lock` because shared state may be used from
+several event loops (e.g. one per test, or one per thread), and no critical section awaits.
+"""
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Sequence
+from urllib.parse import unquote, urlsplit
+
+import attrs
+
+from autoconfig_cache.errors import ConfigurationError, StoreClosedError
 from autoconfig_cache.hookspecs import RegisterStore, hookimpl
+from autoconfig_cache.records import StoredRecord
+from autoconfig_cache.store_spec import StoreSpec
+
+
+@attrs.define
+class _MemoryData:
+    """One cache key's records and the lock that makes each operation atomic."""
+
+    records: dict[str, StoredRecord] = attrs.field(factory=dict)
+    lock: threading.Lock = attrs.field(factory=threading.Lock)
+
+
+_shared: dict[tuple[str, str], _MemoryData] = {}
+_shared_lock = threading.Lock()
+
+
+def forget_shared_memory_stores() -> None:
+    """Drop the data of every named ``memory://NAME`` store in this process (for tests)."""
+    with _shared_lock:
+        _shared.clear()
+
+
+def _shared_data(name: str, cache_key: str) -> _MemoryData:
+    with _shared_lock:
+        return _shared.setdefault((name, cache_key), _MemoryData())
+
+
+class MemoryStore:
+    """A store that keeps records in a dictionary of this process.
+
+    :param name: ``None`` for a private store; otherwise the name under which store objects with
+        the same cache key share their records.
+    :param cache_key: the namespace the records live under.
+    """
+
+    def __init__(self, name: str | None = None, cache_key: str = "") -> None:
+        self.name = name
+        self.cache_key = cache_key
+        self._data = _MemoryData() if name is None else _shared_data(name, cache_key)
+        self._closed = False
+
+    @classmethod
+    def from_spec(cls, spec: StoreSpec) -> MemoryStore:
+        """Build a memory store from ``memory://`` or ``memory://NAME``.
+
+        :raises ConfigurationError: when the URL carries a path after the name.
+        """
+        parts = urlsplit(spec.url)
+        name = unquote(parts.netloc)
+        if parts.path not in ("", "/"):
+            raise ConfigurationError(
+                f"memory store URL {spec.redacted_url!r} has a path; use memory:// for a private "
+                "store or memory://NAME for one shared by name within this process"
+            )
+        return cls(name or None, spec.cache_key)
+
+    def __repr__(self) -> str:
+        where = f"memory://{self.name}" if self.name else "memory://"
+        return f"MemoryStore({where!r}, cache_key={self.cache_key!r})"
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StoreClosedError("memory store")
+
+    @hookimpl
+    async def cache_get_all(self) -> list[StoredRecord]:
+        """Every record under the cache key."""
+        self._check_open()
+        with self._data.lock:
+            return list(self._data.records.values())
+
+    @hookimpl
+    async def cache_set_all(
+        self, records: Sequence[StoredRecord], rewrite_unchanged: bool
+    ) -> None:
+        """Replace the records, keeping a stored version higher than the snapshot's."""
+        self._check_open()
+        with self._data.lock:
+            stored = self._data.records
+            wanted = {record.field for record in records}
+            for field in [field for field in stored if field not in wanted]:
+                del stored[field]
+            for record in records:
+                current = stored.get(record.field)
+                if (
+                    current is None
+                    or current.version < record.version
+                    or (rewrite_unchanged and current.version == record.version)
+                ):
+                    stored[record.field] = record
+
+    @hookimpl
+    async def cache_upsert(self, record: StoredRecord) -> bool:
+        """Write ``record`` unless the same or a higher version is stored."""
+        self._check_open()
+        with self._data.lock:
+            current = self._data.records.get(record.field)
+            if current is not None and current.version >= record.version:
+                return False
+            self._data.records[record.field] = record
+            return True
+
+    @hookimpl
+    async def cache_delete(self, field: str, version: int) -> bool:
+        """Delete ``field`` if it is stored at a version lower than ``version``."""
+        self._check_open()
+        with self._data.lock:
+            current = self._data.records.get(field)
+            if current is None or current.version >= version:
+                return False
+            del self._data.records[field]
+            return True
+
+    @hookimpl
+    async def cache_clear(self) -> None:
+        """Delete every record under the cache key."""
+        self._check_open()
+        with self._data.lock:
+            self._data.records.clear()
+
+    @hookimpl
+    async def cache_close(self) -> None:
+        """Mark the store closed. Nothing is ever in flight: every operation completes at once."""
+        self._closed = True
 
 
 @hookimpl
 def autoconfig_cache_register_stores(register: RegisterStore) -> None:
-    """Registers nothing yet."""
+    """Register the ``memory`` scheme."""
+    register(
+        ["memory"],
+        MemoryStore.from_spec,
+        description="in-process memory; memory://NAME shares data by name within the process",
+    )

@@ -1,0 +1,23 @@
+"""The conformance kit for store plugins (install with ``autoconfig-cache[testing]``).
+
+::
+
+    import pytest
+    from autoconfig_cache.testing import StoreConformance
+
+    class TestMyStore(StoreConformance):
+        @pytest.fixture
+        async def store(self):
+            store = MyStore(...)          # a fresh, EMPTY store object
+            yield store
+            await store.cache_close()     # closing twice is harmless
+
+See ``docs/plugin-authors.md`` ("Testing your store with the conformance kit").
+"""
+
+from __future__ import annotations
+
+from .conformance import StoreConformance, as_map, blob_for, record
+from .hooks import StoreHooks
+
+__all__ = ["StoreConformance", "StoreHooks", "as_map", "blob_for", "record"]

@@ -1,0 +1,548 @@
+"""The store conformance kit: a pytest base class every store must pass.
+
+Subclass :class:`StoreConformance` in a class whose name starts with ``Test`` and supply an
+async fixture ``store`` that yields a fresh, EMPTY store plugin object (and closes it afterwards).
+Optionally supply ``store_factory``: a fixture returning a callable that opens ANOTHER store
+object on the same cache key (sync or async callable); the multi-writer tests then use several
+store objects, as several processes would. Without it they run concurrent tasks on one object.
+
+Class attributes let a store adjust sizes or declare what it cannot do; see
+:class:`StoreConformance`. Every test is named after the one behaviour it checks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import random
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import Any, ClassVar
+
+import pytest
+import pytest_asyncio
+
+from autoconfig_cache.errors import StoreClosedError
+from autoconfig_cache.records import StoredRecord
+
+from .hooks import StoreHooks
+
+
+def blob_for(field: str, version: int, size: int = 0) -> bytes:
+    """A blob that depends only on ``field`` and ``version``: any writer of a version writes it."""
+    base = f"{field}@{version}".encode()
+    if size <= len(base):
+        return base
+    return (base * (size // len(base) + 1))[:size]
+
+
+def record(field: str, version: int, blob: bytes | None = None) -> StoredRecord:
+    """A :class:`StoredRecord`, with :func:`blob_for` as the default blob."""
+    return StoredRecord(field, version, blob_for(field, version) if blob is None else blob)
+
+
+def as_map(records: Sequence[StoredRecord]) -> dict[str, tuple[int, bytes]]:
+    """Records by field, asserting that no field appears twice."""
+    result: dict[str, tuple[int, bytes]] = {}
+    for item in records:
+        assert item.field not in result, f"get_all returned field {item.field!r} twice"
+        result[item.field] = (item.version, item.blob)
+    return result
+
+
+OPERATIONS_AFTER_CLOSE: dict[str, Callable[[StoreHooks], Awaitable[object]]] = {
+    "get_all": lambda hooks: hooks.get_all(),
+    "set_all": lambda hooks: hooks.set_all([record("env:a", 1)]),
+    "upsert": lambda hooks: hooks.upsert(record("env:a", 1)),
+    "delete": lambda hooks: hooks.delete("env:a", 1),
+    "clear": lambda hooks: hooks.clear(),
+}
+
+
+@pytest.mark.asyncio
+class StoreConformance:
+    """Behaviours every store must have. Subclass it in a ``Test...`` class.
+
+    Required fixture: ``store`` (async, yields a fresh EMPTY store object, closes it after).
+    Optional fixture: ``store_factory`` (returns a callable opening another store object on the
+    same cache key; the kit closes what it opens).
+
+    A subclass may override the class attributes below to fit its backend.
+    """
+
+    #: Size in bytes of the blob in :meth:`test_large_item_round_trips` (DynamoDB allows 400 KB
+    #: per item, attribute names included, so the default stays below it).
+    large_item_size: ClassVar[int] = 300_000
+    #: Number of records in the many-items tests.
+    many_items_count: ClassVar[int] = 10_000
+    #: Number of concurrent writers (store objects from ``store_factory``, or tasks on one store).
+    concurrent_writers: ClassVar[int] = 4
+    #: Whether ``cache_set_all`` is atomic for readers (they see the old or the new snapshot,
+    #: never a mixture). A store that cannot promise it sets ``False`` and the test is skipped.
+    atomic_set_all: ClassVar[bool] = True
+    #: Upper bound used only so that a hanging store fails instead of blocking the test run.
+    hang_guard_seconds: ClassVar[float] = 30.0
+
+    # -----------------------------------------------------------------------------------------
+    # fixtures
+    # -----------------------------------------------------------------------------------------
+
+    @pytest.fixture
+    def conformance_hooks(self, store: object) -> StoreHooks:
+        """The ``store`` fixture's object behind a plugin manager, as the core calls it."""
+        return StoreHooks(store)
+
+    @pytest.fixture
+    def conformance_store_factory(self, request: pytest.FixtureRequest) -> Any:
+        """The subclass's ``store_factory`` fixture value, or ``None`` when there is none."""
+        try:
+            return request.getfixturevalue("store_factory")
+        except pytest.FixtureLookupError:
+            return None
+
+    @pytest_asyncio.fixture
+    async def conformance_writers(
+        self, conformance_hooks: StoreHooks, conformance_store_factory: Any
+    ) -> AsyncIterator[list[StoreHooks]]:
+        """``concurrent_writers`` hooks: the store plus other store objects on its cache key.
+
+        Without a ``store_factory`` every entry is the one store (concurrent tasks on it).
+        """
+        writers = [conformance_hooks]
+        opened: list[StoreHooks] = []
+        try:
+            for _ in range(self.concurrent_writers - 1):
+                if conformance_store_factory is None:
+                    writers.append(conformance_hooks)
+                    continue
+                other = conformance_store_factory()
+                if inspect.isawaitable(other):
+                    other = await other
+                hooks = StoreHooks(other)
+                opened.append(hooks)
+                writers.append(hooks)
+            yield writers
+        finally:
+            for hooks in opened:
+                await hooks.close()
+
+    # -----------------------------------------------------------------------------------------
+    # helpers
+    # -----------------------------------------------------------------------------------------
+
+    def many_records(self, prefix: str = "env:item-", version: int = 1) -> list[StoredRecord]:
+        """``many_items_count`` distinct records."""
+        return [record(f"{prefix}{index}", version) for index in range(self.many_items_count)]
+
+    async def close_and_check_stopped(self, hooks: StoreHooks, task: asyncio.Task[Any]) -> None:
+        """Close the store; the task must end with CancelledError or StoreClosedError.
+
+        A task that had already finished when ``cache_close`` was called may have succeeded.
+        """
+        was_done = False
+
+        async def close() -> None:
+            nonlocal was_done
+            was_done = task.done()  # observed at the moment cache_close is called
+            await hooks.close()
+
+        await asyncio.wait_for(close(), timeout=self.hang_guard_seconds)
+        done, _ = await asyncio.wait({task}, timeout=self.hang_guard_seconds)
+        if task not in done:
+            task.cancel()
+            pytest.fail(
+                f"an operation in flight was still running {self.hang_guard_seconds} s after "
+                "cache_close returned; close must cancel in-flight work"
+            )
+        if task.cancelled():
+            return
+        error = task.exception()
+        if error is None:
+            assert was_done, (
+                "an operation in flight when cache_close was called completed normally; "
+                "close must cancel it (CancelledError or StoreClosedError)"
+            )
+        else:
+            assert isinstance(error, StoreClosedError), (
+                f"an operation cancelled by cache_close raised {error!r}; expected "
+                "StoreClosedError (or CancelledError)"
+            )
+
+    # -----------------------------------------------------------------------------------------
+    # get_all / set_all
+    # -----------------------------------------------------------------------------------------
+
+    async def test_empty_store_returns_no_records(self, conformance_hooks: StoreHooks) -> None:
+        assert await conformance_hooks.get_all() == []
+
+    async def test_set_all_then_get_all_round_trips_fields_versions_and_blobs(
+        self, conformance_hooks: StoreHooks
+    ) -> None:
+        records = [
+            record("env:a", 1, b"alpha"),
+            record("env:b", 7, b"bravo\x00\xff"),
+            record("filter:c", 42, b"charlie"),
+        ]
+        await conformance_hooks.set_all(records)
+        assert as_map(await conformance_hooks.get_all()) == {
+            "env:a": (1, b"alpha"),
+            "env:b": (7, b"bravo\x00\xff"),
+            "filter:c": (42, b"charlie"),
+        }
+
+    async def test_set_all_removes_fields_absent_from_the_snapshot(
+        self, conformance_hooks: StoreHooks
+    ) -> None:
+        await conformance_hooks.set_all([record("env:a", 1), record("env:b", 1)])
+        await conformance_hooks.set_all([record("env:b", 1), record("filter:c", 1)])
+        assert set(as_map(await conformance_hooks.get_all())) == {"env:b", "filter:c"}
+
+    async def test_set_all_removes_absent_fields_whatever_their_version(
+        self, conformance_hooks: StoreHooks
+    ) -> None:
+        await conformance_hooks.upsert(record("env:stale", 1000))
+        await conformance_hooks.set_all([record("env:kept", 1)])
+        assert set(as_map(await conformance_hooks.get_all())) == {"env:kept"}
+
+    async def test_set_all_with_an_empty_snapshot_empties_the_store(
+        self, conformance_hooks: StoreHooks
+    ) -> None:
+        await conformance_hooks.set_all([record("env:a", 1), record("filter:b", 2)])
+        await conformance_hooks.set_all([])
+        assert await conformance_hooks.get_all() == []
+
+    async def test_set_all_writes_a_higher_version(self, conformance_hooks: StoreHooks) -> None:
+        await conformance_hooks.set_all([record("env:a", 1, b"one")])
+        await conformance_hooks.set_all([record("env:a", 2, b"two")])
+        assert as_map(await conformance_hooks.get_all()) == {"env:a": (2, b"two")}
+
+    async def test_set_all_keeps_a_stored_higher_version(
+        self, conformance_hooks: StoreHooks
+    ) -> None:
+        await conformance_hooks.set_all([record("env:a", 7, b"seven")])
+        await conformance_hooks.set_all([record("env:a", 5, b"five")])
+        assert as_map(await conformance_hooks.get_all()) == {"env:a": (7, b"seven")}
+
+    async def test_set_all_with_rewrite_unchanged_keeps_a_stored_higher_version(
+        self, conformance_hooks: StoreHooks
+    ) -> None:
+        await conformance_hooks.set_all([record("env:a", 7, b"seven")])
+        await conformance_hooks.set_all([record("env:a", 5, b"five")], rewrite_unchanged=True)
+        assert as_map(await conformance_hooks.get_all()) == {"env:a": (7, b"seven")}
+
+    async def test_set_all_leaves_an_equal_version_alone_without_rewrite_unchanged(
+        self, conformance_hooks: StoreHooks
+    ) -> None:
+        await conformance_hooks.set_all([record("env:a", 3, b"first")])
+        await conformance_hooks.set_all([record("env:a", 3, b"second")])
+        assert as_map(await conformance_hooks.get_all()) == {"env:a": (3, b"first")}
+
+    async def test_set_all_with_rewrite_unchanged_rewrites_an_equal_version(
+        self, conformance_hooks: StoreHooks
+    ) -> None:
+        await conformance_hooks.set_all([record("env:a", 3, b"old key")])
+        await conformance_hooks.set_all([record("env:a", 3, b"new key")], rewrite_unchanged=True)
+        assert as_map(await conformance_hooks.get_all()) == {"env:a": (3, b"new key")}
+
+    async def test_set_all_leaves_records_it_does_not_change_intact(
+        self, conformance_hooks: StoreHooks
+    ) -> None:
+        await conformance_hooks.set_all([record("env:a", 1), record("env:b", 1)])
+        await conformance_hooks.set_all([record("env:a", 1), record("env:b", 2)])
+        assert as_map(await conformance_hooks.get_all()) == {
+            "env:a": (1, blob_for("env:a", 1)),
+            "env:b": (2, blob_for("env:b", 2)),
+        }
+
+    # -----------------------------------------------------------------------------------------
+    # upsert
+    # -----------------------------------------------------------------------------------------
+
+    async def test_upsert_writes_an_absent_field(self, conformance_hooks: StoreHooks) -> None:
+        assert await conformance_hooks.upsert(record("env:a", 1, b"one")) is True
+        assert as_map(await conformance_hooks.get_all()) == {"env:a": (1, b"one")}
+
+    async def test_upsert_writes_a_higher_version(self, conformance_hooks: StoreHooks) -> None:
+        await conformance_hooks.upsert(record("env:a", 1, b"one"))
+        assert await conformance_hooks.upsert(record("env:a", 2, b"two")) is True
+        assert as_map(await conformance_hooks.get_all()) == {"env:a": (2, b"two")}
+
+    async def test_upsert_ignores_an_equal_version(self, conformance_hooks: StoreHooks) -> None:
+        await conformance_hooks.upsert(record("env:a", 2, b"first"))
+        assert await conformance_hooks.upsert(record("env:a", 2, b"second")) is False
+        assert as_map(await conformance_hooks.get_all()) == {"env:a": (2, b"first")}
+
+    async def test_upsert_ignores_a_lower_version(self, conformance_hooks: StoreHooks) -> None:
+        await conformance_hooks.upsert(record("env:a", 5, b"five"))
+        assert await conformance_hooks.upsert(record("env:a", 4, b"four")) is False
+        assert as_map(await conformance_hooks.get_all()) == {"env:a": (5, b"five")}
+
+    async def test_upsert_leaves_other_fields_alone(self, conformance_hooks: StoreHooks) -> None:
+        await conformance_hooks.set_all([record("env:a", 1), record("filter:b", 1)])
+        await conformance_hooks.upsert(record("env:c", 1))
+        assert as_map(await conformance_hooks.get_all()) == {
+            "env:a": (1, blob_for("env:a", 1)),
+            "filter:b": (1, blob_for("filter:b", 1)),
+            "env:c": (1, blob_for("env:c", 1)),
+        }
+
+    # -----------------------------------------------------------------------------------------
+    # delete / clear
+    # -----------------------------------------------------------------------------------------
+
+    async def test_delete_removes_a_field_stored_at_a_lower_version(
+        self, conformance_hooks: StoreHooks
+    ) -> None:
+        await conformance_hooks.set_all([record("env:a", 3), record("env:b", 1)])
+        assert await conformance_hooks.delete("env:a", 4) is True
+        assert set(as_map(await conformance_hooks.get_all())) == {"env:b"}
+
+    async def test_delete_keeps_a_field_stored_at_an_equal_version(
+        self, conformance_hooks: StoreHooks
+    ) -> None:
+        await conformance_hooks.set_all([record("env:a", 3)])
+        assert await conformance_hooks.delete("env:a", 3) is False
+        assert as_map(await conformance_hooks.get_all()) == {"env:a": (3, blob_for("env:a", 3))}
+
+    async def test_delete_keeps_a_field_stored_at_a_higher_version(
+        self, conformance_hooks: StoreHooks
+    ) -> None:
+        await conformance_hooks.set_all([record("env:a", 3)])
+        assert await conformance_hooks.delete("env:a", 2) is False
+        assert as_map(await conformance_hooks.get_all()) == {"env:a": (3, blob_for("env:a", 3))}
+
+    async def test_delete_of_an_absent_field_returns_false(
+        self, conformance_hooks: StoreHooks
+    ) -> None:
+        await conformance_hooks.set_all([record("env:a", 1)])
+        assert await conformance_hooks.delete("env:missing", 10) is False
+        assert set(as_map(await conformance_hooks.get_all())) == {"env:a"}
+
+    async def test_clear_removes_every_record(self, conformance_hooks: StoreHooks) -> None:
+        await conformance_hooks.set_all([record("env:a", 1), record("filter:b", 2)])
+        await conformance_hooks.clear()
+        assert await conformance_hooks.get_all() == []
+
+    async def test_store_accepts_writes_after_clear(self, conformance_hooks: StoreHooks) -> None:
+        await conformance_hooks.set_all([record("env:a", 5)])
+        await conformance_hooks.clear()
+        assert await conformance_hooks.upsert(record("env:a", 1)) is True
+        assert as_map(await conformance_hooks.get_all()) == {"env:a": (1, blob_for("env:a", 1))}
+
+    async def test_create_storage_keeps_existing_records(
+        self, conformance_hooks: StoreHooks
+    ) -> None:
+        if not conformance_hooks.implements("cache_create_storage"):
+            pytest.skip("the store does not implement cache_create_storage")
+        await conformance_hooks.create_storage()
+        await conformance_hooks.set_all([record("env:a", 1)])
+        await conformance_hooks.create_storage()
+        assert set(as_map(await conformance_hooks.get_all())) == {"env:a"}
+
+    # -----------------------------------------------------------------------------------------
+    # sizes and contents
+    # -----------------------------------------------------------------------------------------
+
+    async def test_large_item_round_trips(self, conformance_hooks: StoreHooks) -> None:
+        large = random.Random(1).randbytes(self.large_item_size)
+        await conformance_hooks.set_all([record("env:large", 1, large), record("env:small", 1)])
+        stored = as_map(await conformance_hooks.get_all())
+        assert stored["env:large"] == (1, large)
+        assert set(stored) == {"env:large", "env:small"}
+
+    async def test_large_item_upsert_round_trips(self, conformance_hooks: StoreHooks) -> None:
+        large = blob_for("env:large", 2, self.large_item_size)
+        assert await conformance_hooks.upsert(record("env:large", 2, large)) is True
+        assert as_map(await conformance_hooks.get_all()) == {"env:large": (2, large)}
+
+    async def test_many_items_round_trip(self, conformance_hooks: StoreHooks) -> None:
+        records = self.many_records()
+        await conformance_hooks.set_all(records)
+        assert as_map(await conformance_hooks.get_all()) == as_map(records)
+
+    async def test_set_all_of_many_items_applies_a_small_change(
+        self, conformance_hooks: StoreHooks
+    ) -> None:
+        records = self.many_records()
+        await conformance_hooks.set_all(records)
+        changed = [*records[1:-1], record(records[-1].field, 2), record("env:new", 1)]
+        await conformance_hooks.set_all(changed)
+        assert as_map(await conformance_hooks.get_all()) == as_map(changed)
+
+    async def test_blobs_with_every_byte_value_survive(
+        self, conformance_hooks: StoreHooks
+    ) -> None:
+        every_byte = bytes(range(256))
+        reversed_bytes = bytes(reversed(range(256)))
+        await conformance_hooks.set_all([record("env:bytes", 1, every_byte)])
+        await conformance_hooks.upsert(record("filter:bytes", 1, reversed_bytes))
+        assert as_map(await conformance_hooks.get_all()) == {
+            "env:bytes": (1, every_byte),
+            "filter:bytes": (1, reversed_bytes),
+        }
+
+    async def test_field_names_with_unicode_and_colons_survive(
+        self, conformance_hooks: StoreHooks
+    ) -> None:
+        fields = ["env:ünïcødé-环境-🚀", "filter:a:b:c", "env:with space", "env:" + "x" * 200]
+        await conformance_hooks.set_all([record(fields[0], 1), record(fields[1], 2)])
+        await conformance_hooks.upsert(record(fields[2], 3))
+        await conformance_hooks.upsert(record(fields[3], 4))
+        assert as_map(await conformance_hooks.get_all()) == {
+            field: (version, blob_for(field, version))
+            for field, version in zip(fields, (1, 2, 3, 4), strict=True)
+        }
+        assert await conformance_hooks.delete(fields[1], 3) is True
+        assert set(as_map(await conformance_hooks.get_all())) == {fields[0], fields[2], fields[3]}
+
+    async def test_versions_round_trip_exactly(self, conformance_hooks: StoreHooks) -> None:
+        versions = {"env:zero": 0, "env:big": 2**31 + 1, "env:huge": 2**53 + 1}
+        await conformance_hooks.set_all([record(field, v) for field, v in versions.items()])
+        stored = as_map(await conformance_hooks.get_all())
+        assert {field: version for field, (version, _) in stored.items()} == versions
+
+    async def test_version_guard_compares_numbers_not_text(
+        self, conformance_hooks: StoreHooks
+    ) -> None:
+        await conformance_hooks.upsert(record("env:a", 9))
+        assert await conformance_hooks.upsert(record("env:a", 10)) is True
+        assert await conformance_hooks.upsert(record("env:a", 9)) is False
+        assert as_map(await conformance_hooks.get_all())["env:a"][0] == 10
+
+    # -----------------------------------------------------------------------------------------
+    # concurrency
+    # -----------------------------------------------------------------------------------------
+
+    async def test_concurrent_upserts_keep_the_highest_version_of_every_field(
+        self, conformance_writers: list[StoreHooks]
+    ) -> None:
+        fields = [f"env:concurrent-{index}" for index in range(10)]
+        top = 20
+        written: list[tuple[str, int]] = []
+
+        async def writer(hooks: StoreHooks, seed: int) -> None:
+            plan = [(field, version) for field in fields for version in range(1, top + 1)]
+            random.Random(seed).shuffle(plan)
+            for field, version in plan:
+                if await hooks.upsert(record(field, version)):
+                    written.append((field, version))
+
+        await asyncio.wait_for(
+            asyncio.gather(*(writer(w, seed) for seed, w in enumerate(conformance_writers))),
+            timeout=self.hang_guard_seconds * 4,
+        )
+        stored = as_map(await conformance_writers[0].get_all())
+        assert stored == {field: (top, blob_for(field, top)) for field in fields}
+        # The guard is atomic: exactly one writer succeeded in writing each field's top version.
+        for field in fields:
+            assert written.count((field, top)) == 1, f"{field} v{top} written more than once"
+
+    async def test_concurrent_set_all_and_upserts_never_lower_a_version(
+        self, conformance_writers: list[StoreHooks]
+    ) -> None:
+        # Every snapshot holds every field, so set_all never deletes one and the outcome is
+        # deterministic: each field ends at the highest version any writer wrote for it.
+        fields = [f"filter:mixed-{index}" for index in range(20)]
+        highest: dict[str, int] = dict.fromkeys(fields, 0)
+
+        async def writer(hooks: StoreHooks, seed: int) -> None:
+            rng = random.Random(seed)
+            for round_number in range(30):
+                if round_number % 3 == 0:
+                    snapshot = [record(field, rng.randint(1, 50)) for field in fields]
+                    for item in snapshot:
+                        highest[item.field] = max(highest[item.field], item.version)
+                    await hooks.set_all(snapshot)
+                else:
+                    item = record(rng.choice(fields), rng.randint(1, 50))
+                    highest[item.field] = max(highest[item.field], item.version)
+                    await hooks.upsert(item)
+
+        await asyncio.wait_for(
+            asyncio.gather(*(writer(w, seed) for seed, w in enumerate(conformance_writers))),
+            timeout=self.hang_guard_seconds * 4,
+        )
+        stored = as_map(await conformance_writers[0].get_all())
+        assert stored == {field: (v, blob_for(field, v)) for field, v in highest.items()}
+
+    async def test_concurrent_reader_sees_the_old_or_the_new_snapshot_never_a_mixture(
+        self, conformance_writers: list[StoreHooks]
+    ) -> None:
+        if not self.atomic_set_all:
+            pytest.skip("the store declares atomic_set_all = False")
+        writer, reader = conformance_writers[0], conformance_writers[-1]
+        count = min(self.many_items_count, 2000)
+        old = [record(f"env:old-{index}", 1) for index in range(count)]
+        new = [record(f"env:new-{index}", 1) for index in range(count)]
+        await writer.set_all(old)
+        old_fields = {item.field for item in old}
+        new_fields = {item.field for item in new}
+        seen: list[set[str]] = []
+
+        async def read_until(task: asyncio.Task[None]) -> None:
+            while True:
+                finished = task.done()
+                seen.append(set(as_map(await reader.get_all())))
+                if finished:
+                    return
+
+        write = asyncio.create_task(writer.set_all(new))
+        await asyncio.wait_for(read_until(write), timeout=self.hang_guard_seconds * 4)
+        await write
+        for fields in seen:
+            assert fields in (old_fields, new_fields), (
+                f"a reader saw {len(fields & old_fields)} old and {len(fields & new_fields)} "
+                "new fields: set_all is not atomic"
+            )
+        assert seen[-1] == new_fields
+
+    async def test_store_objects_on_one_cache_key_see_each_others_writes(
+        self, conformance_writers: list[StoreHooks]
+    ) -> None:
+        first, other = conformance_writers[0], conformance_writers[-1]
+        if first is other:
+            pytest.skip("no store_factory fixture: the store has a single object per cache key")
+        await first.set_all([record("env:a", 1)])
+        assert await other.upsert(record("env:a", 1)) is False
+        assert await other.upsert(record("env:b", 1)) is True
+        assert set(as_map(await first.get_all())) == {"env:a", "env:b"}
+
+    # -----------------------------------------------------------------------------------------
+    # close
+    # -----------------------------------------------------------------------------------------
+
+    async def test_close_cancels_an_in_flight_get_all(self, conformance_hooks: StoreHooks) -> None:
+        await conformance_hooks.set_all(self.many_records())
+        task = asyncio.create_task(conformance_hooks.get_all())
+        await asyncio.sleep(0)  # let the read start, so that it is in flight
+        await self.close_and_check_stopped(conformance_hooks, task)
+
+    async def test_close_cancels_an_in_flight_set_all(self, conformance_hooks: StoreHooks) -> None:
+        task = asyncio.create_task(conformance_hooks.set_all(self.many_records()))
+        await asyncio.sleep(0)  # let the write start, so that it is in flight
+        await self.close_and_check_stopped(conformance_hooks, task)
+
+    async def test_operation_scheduled_before_close_does_not_outlive_it(
+        self, conformance_hooks: StoreHooks
+    ) -> None:
+        await conformance_hooks.upsert(record("env:a", 1))
+        task = asyncio.create_task(conformance_hooks.get_all())
+        await self.close_and_check_stopped(conformance_hooks, task)
+
+    async def test_close_is_idempotent(self, conformance_hooks: StoreHooks) -> None:
+        await conformance_hooks.upsert(record("env:a", 1))
+        await conformance_hooks.close()
+        await asyncio.wait_for(conformance_hooks.close(), timeout=self.hang_guard_seconds)
+
+    async def test_close_of_an_unused_store_succeeds(self, conformance_hooks: StoreHooks) -> None:
+        await asyncio.wait_for(conformance_hooks.close(), timeout=self.hang_guard_seconds)
+        with pytest.raises(StoreClosedError):
+            await conformance_hooks.get_all()
+
+    @pytest.mark.parametrize("operation", sorted(OPERATIONS_AFTER_CLOSE))
+    async def test_operation_after_close_raises_store_closed(
+        self, conformance_hooks: StoreHooks, operation: str
+    ) -> None:
+        await conformance_hooks.upsert(record("env:a", 1))
+        await conformance_hooks.close()
+        with pytest.raises(StoreClosedError):
+            await OPERATIONS_AFTER_CLOSE[operation](conformance_hooks)
