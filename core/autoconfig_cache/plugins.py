@@ -148,8 +148,12 @@ class PluginRegistry:
                         continue
                     stores[scheme] = StoreRegistration(scheme, factory, _plugin, description)
 
+            # Through the hook (not impl.function) so that tracing and monitoring see the call;
+            # one plugin at a time so that each registration is attributed to its plugin.
+            others = [p for p in self.pm.get_plugins() if p is not impl.plugin]
+            caller = self.pm.subset_hook_caller("autoconfig_cache_register_stores", others)
             try:
-                impl.function(register=register)
+                caller(register=register)
             except Exception as exc:
                 message = f"{type(exc).__name__}: {exc}"
                 self.load_errors[plugin_name] = message
