@@ -1,0 +1,578 @@
+"""Configuration of the service and the CLI: environment variables and an optional TOML file.
+
+Environment variables use the Relay Proxy's names where one exists (``AUTO_CONFIG_KEY``,
+``AUTO_CONFIG_CACHE_KEY``, ``USE_REDIS``, ``REDIS_URL``, ...), so a Relay Proxy deployment's
+settings can be reused as they are. This project's own settings start with ``AUTO_CONFIG_CACHE_``.
+
+Precedence: an environment variable overrides the same setting in the TOML file (the Relay
+Proxy does the same with its configuration file), and both override the defaults. An environment
+variable set to the empty string counts as unset, because that is how container manifests
+commonly "unset" a variable.
+
+Every error is a :class:`~autoconfig_cache.errors.ConfigurationError` that names the setting to
+change (both its environment variable and its TOML key), and never shows a secret in clear.
+``docs/configuration.md`` documents every setting.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tomllib
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import attrs
+
+from .codec import StorageFormat
+from .errors import ConfigurationError, UnknownStoreSchemeError
+from .plugins import KNOWN_EXTRAS, PluginRegistry, get_registry
+from .secrets import mask, redact_url
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_STREAM_URI = "https://stream.launchdarkly.com"
+DEFAULT_PORT = 8030
+# All interfaces, as the Relay Proxy does: a readiness probe reaches the container from outside.
+DEFAULT_BIND_ADDRESS = "0.0.0.0"  # noqa: S104
+DEFAULT_LOG_LEVEL = "INFO"
+DEFAULT_REDIS_HOST = "localhost"
+DEFAULT_REDIS_PORT = 6379
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+@attrs.frozen
+class Setting:
+    """One setting: its environment variable, its TOML key (dotted) and whether it is secret."""
+
+    env: str
+    toml: str
+    secret: bool = False
+
+    def name(self) -> str:
+        """How error messages name the setting: both spellings."""
+        return f"{self.env} (TOML: {self.toml})"
+
+
+# Every setting, by a short internal name. The order is the order of docs/configuration.md.
+SETTINGS: dict[str, Setting] = {
+    "autoconfig_key": Setting("AUTO_CONFIG_KEY", "autoconfig_key", secret=True),
+    "stream_uri": Setting("STREAM_URI", "stream_uri"),
+    "port": Setting("PORT", "port"),
+    "bind_address": Setting("AUTO_CONFIG_CACHE_BIND_ADDRESS", "bind_address"),
+    "log_level": Setting("AUTO_CONFIG_CACHE_LOG_LEVEL", "log_level"),
+    "cache_key": Setting("AUTO_CONFIG_CACHE_KEY", "cache.key"),
+    "encryption_key": Setting(
+        "AUTO_CONFIG_CACHE_ENCRYPTION_KEY", "cache.encryption_key", secret=True
+    ),
+    "previous_encryption_keys": Setting(
+        "AUTO_CONFIG_CACHE_PREVIOUS_ENCRYPTION_KEYS", "cache.previous_encryption_keys", secret=True
+    ),
+    "format": Setting("AUTO_CONFIG_CACHE_FORMAT", "cache.format"),
+    "store": Setting("AUTO_CONFIG_CACHE_STORE", "cache.store"),
+    "use_redis": Setting("USE_REDIS", "redis.enabled"),
+    "redis_url": Setting("REDIS_URL", "redis.url", secret=True),
+    "redis_host": Setting("REDIS_HOST", "redis.host"),
+    "redis_port": Setting("REDIS_PORT", "redis.port"),
+    "redis_tls": Setting("REDIS_TLS", "redis.tls"),
+    "redis_username": Setting("REDIS_USERNAME", "redis.username"),
+    "redis_password": Setting("REDIS_PASSWORD", "redis.password", secret=True),
+    "use_dynamodb": Setting("USE_DYNAMODB", "dynamodb.enabled"),
+    "dynamodb_table": Setting("DYNAMODB_TABLE", "dynamodb.table"),
+    "dynamodb_url": Setting("DYNAMODB_URL", "dynamodb.url"),
+}
+
+# TOML tables that hold free-form key/value pairs rather than named settings.
+_STORE_OPTIONS_TABLE = "cache.store_options"
+
+
+@attrs.frozen
+class Config:
+    """The validated configuration.
+
+    :param autoconfig_key: the Relay Proxy AutoConfig key (needed by ``run``; the cache tools
+        need it only when no encryption key is set, since it is then the encryption key).
+    :param cache_key: the namespace of the cache in the store; ``None`` when no store is set.
+    :param encryption_key: the key set explicitly, if any (see :attr:`effective_encryption_key`).
+    :param previous_encryption_keys: keys that still decrypt, for rotation.
+    :param format: the storage format.
+    :param store_url: the store URL (secrets included: log :attr:`redacted_store_url`).
+    :param store_options: settings given to the store beside its URL (``tls``, ``password``...).
+    :param stream_uri: base URI of the AutoConfig stream.
+    :param port: port of the status server.
+    :param bind_address: interface of the status server.
+    :param log_level: logging level name.
+    :param source_file: the TOML file read, if any.
+    :param warnings: things worth telling the operator that are not errors.
+    """
+
+    autoconfig_key: str | None = attrs.field(default=None, repr=mask)
+    cache_key: str | None = None
+    encryption_key: str | None = attrs.field(default=None, repr=mask)
+    previous_encryption_keys: tuple[str, ...] = attrs.field(
+        default=(), repr=lambda keys: f"<{len(keys)} key(s)>"
+    )
+    format: StorageFormat = StorageFormat.V2
+    store_url: str | None = attrs.field(
+        default=None, repr=lambda url: repr(redact_url(url) if url else None)
+    )
+    store_options: Mapping[str, str] = attrs.field(
+        factory=dict, repr=lambda options: repr(sorted(options))
+    )
+    stream_uri: str = DEFAULT_STREAM_URI
+    port: int = DEFAULT_PORT
+    bind_address: str = DEFAULT_BIND_ADDRESS
+    log_level: str = DEFAULT_LOG_LEVEL
+    source_file: Path | None = None
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def store_scheme(self) -> str:
+        """The store URL's scheme, or ``none`` when no store is configured."""
+        return urlsplit(self.store_url).scheme.lower() if self.store_url else "none"
+
+    @property
+    def redacted_store_url(self) -> str | None:
+        """The store URL with its password masked."""
+        return redact_url(self.store_url) if self.store_url else None
+
+    @property
+    def effective_encryption_key(self) -> str:
+        """The key that encrypts the cache: the encryption key, else the AutoConfig key.
+
+        :raises ConfigurationError: when neither is set.
+        """
+        key = self.encryption_key or self.autoconfig_key
+        if not key:
+            raise ConfigurationError(
+                "no encryption key: set AUTO_CONFIG_CACHE_ENCRYPTION_KEY (TOML: "
+                "cache.encryption_key), or AUTO_CONFIG_KEY, which is the encryption key when "
+                "none is set (as in the Relay Proxy)"
+            )
+        return key
+
+    def require_autoconfig_key(self) -> str:
+        """The AutoConfig key, which the stream needs.
+
+        :raises ConfigurationError: when it is not set.
+        """
+        if not self.autoconfig_key:
+            raise ConfigurationError(
+                "AUTO_CONFIG_KEY (TOML: autoconfig_key) is not set; set it to the Relay Proxy "
+                "AutoConfig key (LaunchDarkly > Integrations > Relay Proxy)"
+            )
+        return self.autoconfig_key
+
+    def require_store(self) -> tuple[str, str]:
+        """The store URL and cache key, for the ``cache`` commands.
+
+        :raises ConfigurationError: when no store is configured.
+        """
+        if not self.store_url or not self.cache_key:
+            raise ConfigurationError(
+                "no store is configured; set AUTO_CONFIG_CACHE_STORE (TOML: cache.store), e.g. "
+                "sqlite:///var/lib/autoconfig/cache.db, or USE_REDIS / USE_DYNAMODB, together "
+                "with AUTO_CONFIG_CACHE_KEY (TOML: cache.key)"
+            )
+        return self.store_url, self.cache_key
+
+    def describe(self) -> dict[str, object]:
+        """A JSON-ready summary with every secret masked (for logs and ``--json`` output)."""
+        return {
+            "autoconfigKey": mask(self.autoconfig_key) or None,
+            "cacheKey": self.cache_key,
+            "encryptionKey": mask(self.encryption_key) or None,
+            "previousEncryptionKeys": [mask(key) for key in self.previous_encryption_keys],
+            "format": str(self.format),
+            "store": self.redacted_store_url,
+            "storeOptions": {
+                name: ("****" if _secret_option(name) else value)
+                for name, value in sorted(self.store_options.items())
+            },
+            "streamUri": redact_url(self.stream_uri),
+            "port": self.port,
+            "bindAddress": self.bind_address,
+            "logLevel": self.log_level,
+            "configFile": str(self.source_file) if self.source_file else None,
+        }
+
+    @classmethod
+    def load(
+        cls,
+        *,
+        config_file: str | Path | None = None,
+        environ: Mapping[str, str] | None = None,
+        registry: PluginRegistry | None = None,
+    ) -> Config:
+        """Read the TOML file (if given), then the environment, validate, and return the result.
+
+        :param config_file: path of a TOML file (``--config``).
+        :param environ: the environment (default: ``os.environ``).
+        :param registry: plugin registry used to check the store scheme (default: the global one).
+        :raises ConfigurationError: naming the setting to change.
+        """
+        raw: dict[str, Any] = {}
+        options: dict[str, str] = {}
+        path: Path | None = None
+        if config_file is not None:
+            path = Path(config_file)
+            raw, options = _read_toml(path)
+        environment = os.environ if environ is None else environ
+        for name, setting in SETTINGS.items():
+            value = environment.get(setting.env)
+            if value is not None and value != "":
+                raw[name] = value
+        return _build(raw, options, path, registry)
+
+
+def _secret_option(name: str) -> bool:
+    lowered = name.lower()
+    return any(word in lowered for word in ("password", "secret", "token", "key"))
+
+
+# -- the TOML file -----------------------------------------------------------------------------
+
+
+def _read_toml(path: Path) -> tuple[dict[str, Any], dict[str, str]]:
+    try:
+        text = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigurationError(
+            f"configuration file {str(path)!r} does not exist; fix the --config path"
+        ) from None
+    except OSError as exc:
+        raise ConfigurationError(
+            f"configuration file {str(path)!r} cannot be read: {exc.strerror or exc}; "
+            "fix its permissions or the --config path"
+        ) from None
+    try:
+        document = tomllib.loads(text.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigurationError(
+            f"configuration file {str(path)!r} is not UTF-8 text; save it as UTF-8 TOML"
+        ) from None
+    except tomllib.TOMLDecodeError as exc:
+        # tomllib's message says where (line, column) but never quotes the offending value.
+        raise ConfigurationError(
+            f"configuration file {str(path)!r} is not valid TOML: {exc}"
+        ) from None
+
+    by_toml = {setting.toml: name for name, setting in SETTINGS.items()}
+    raw: dict[str, Any] = {}
+    options: dict[str, str] = {}
+
+    def walk(table: Mapping[str, Any], prefix: str) -> None:
+        for key, value in table.items():
+            dotted = f"{prefix}{key}"
+            if dotted == _STORE_OPTIONS_TABLE:
+                if not isinstance(value, dict):
+                    raise ConfigurationError(
+                        f"{path}: {dotted} must be a table of store options, e.g. "
+                        f"[{_STORE_OPTIONS_TABLE}] with tls = true"
+                    )
+                for option, option_value in value.items():
+                    options[option] = _option_text(path, f"{dotted}.{option}", option_value)
+            elif dotted in by_toml:
+                raw[by_toml[dotted]] = value
+            elif isinstance(value, dict) and any(t.startswith(f"{dotted}.") for t in by_toml):
+                walk(value, f"{dotted}.")
+            else:
+                known = sorted([*by_toml, _STORE_OPTIONS_TABLE])
+                raise ConfigurationError(
+                    f"{path}: unknown setting {dotted!r}; known settings: {', '.join(known)}"
+                )
+
+    walk(document, "")
+    return raw, options
+
+
+def _option_text(path: Path, where: str, value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float | str):
+        return str(value)
+    raise ConfigurationError(f"{path}: {where} must be a string, number or boolean")
+
+
+# -- validation --------------------------------------------------------------------------------
+
+
+class _Reader:
+    """Typed access to raw values, with errors naming the setting."""
+
+    def __init__(self, raw: Mapping[str, Any]) -> None:
+        self.raw = raw
+
+    def has(self, name: str) -> bool:
+        return name in self.raw
+
+    def text(self, name: str) -> str | None:
+        value = self.raw.get(name)
+        if value is None:
+            return None
+        setting = SETTINGS[name]
+        if not isinstance(value, str):
+            raise ConfigurationError(f"{setting.name()} must be a string")
+        return value
+
+    def secret(self, name: str) -> str | None:
+        """A key: trimmed (as the Relay Proxy does); empty or whitespace is an error."""
+        value = self.text(name)
+        if value is None:
+            return None
+        if not value.strip():
+            raise ConfigurationError(
+                f"{SETTINGS[name].name()} is empty or only whitespace; set it to the key, or "
+                "remove the setting"
+            )
+        return value.strip()
+
+    def flag(self, name: str) -> bool:
+        value = self.raw.get(name)
+        if value is None:
+            return False
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+            return value.strip().lower() in _TRUE
+        raise ConfigurationError(
+            f"{SETTINGS[name].name()} must be true or false, got {_shown(name, value)}"
+        )
+
+    def port(self, name: str) -> int | None:
+        value = self.raw.get(name)
+        if value is None:
+            return None
+        number: int | None = None
+        if isinstance(value, int) and not isinstance(value, bool):
+            number = value
+        elif isinstance(value, str) and value.strip().isdigit():
+            number = int(value.strip())
+        if number is None or not 1 <= number <= 65535:
+            raise ConfigurationError(
+                f"{SETTINGS[name].name()} must be a port number from 1 to 65535, got "
+                f"{_shown(name, value)}"
+            )
+        return number
+
+
+def _shown(name: str, value: object) -> str:
+    return repr(mask(str(value))) if SETTINGS[name].secret else repr(value)
+
+
+def _build(
+    raw: Mapping[str, Any],
+    store_options: dict[str, str],
+    path: Path | None,
+    registry: PluginRegistry | None,
+) -> Config:
+    read = _Reader(raw)
+    warnings: list[str] = []
+
+    autoconfig_key = read.secret("autoconfig_key")
+    encryption_key = read.secret("encryption_key")
+    previous = _previous_keys(raw.get("previous_encryption_keys"))
+    cache_key = read.text("cache_key")
+    if cache_key is not None:
+        if not cache_key.strip():
+            raise ConfigurationError(
+                f"{SETTINGS['cache_key'].name()} is empty or only whitespace; set it to a name "
+                "for this cache (e.g. 'autoconfig-prod'), or remove it to turn caching off"
+            )
+        cache_key = cache_key.strip()
+
+    format_text = read.text("format")
+    storage_format = StorageFormat.V2
+    if format_text is not None:
+        try:
+            storage_format = StorageFormat.parse(format_text)
+        except ConfigurationError:
+            raise ConfigurationError(
+                f"{SETTINGS['format'].name()} must be 'v2' (default) or 'relay' (shared with a "
+                f"Relay Proxy), got {format_text!r}"
+            ) from None
+
+    stream_uri = read.text("stream_uri") or DEFAULT_STREAM_URI
+    _check_http_url(stream_uri, "stream_uri")
+    port = read.port("port") or DEFAULT_PORT
+    bind_address = (read.text("bind_address") or DEFAULT_BIND_ADDRESS).strip()
+    log_level = (read.text("log_level") or DEFAULT_LOG_LEVEL).strip().upper()
+    if log_level not in _LOG_LEVELS:
+        raise ConfigurationError(
+            f"{SETTINGS['log_level'].name()} must be one of {', '.join(_LOG_LEVELS)}, "
+            f"got {log_level.lower()!r}"
+        )
+
+    store_url, store_options = _choose_store(read, store_options, warnings)
+    if store_url is not None:
+        _check_store_url(store_url, registry)
+
+    if cache_key is not None and store_url is None:
+        raise ConfigurationError(
+            f"{SETTINGS['cache_key'].name()} is set but no store is configured; set "
+            f"AUTO_CONFIG_CACHE_STORE (TOML: cache.store), USE_REDIS or USE_DYNAMODB, or unset "
+            f"AUTO_CONFIG_CACHE_KEY to run without a cache"
+        )
+    if store_url is not None and cache_key is None:
+        raise ConfigurationError(
+            f"a store is configured ({redact_url(store_url)}) but "
+            f"{SETTINGS['cache_key'].name()} is not set; set it to a name for this cache "
+            "(e.g. 'autoconfig-prod'): processes sharing a cache use the same name"
+        )
+    if previous and encryption_key is None and autoconfig_key is None:
+        raise ConfigurationError(
+            f"{SETTINGS['previous_encryption_keys'].name()} is set but there is no current key; "
+            "set AUTO_CONFIG_CACHE_ENCRYPTION_KEY (TOML: cache.encryption_key)"
+        )
+
+    return Config(
+        autoconfig_key=autoconfig_key,
+        cache_key=cache_key,
+        encryption_key=encryption_key,
+        previous_encryption_keys=previous,
+        format=storage_format,
+        store_url=store_url,
+        store_options=store_options,
+        stream_uri=stream_uri.rstrip("/"),
+        port=port,
+        bind_address=bind_address,
+        log_level=log_level,
+        source_file=path,
+        warnings=tuple(warnings),
+    )
+
+
+def _previous_keys(value: object) -> tuple[str, ...]:
+    setting = SETTINGS["previous_encryption_keys"]
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        parts = value.split(",")
+    elif isinstance(value, list) and all(isinstance(item, str) for item in value):
+        parts = list(value)
+    else:
+        raise ConfigurationError(
+            f"{setting.name()} must be a comma-separated string (env) or a list of strings (TOML)"
+        )
+    keys = tuple(part.strip() for part in parts)
+    if any(not key for key in keys):
+        raise ConfigurationError(
+            f"{setting.name()} has an empty entry; list the previous keys separated by commas, "
+            "with no empty entries"
+        )
+    return keys
+
+
+def _check_http_url(url: str, name: str) -> None:
+    setting = SETTINGS[name]
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - evaluating it validates the port
+    except ValueError as exc:
+        raise ConfigurationError(
+            f"{setting.name()} is not a valid URL ({redact_url(url)!r}): {exc}"
+        ) from None
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise ConfigurationError(
+            f"{setting.name()} must be an http:// or https:// URL with a host, got "
+            f"{redact_url(url)!r}"
+        )
+
+
+def _check_store_url(url: str, registry: PluginRegistry | None) -> None:
+    shown = redact_url(url)
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - evaluating it validates the port
+    except ValueError as exc:
+        raise ConfigurationError(f"store URL {shown!r} is not a valid URL: {exc}") from None
+    scheme = parts.scheme.lower()
+    if not scheme or "://" not in url:
+        raise ConfigurationError(
+            f"store URL {shown!r} is not a URL; set AUTO_CONFIG_CACHE_STORE (TOML: cache.store) "
+            "to e.g. sqlite:///var/lib/autoconfig/cache.db or redis://host:6379"
+        )
+    stores = (registry or get_registry()).stores
+    if scheme not in stores:
+        raise UnknownStoreSchemeError(scheme, list(stores), KNOWN_EXTRAS.get(scheme))
+
+
+def _choose_store(
+    read: _Reader, options: dict[str, str], warnings: list[str]
+) -> tuple[str | None, dict[str, str]]:
+    """Pick the one configured store; two at once is an error."""
+    chosen: list[tuple[str, Callable[[], str]]] = []
+    generic = read.text("store")
+    if generic is not None and generic.strip():
+        chosen.append((SETTINGS["store"].env, generic.strip))
+    if read.flag("use_redis"):
+        chosen.append(("USE_REDIS", lambda: _redis_url(read, options)))
+    else:
+        _warn_unused(
+            read, ("redis_url", "redis_host", "redis_port", "redis_tls"), "USE_REDIS", warnings
+        )
+    if read.flag("use_dynamodb"):
+        chosen.append(("USE_DYNAMODB", lambda: _dynamodb_url(read, options)))
+    else:
+        _warn_unused(read, ("dynamodb_table", "dynamodb_url"), "USE_DYNAMODB", warnings)
+    if len(chosen) > 1:
+        names = " and ".join(name for name, _ in chosen)
+        raise ConfigurationError(
+            f"two stores are configured at once ({names}); the cache lives in one store: "
+            "keep one of these settings and remove the other"
+        )
+    if not chosen:
+        return None, options
+    return chosen[0][1](), options
+
+
+def _warn_unused(read: _Reader, names: tuple[str, ...], switch: str, warnings: list[str]) -> None:
+    unused = [SETTINGS[name].env for name in names if read.has(name)]
+    if unused:
+        warnings.append(f"{', '.join(unused)} ignored because {switch} is not true")
+
+
+def _redis_url(read: _Reader, options: dict[str, str]) -> str:
+    url = read.text("redis_url")
+    host = read.text("redis_host")
+    port = read.port("redis_port")
+    if url is not None and (host is not None or port is not None):
+        raise ConfigurationError(
+            "REDIS_URL and REDIS_HOST/REDIS_PORT are both set; set either REDIS_URL or "
+            "REDIS_HOST and REDIS_PORT (TOML: redis.url or redis.host/redis.port)"
+        )
+    if url is None:
+        url = f"redis://{host or DEFAULT_REDIS_HOST}:{port or DEFAULT_REDIS_PORT}"
+    elif "://" not in url:
+        raise ConfigurationError(
+            f"{SETTINGS['redis_url'].name()} must be a URL such as redis://host:6379, got "
+            f"{redact_url(url)!r}"
+        )
+    if read.flag("redis_tls"):
+        options.setdefault("tls", "true")
+    username = read.text("redis_username")
+    if username:
+        options.setdefault("username", username)
+    password = read.text("redis_password")
+    if password:
+        options.setdefault("password", password)
+    return url
+
+
+def _dynamodb_url(read: _Reader, options: dict[str, str]) -> str:
+    table = (read.text("dynamodb_table") or "").strip()
+    if not table:
+        raise ConfigurationError(
+            "USE_DYNAMODB is true but DYNAMODB_TABLE (TOML: dynamodb.table) is not set; set it "
+            "to the name of the table that holds the cache"
+        )
+    endpoint = read.text("dynamodb_url")
+    if endpoint:
+        _check_http_url(endpoint, "dynamodb_url")
+        options.setdefault("endpoint", endpoint)
+    return f"dynamodb://{quote(table, safe='')}"
