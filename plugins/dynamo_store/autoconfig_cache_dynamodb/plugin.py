@@ -1,10 +1,17 @@
-"""Entry point of the dynamodb store plugin (filled in by its own issue)."""
+"""Entry point of the dynamodb store plugin: registers the ``dynamodb`` URL scheme."""
 
 from __future__ import annotations
 
 from autoconfig_cache.hookspecs import RegisterStore, hookimpl
 
+from .store import DynamoDBStore
+
 
 @hookimpl
 def autoconfig_cache_register_stores(register: RegisterStore) -> None:
-    """Registers nothing yet."""
+    """Register :class:`DynamoDBStore` for ``dynamodb://TABLE?region=...&endpoint=...``."""
+    register(
+        ["dynamodb"],
+        DynamoDBStore.from_spec,
+        description="Amazon DynamoDB table in the Relay Proxy's schema (PynamoDB)",
+    )

@@ -1,0 +1,726 @@
+"""The DynamoDB store: one item per environment or filter, in the Relay Proxy's table schema.
+
+Item layout (a Relay Proxy v8 sharing the table reads and writes the first three attributes and
+ignores the fourth)::
+
+    namespace (S, partition key)  the cache key
+    key       (S, sort key)       env:<envID> | filter:<filterID>
+    item      (B)                 the encrypted blob, raw bytes
+    version   (N)                 the item's version, for version-guarded writes; an item
+                                  without it (written by a Relay Proxy) counts as version 0
+
+PynamoDB's :class:`~pynamodb.connection.Connection` does the talking. It is synchronous, so every
+call runs on a thread pool the store owns; the event loop only orchestrates (paging, chunking,
+backoff) and checks between steps whether the store was closed or the deadline passed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+from botocore.exceptions import (  # type: ignore[import-untyped]
+    BotoCoreError,
+    ClientError,
+    ConnectTimeoutError,
+    NoCredentialsError,
+    PartialCredentialsError,
+    ReadTimeoutError,
+)
+from pynamodb.connection import Connection
+from pynamodb.exceptions import PynamoDBException, TableDoesNotExist
+from pynamodb.expressions.condition import Condition
+from pynamodb.expressions.operand import Path, Value
+
+from autoconfig_cache.errors import (
+    PartialWriteError,
+    StoreClosedError,
+    StoreError,
+    StoreSchemaError,
+    StoreTimeoutError,
+    StoreUnavailableError,
+)
+from autoconfig_cache.hookspecs import hookimpl
+from autoconfig_cache.records import StoredRecord
+from autoconfig_cache.store_spec import StoreSpec
+
+from .settings import DynamoDBSettings
+
+logger = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
+
+#: Attribute names: the first three are the Relay Proxy's, ``version`` is this project's.
+NAMESPACE_ATTR = "namespace"
+KEY_ATTR = "key"
+ITEM_ATTR = "item"
+VERSION_ATTR = "version"
+
+#: DynamoDB's maximum item size (names and values of every attribute), in bytes.
+MAX_ITEM_SIZE = 400 * 1024
+#: BatchWriteItem takes at most 25 requests.
+BATCH_SIZE = 25
+
+#: The stored item's `version` attribute, as an operand of condition expressions.
+_stored_version = Path(VERSION_ATTR)
+
+#: Error codes that mean "try again later", not "this request is wrong".
+_TRANSIENT_CODES = frozenset(
+    {
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+        "InternalServerError",
+        "ServiceUnavailable",
+        "LimitExceededException",
+    }
+)
+
+_MISSING_TABLE_HINT = (
+    "create it with `autoconfig-cache cache create-table`, or set the store option "
+    "create_table=true"
+)
+
+
+def item_size(cache_key: str, field: str, blob: bytes, version: int) -> int:
+    """The size DynamoDB charges for one item: attribute names plus values.
+
+    Numbers are counted generously (one byte per digit plus one) so that an item this function
+    accepts is never refused by DynamoDB.
+    """
+    return (
+        len(NAMESPACE_ATTR)
+        + len(cache_key.encode())
+        + len(KEY_ATTR)
+        + len(field.encode())
+        + len(ITEM_ATTR)
+        + len(blob)
+        + len(VERSION_ATTR)
+        + len(str(version))
+        + 1
+    )
+
+
+class _Aborted(Exception):
+    """A worker-thread step noticed the store was closed or the operation given up."""
+
+
+class DynamoDBStore:
+    """A store plugin object for one cache key in one DynamoDB table.
+
+    Build it with :meth:`from_spec` (what the ``dynamodb`` scheme's factory does). Nothing
+    connects until the first operation.
+    """
+
+    def __init__(self, settings: DynamoDBSettings) -> None:
+        self.settings = settings
+        self._connection = Connection(
+            region=settings.region,
+            host=settings.endpoint,
+            connect_timeout_seconds=settings.connect_timeout,
+            read_timeout_seconds=settings.read_timeout,
+            # botocore's standard retry mode: exponential backoff with jitter for throttling and
+            # transient network errors, at most this many attempts in all.
+            retry_configuration={
+                "total_max_attempts": 1 + settings.max_retry_attempts,
+                "mode": "standard",
+            },
+            max_pool_connections=max(10, settings.write_concurrency),
+            aws_access_key_id=settings.aws_access_key_id,
+            aws_secret_access_key=settings.aws_secret_access_key,
+            aws_session_token=settings.aws_session_token,
+        )
+        self._executor = ThreadPoolExecutor(
+            max_workers=settings.write_concurrency, thread_name_prefix="autoconfig-cache-dynamodb"
+        )
+        # A threading.Event so worker threads can see it; close() sets it.
+        self._closed = threading.Event()
+        self._inflight: set[asyncio.Future[Any]] = set()
+        self._sleepers: set[asyncio.Future[None]] = set()
+        self._table_ready = False
+        self._table_lock = threading.Lock()
+
+    @classmethod
+    def from_spec(cls, spec: StoreSpec) -> DynamoDBStore:
+        """The ``dynamodb`` scheme's factory: parse the settings, connect nothing."""
+        return cls(DynamoDBSettings.from_spec(spec))
+
+    def __repr__(self) -> str:
+        where = self.settings.endpoint or f"AWS {self.settings.region}"
+        return f"DynamoDBStore(table={self.settings.table!r}, at={where!r})"
+
+    @property
+    def connection(self) -> Connection:
+        """The PynamoDB connection (tests wrap its ``dispatch`` to inject faults)."""
+        return self._connection
+
+    # -----------------------------------------------------------------------------------------
+    # Store hooks
+    # -----------------------------------------------------------------------------------------
+
+    @hookimpl
+    async def cache_get_all(self) -> list[StoredRecord]:
+        """Every record under the cache key: a paginated Query with consistent reads."""
+        async with self._operation("get_all"):
+            records: list[StoredRecord] = []
+            async for page in self._query_pages(keys_only=False):
+                for item in page:
+                    record = self._record_from_item(item)
+                    if record is not None:
+                        records.append(record)
+            return records
+
+    @hookimpl
+    async def cache_set_all(self, records: Sequence[StoredRecord], rewrite_unchanged: bool) -> None:
+        """Write only what changed, delete only what disappeared (see ``docs/stores/dynamodb.md``)."""
+        async with self._operation("set_all"):
+            stored: dict[str, int] = {}
+            async for page in self._query_pages(keys_only=True):
+                for item in page:
+                    stored[item[KEY_ATTR]["S"]] = _version_of(item)
+            wanted = {record.field for record in records}
+            to_write: list[StoredRecord] = []
+            for record in records:
+                current = stored.get(record.field)
+                if (
+                    current is None
+                    or current < record.version
+                    or (rewrite_unchanged and current == record.version)
+                ) and self._fits(record):
+                    to_write.append(record)
+            to_delete = {field: version for field, version in stored.items() if field not in wanted}
+            if not to_write and not to_delete:
+                return
+            logger.debug(
+                "set_all on %s: %d to write, %d to delete, %d unchanged",
+                self,
+                len(to_write),
+                len(to_delete),
+                len(records) - len(to_write),
+            )
+            if self.settings.write_mode == "batch":
+                failed = await self._batch_write(
+                    [self._item_attributes(r) for r in to_write], list(to_delete)
+                )
+            else:
+                failed = await self._conditional_write(to_write, to_delete, rewrite_unchanged)
+            if failed:
+                raise PartialWriteError(
+                    f"DynamoDB set_all on table {self.settings.table!r}", sorted(failed)
+                )
+
+    @hookimpl
+    async def cache_upsert(self, record: StoredRecord) -> bool:
+        """A PutItem conditional on ``attribute_not_exists(version) OR version < :v``."""
+        async with self._operation("upsert"):
+            if not self._fits(record):
+                return False
+            return await self._call(self._put_conditional, record, False)
+
+    @hookimpl
+    async def cache_delete(self, field: str, version: int) -> bool:
+        """A DeleteItem conditional on the stored version being lower than ``version``."""
+        async with self._operation("delete"):
+            condition = _stored_version.does_not_exist() | (_stored_version < _number(version))
+            return await self._call(self._delete_conditional, field, condition)
+
+    @hookimpl
+    async def cache_clear(self) -> None:
+        """Delete every item under the cache key (BatchWriteItem, unconditional)."""
+        async with self._operation("clear"):
+            fields: list[str] = []
+            async for page in self._query_pages(keys_only=True):
+                fields.extend(item[KEY_ATTR]["S"] for item in page)
+            failed = await self._batch_write([], fields)
+            if failed:
+                raise PartialWriteError(
+                    f"DynamoDB clear on table {self.settings.table!r}", sorted(failed)
+                )
+
+    @hookimpl
+    async def cache_create_storage(self) -> None:
+        """Create the table (on-demand billing unless configured) and wait until it is active."""
+        async with self._operation("create_table", ensure_table=False):
+            await self._call(self._ensure_table_sync, True)
+
+    @hookimpl
+    async def cache_close(self) -> None:
+        """Stop work in flight and release the connection pool. Idempotent.
+
+        Operations awaiting a worker thread raise :class:`StoreClosedError` at once; queued
+        requests are cancelled; a request already on the wire is abandoned (it ends within
+        ``read_timeout``) and nothing is sent after it, because every step checks the flag.
+        """
+        if self._closed.is_set():
+            return
+        self._closed.set()
+        for future in list(self._inflight) + list(self._sleepers):
+            future.cancel()
+        self._executor.shutdown(wait=False, cancel_futures=True)
+        client = self._connection._client
+        if client is not None:
+            with contextlib.suppress(Exception):  # closing a pool must never fail close()
+                client.close()
+
+    # -----------------------------------------------------------------------------------------
+    # Orchestration (event loop side)
+    # -----------------------------------------------------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def _operation(self, name: str, *, ensure_table: bool = True) -> AsyncIterator[None]:
+        """Deadline, closed-check and table check around one store operation."""
+        self._check_open()
+        try:
+            async with asyncio.timeout(self.settings.timeout):
+                if ensure_table and not self._table_ready:
+                    await self._call(self._ensure_table_sync, False)
+                yield
+        except TimeoutError:
+            raise StoreTimeoutError(
+                f"DynamoDB {name} on table {self.settings.table!r} did not finish within "
+                f"{self.settings.timeout:g}s (store option timeout); check that "
+                f"{self.settings.endpoint or 'DynamoDB'} is reachable"
+            ) from None
+
+    def _check_open(self) -> None:
+        if self._closed.is_set():
+            raise StoreClosedError("DynamoDB store")
+
+    async def _call(self, fn: Callable[..., _T], *args: Any) -> _T:
+        """Run one blocking PynamoDB step on the store's threads."""
+        self._check_open()
+        loop = asyncio.get_running_loop()
+        try:
+            future = loop.run_in_executor(self._executor, fn, *args)
+        except RuntimeError:  # the executor was shut down by close()
+            raise StoreClosedError("DynamoDB store") from None
+        self._inflight.add(future)
+        try:
+            return await future
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if self._closed.is_set() and (task is None or not task.cancelling()):
+                # close() cancelled the step; the caller was not cancelled, so tell it why.
+                raise StoreClosedError("DynamoDB store") from None
+            raise
+        except _Aborted:
+            raise StoreClosedError("DynamoDB store") from None
+        finally:
+            self._inflight.discard(future)
+
+    async def _sleep(self, seconds: float) -> None:
+        """Sleep that close() interrupts."""
+        sleeper: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._sleepers.add(sleeper)
+        try:
+            # close() cancels the sleeper, which ends the wait early.
+            await asyncio.wait({sleeper}, timeout=seconds)
+        finally:
+            self._sleepers.discard(sleeper)
+        self._check_open()
+
+    async def _query_pages(self, *, keys_only: bool) -> AsyncIterator[list[dict[str, Any]]]:
+        start_key: dict[str, Any] | None = None
+        while True:
+            items, start_key = await self._call(self._query_page_sync, start_key, keys_only)
+            yield items
+            if not start_key:
+                return
+
+    async def _conditional_write(
+        self,
+        to_write: Sequence[StoredRecord],
+        to_delete: dict[str, int],
+        rewrite_unchanged: bool,
+    ) -> list[str]:
+        """Version-guarded PutItem/DeleteItem per changed item, ``write_concurrency`` at once.
+
+        A lost condition means another writer holds a newer version: not a failure.
+        """
+        failed: list[str] = []
+        aborted: list[BaseException] = []
+
+        async def attempt(field: str, step: Callable[..., bool], *args: Any) -> None:
+            if aborted:
+                failed.append(field)
+                return
+            try:
+                await self._call(step, *args)
+            except StoreUnavailableError as exc:
+                # The store is down: stop sending, report the outage rather than N failures.
+                aborted.append(exc)
+                failed.append(field)
+            except StoreClosedError:
+                raise
+            except StoreError as exc:
+                logger.warning("DynamoDB write of %s failed: %s", field, exc)
+                failed.append(field)
+
+        jobs = [attempt(r.field, self._put_conditional, r, rewrite_unchanged) for r in to_write]
+        for field, seen in to_delete.items():
+            # Delete only what we saw (or older): a newer re-add by another writer survives.
+            condition = _stored_version.does_not_exist() | (_stored_version <= _number(seen))
+            jobs.append(attempt(field, self._delete_conditional, field, condition))
+        await asyncio.gather(*jobs)
+        if aborted:
+            raise aborted[0]
+        return failed
+
+    async def _batch_write(self, puts: list[dict[str, Any]], deletes: list[str]) -> list[str]:
+        """BatchWriteItem in chunks of 25; UnprocessedItems retried with backoff and jitter.
+
+        :return: the fields that could not be written before the retry deadline.
+        """
+        requests: list[dict[str, Any]] = [{"DeleteRequest": {"Key": self._key(f)}} for f in deletes]
+        requests.extend({"PutRequest": {"Item": item}} for item in puts)
+        chunks = [requests[i : i + BATCH_SIZE] for i in range(0, len(requests), BATCH_SIZE)]
+        failed: list[str] = []
+        aborted: list[BaseException] = []
+        limit = asyncio.Semaphore(self.settings.write_concurrency)
+
+        async def write_chunk(chunk: list[dict[str, Any]]) -> None:
+            async with limit:
+                if aborted:
+                    failed.extend(_request_field(r) for r in chunk)
+                    return
+                try:
+                    failed.extend(await self._write_chunk(chunk))
+                except StoreUnavailableError as exc:
+                    aborted.append(exc)
+                    failed.extend(_request_field(r) for r in chunk)
+                except StoreClosedError:
+                    raise
+                except StoreError as exc:
+                    logger.warning("DynamoDB BatchWriteItem failed: %s", exc)
+                    failed.extend(_request_field(r) for r in chunk)
+
+        await asyncio.gather(*(write_chunk(chunk) for chunk in chunks))
+        if aborted:
+            raise aborted[0]
+        return failed
+
+    async def _write_chunk(self, chunk: list[dict[str, Any]]) -> list[str]:
+        # PynamoDB retries UnprocessedItems twice with no pause and then gives up; DynamoDB
+        # returns them precisely when the table is throttling, so pause (exponential backoff,
+        # full jitter) and keep trying until the deadline.
+        deadline = time.monotonic() + self.settings.unprocessed_retry_timeout
+        pending = chunk
+        attempt = 0
+        while True:
+            pending = await self._call(self._batch_write_sync, pending)
+            if not pending:
+                return []
+            cap = min(self.settings.max_backoff_ms, self.settings.base_backoff_ms * 2**attempt)
+            delay = random.uniform(0, cap) / 1000
+            if time.monotonic() + delay > deadline:
+                fields = [_request_field(r) for r in pending]
+                logger.error(
+                    "DynamoDB BatchWriteItem left %d item(s) unprocessed after %d retries "
+                    "over %gs: %s",
+                    len(fields),
+                    attempt,
+                    self.settings.unprocessed_retry_timeout,
+                    ", ".join(fields[:10]),
+                )
+                return fields
+            attempt += 1
+            logger.debug("retrying %d unprocessed item(s) in %.3fs", len(pending), delay)
+            await self._sleep(delay)
+
+    # -----------------------------------------------------------------------------------------
+    # Blocking steps (worker threads)
+    # -----------------------------------------------------------------------------------------
+
+    def _step(self) -> None:
+        if self._closed.is_set():
+            raise _Aborted()
+
+    def _ensure_table_sync(self, create: bool) -> None:
+        self._step()
+        with self._table_lock:
+            if self._table_ready and not create:
+                return
+            try:
+                description = self._describe_sync()
+                if description is None:
+                    if not (create or self.settings.create_table):
+                        raise StoreSchemaError(
+                            f"DynamoDB table {self.settings.table!r} does not exist in "
+                            f"{self._where()}; {_MISSING_TABLE_HINT}"
+                        )
+                    self._create_table_sync()
+                    description = self._wait_active_sync()
+                elif description.get("TableStatus") == "CREATING":
+                    description = self._wait_active_sync()
+            except (StoreError, _Aborted):
+                raise
+            except Exception as exc:
+                raise self._translate(exc, "DescribeTable/CreateTable") from exc
+            self._check_schema(description)
+            self._table_ready = True
+
+    def _describe_sync(self) -> dict[str, Any] | None:
+        try:
+            description: dict[str, Any] = self._connection.describe_table(self.settings.table)
+        except TableDoesNotExist:
+            return None
+        return description
+
+    def _create_table_sync(self) -> None:
+        settings = self.settings
+        logger.info(
+            "creating DynamoDB table %r in %s (billing %s)",
+            settings.table,
+            self._where(),
+            settings.billing_mode,
+        )
+        try:
+            self._connection.create_table(
+                settings.table,
+                attribute_definitions=[
+                    {"AttributeName": NAMESPACE_ATTR, "AttributeType": "S"},
+                    {"AttributeName": KEY_ATTR, "AttributeType": "S"},
+                ],
+                key_schema=[
+                    {"AttributeName": NAMESPACE_ATTR, "KeyType": "HASH"},
+                    {"AttributeName": KEY_ATTR, "KeyType": "RANGE"},
+                ],
+                billing_mode=settings.billing_mode,
+                read_capacity_units=settings.read_capacity,
+                write_capacity_units=settings.write_capacity,
+            )
+        except PynamoDBException as exc:
+            # Another process may have created it at the same moment: that is fine.
+            if _error_code(exc) != "ResourceInUseException":
+                raise
+
+    def _wait_active_sync(self) -> dict[str, Any]:
+        deadline = time.monotonic() + self.settings.timeout
+        while True:
+            self._step()
+            description = self._describe_sync()
+            if description is not None and description.get("TableStatus") == "ACTIVE":
+                return description
+            if time.monotonic() > deadline:
+                raise StoreTimeoutError(
+                    f"DynamoDB table {self.settings.table!r} did not become ACTIVE within "
+                    f"{self.settings.timeout:g}s"
+                )
+            self._closed.wait(1.0)
+
+    def _check_schema(self, description: dict[str, Any]) -> None:
+        keys = {k["KeyType"]: k["AttributeName"] for k in description.get("KeySchema", [])}
+        types = {
+            a["AttributeName"]: a["AttributeType"]
+            for a in description.get("AttributeDefinitions", [])
+        }
+        expected = {"HASH": NAMESPACE_ATTR, "RANGE": KEY_ATTR}
+        if keys != expected or types.get(NAMESPACE_ATTR) != "S" or types.get(KEY_ATTR) != "S":
+            found = ", ".join(
+                f"{name} ({types.get(name, '?')}, {kind})" for kind, name in sorted(keys.items())
+            )
+            raise StoreSchemaError(
+                f"DynamoDB table {self.settings.table!r} has key schema [{found}]; expected "
+                f"partition key {NAMESPACE_ATTR!r} (S, HASH) and sort key {KEY_ATTR!r} "
+                "(S, RANGE), the Relay Proxy's schema. Use another table, or create one with "
+                "`autoconfig-cache cache create-table`"
+            )
+
+    def _query_page_sync(
+        self, start_key: dict[str, Any] | None, keys_only: bool
+    ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+        self._step()
+        try:
+            data = self._connection.query(
+                self.settings.table,
+                self.settings.cache_key,
+                consistent_read=True,
+                exclusive_start_key=start_key,
+                attributes_to_get=[KEY_ATTR, VERSION_ATTR] if keys_only else None,
+            )
+        except Exception as exc:
+            raise self._translate(exc, "Query") from exc
+        return data.get("Items", []), data.get("LastEvaluatedKey")
+
+    def _put_conditional(self, record: StoredRecord, allow_equal: bool) -> bool:
+        self._step()
+        value = _number(record.version)
+        condition = _stored_version.does_not_exist() | (
+            (_stored_version <= value) if allow_equal else (_stored_version < value)
+        )
+        attributes = self._item_attributes(record)
+        try:
+            self._connection.put_item(
+                self.settings.table,
+                self.settings.cache_key,
+                record.field,
+                attributes={ITEM_ATTR: attributes[ITEM_ATTR], VERSION_ATTR: attributes[VERSION_ATTR]},
+                condition=condition,
+            )
+        except Exception as exc:
+            if _error_code(exc) == "ConditionalCheckFailedException":
+                return False  # the same or a newer version is stored: nothing to do
+            raise self._translate(exc, "PutItem") from exc
+        return True
+
+    def _delete_conditional(self, field: str, condition: Condition) -> bool:
+        self._step()
+        try:
+            data = self._connection.delete_item(
+                self.settings.table,
+                self.settings.cache_key,
+                field,
+                condition=condition,
+                return_values="ALL_OLD",
+            )
+        except Exception as exc:
+            if _error_code(exc) == "ConditionalCheckFailedException":
+                return False
+            raise self._translate(exc, "DeleteItem") from exc
+        # attribute_not_exists() also holds for an absent item: only ALL_OLD tells a deletion.
+        return bool(data.get("Attributes"))
+
+    def _batch_write_sync(self, requests: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Send one BatchWriteItem; return its UnprocessedItems (requests in the same shape)."""
+        self._step()
+        puts = [r["PutRequest"]["Item"] for r in requests if "PutRequest" in r]
+        deletes = [r["DeleteRequest"]["Key"] for r in requests if "DeleteRequest" in r]
+        try:
+            data = self._connection.batch_write_item(
+                self.settings.table, put_items=puts or None, delete_items=deletes or None
+            )
+        except Exception as exc:
+            raise self._translate(exc, "BatchWriteItem") from exc
+        unprocessed: list[dict[str, Any]] = (data.get("UnprocessedItems") or {}).get(
+            self.settings.table, []
+        )
+        return unprocessed
+
+    # -----------------------------------------------------------------------------------------
+    # Helpers
+    # -----------------------------------------------------------------------------------------
+
+    def _key(self, field: str) -> dict[str, Any]:
+        return {NAMESPACE_ATTR: {"S": self.settings.cache_key}, KEY_ATTR: {"S": field}}
+
+    def _item_attributes(self, record: StoredRecord) -> dict[str, Any]:
+        item = self._key(record.field)
+        item[ITEM_ATTR] = {"B": record.blob}
+        item[VERSION_ATTR] = {"N": str(record.version)}
+        return item
+
+    def _fits(self, record: StoredRecord) -> bool:
+        size = item_size(self.settings.cache_key, record.field, record.blob, record.version)
+        if size <= MAX_ITEM_SIZE:
+            return True
+        logger.error(
+            "DynamoDB item %s (version %d) is %d bytes, over DynamoDB's %d-byte item limit: "
+            "not written; the rest of the data is",
+            record.field,
+            record.version,
+            size,
+            MAX_ITEM_SIZE,
+        )
+        return False
+
+    def _record_from_item(self, item: dict[str, Any]) -> StoredRecord | None:
+        field = item.get(KEY_ATTR, {}).get("S")
+        blob = item.get(ITEM_ATTR, {}).get("B")
+        if not isinstance(field, str) or not isinstance(blob, bytes | bytearray):
+            logger.warning(
+                "DynamoDB item %r in table %r has no binary %r attribute; skipped",
+                field,
+                self.settings.table,
+                ITEM_ATTR,
+            )
+            return None
+        return StoredRecord(field=field, version=_version_of(item), blob=bytes(blob))
+
+    def _where(self) -> str:
+        if self.settings.endpoint:
+            return f"endpoint {self.settings.endpoint} (region {self.settings.region})"
+        return f"region {self.settings.region}"
+
+    def _translate(self, exc: BaseException, operation: str) -> StoreError:
+        """A typed store error for a failure of ``operation``, saying what to check."""
+        if isinstance(exc, StoreError):
+            return exc
+        cause: BaseException = exc
+        if isinstance(exc, PynamoDBException) and exc.cause is not None:
+            cause = exc.cause
+        table = self.settings.table
+        settings = self.settings
+        if isinstance(cause, ConnectTimeoutError | ReadTimeoutError):
+            return StoreTimeoutError(
+                f"DynamoDB {operation} on table {table!r} timed out at {self._where()} "
+                f"(connect_timeout={settings.connect_timeout:g}s, "
+                f"read_timeout={settings.read_timeout:g}s, "
+                f"max_retry_attempts={settings.max_retry_attempts}): {cause}"
+            )
+        if isinstance(cause, NoCredentialsError | PartialCredentialsError):
+            return StoreUnavailableError(
+                f"DynamoDB {operation}: no usable AWS credentials ({cause}); configure the "
+                "default credential chain (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, a profile, "
+                "or an instance role)"
+            )
+        if isinstance(cause, TableDoesNotExist):
+            self._table_ready = False
+            return StoreSchemaError(
+                f"DynamoDB table {table!r} does not exist in {self._where()}; "
+                f"{_MISSING_TABLE_HINT}"
+            )
+        if isinstance(cause, ClientError):
+            code = _error_code(exc) or "unknown"
+            message = cause.response.get("Error", {}).get("Message", "")
+            if code == "ResourceNotFoundException":
+                self._table_ready = False
+                return StoreSchemaError(
+                    f"DynamoDB table {table!r} does not exist in {self._where()}; "
+                    f"{_MISSING_TABLE_HINT}"
+                )
+            if code in _TRANSIENT_CODES:
+                return StoreUnavailableError(
+                    f"DynamoDB {operation} on table {table!r} was refused as {code} after "
+                    f"{settings.max_retry_attempts} retries: {message}"
+                )
+            return StoreError(f"DynamoDB {operation} on table {table!r} failed: {code}: {message}")
+        if isinstance(cause, BotoCoreError):
+            return StoreUnavailableError(
+                f"DynamoDB {operation} on table {table!r} could not reach {self._where()}: {cause}"
+            )
+        return StoreError(f"DynamoDB {operation} on table {table!r} failed: {exc!r}")
+
+
+def _number(value: int) -> Value:
+    return Value({"N": str(value)})
+
+
+def _version_of(item: dict[str, Any]) -> int:
+    raw = item.get(VERSION_ATTR, {}).get("N")
+    if raw is None:
+        return 0  # written by a Relay Proxy, which keeps no version of its own
+    try:
+        return int(raw)
+    except ValueError:
+        return int(float(raw))
+
+
+def _error_code(exc: BaseException) -> str | None:
+    if isinstance(exc, PynamoDBException):
+        return exc.cause_response_code
+    if isinstance(exc, ClientError):
+        code = exc.response.get("Error", {}).get("Code")
+        return str(code) if code is not None else None
+    return None
+
+
+def _request_field(request: dict[str, Any]) -> str:
+    body = request.get("PutRequest", {}).get("Item") or request.get("DeleteRequest", {}).get("Key")
+    return str(body[KEY_ATTR]["S"])
