@@ -341,3 +341,43 @@ def test_skip_messages_never_contain_secrets() -> None:
     assert data["sdkKey"]["value"] not in text
     assert data["mobKey"] not in text
     assert KEY not in text
+
+
+# -- third-party encryption plugin ------------------------------------------------------------
+
+
+class MarkerEncryption:
+    """A stand-in for a KMS envelope plugin: its own key, its blobs tagged with a marker."""
+
+    MARKER = b"KMS1"
+
+    def __init__(self) -> None:
+        self.aes = AESGCM(AESGCM.generate_key(bit_length=256))
+        self.encrypted = 0
+
+    @hookimpl
+    def cache_encrypt(self, plaintext: bytes, context: object) -> bytes:
+        self.encrypted += 1
+        nonce = os.urandom(12)
+        return self.MARKER + nonce + self.aes.encrypt(nonce, plaintext, None)
+
+    @hookimpl
+    def cache_decrypt(self, blob: bytes, context: object) -> bytes | None:
+        if not blob.startswith(self.MARKER):
+            return None  # not ours: the built-in codec handles it
+        body = blob[len(self.MARKER) :]
+        return self.aes.decrypt(body[:12], body[12:], None)
+
+
+def test_encryption_plugin_answers_before_the_builtin_codec() -> None:
+    plugin = MarkerEncryption()
+    registry = PluginRegistry(load_entry_points=False)
+    registry.register(plugin, name="marker-encryption")
+    cache = make_cache(registry=registry)
+    record = cache.codec.encode(Environment.from_json(env_json("a")))
+    assert record.blob.startswith(MarkerEncryption.MARKER)
+    assert plugin.encrypted == 1
+    assert cache.codec.decode(record).item.id == "a"
+    # A blob the plugin does not recognise falls through to the built-in AES-GCM codec.
+    builtin_record = make_cache().codec.encode(Environment.from_json(env_json("b")))
+    assert cache.codec.decode(builtin_record).item.id == "b"
