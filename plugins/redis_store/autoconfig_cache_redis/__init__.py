@@ -1,1 +1,6 @@
-"""The redis store plugin for autoconfig-cache."""
+"""The Redis/Valkey store plugin for autoconfig-cache (distribution ``autoconfig-cache-redis``)."""
+
+from .settings import RedisSettings
+from .store import RedisStore
+
+__all__ = ["RedisSettings", "RedisStore"]

@@ -1,0 +1,53 @@
+"""Where the Redis store keeps things.
+
+* The data hash: key = the cache key exactly, fields ``env:<id>`` / ``filter:<id>``, values = the
+  blobs exactly. This is the Relay Proxy v8 layout, so both can share one cache.
+* The versions hash: field -> item version (decimal), plus ``~generation``. The Relay Proxy
+  never reads nor writes it. Its key must land in the same Redis Cluster slot as the data hash so
+  that one Lua script can update both; see :func:`versions_key`.
+"""
+
+from __future__ import annotations
+
+from autoconfig_cache.errors import ConfigurationError
+
+VERSIONS_SUFFIX = ":versions"
+
+
+def hash_tag(key: str) -> str | None:
+    """The Redis Cluster hash tag of ``key``, or ``None`` if the whole key is hashed.
+
+    Redis hashes only the part between the first ``{`` and the first ``}`` after it, when that
+    part is not empty.
+    """
+    start = key.find("{")
+    if start < 0:
+        return None
+    end = key.find("}", start + 1)
+    if end < 0 or end == start + 1:
+        return None
+    return key[start + 1 : end]
+
+
+def versions_key(cache_key: str) -> str:
+    """The key of the versions hash that goes with the data hash ``cache_key``.
+
+    * ``cache_key`` without a hash tag and without ``}``: ``{<cache_key>}:versions``. Its hash
+      tag is the whole cache key, so Redis Cluster puts it in the data hash's slot.
+    * ``cache_key`` with a hash tag (``app{x}``): ``<cache_key>:versions``, which keeps the same
+      tag and so the same slot.
+    * ``cache_key`` containing ``}`` but no valid tag (``a}b``, ``a{}b``): no companion key name
+      can share its slot, so such a cache key is rejected (on every mode, so that moving to a
+      cluster later does not change the layout).
+    """
+    if not cache_key:
+        raise ConfigurationError("the cache key is empty; set a non-empty cache key")
+    if hash_tag(cache_key) is not None:
+        return cache_key + VERSIONS_SUFFIX
+    if "}" in cache_key:
+        raise ConfigurationError(
+            f"cache key {cache_key!r} contains '}}' without forming a Redis Cluster hash tag; "
+            f"the store cannot place its versions hash in the same slot. Remove the braces or "
+            f"use a proper hash tag such as 'prefix{{tag}}'"
+        )
+    return "{" + cache_key + "}" + VERSIONS_SUFFIX

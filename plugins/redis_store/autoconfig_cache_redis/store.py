@@ -1,0 +1,384 @@
+"""The Redis/Valkey store: one hash per cache key, Relay Proxy compatible, version-guarded.
+
+See :mod:`autoconfig_cache_redis.layout` for the keys and :mod:`autoconfig_cache_redis.scripts`
+for the atomic Lua scripts. The client is created lazily, on the first operation, so that an
+unreachable server never blocks start-up; each operation is bounded by the ``timeout`` option.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import ssl
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
+
+import redis.asyncio as aioredis
+from redis import exceptions as redis_errors
+from redis.asyncio.cluster import ClusterNode, RedisCluster
+from redis.asyncio.retry import Retry
+from redis.asyncio.sentinel import Sentinel
+from redis.backoff import NoBackoff
+
+from autoconfig_cache.errors import (
+    StoreClosedError,
+    StoreError,
+    StoreSchemaError,
+    StoreTimeoutError,
+    StoreUnavailableError,
+)
+from autoconfig_cache.hookspecs import hookimpl
+from autoconfig_cache.records import StoredRecord
+from autoconfig_cache.store_spec import StoreSpec
+
+from . import scripts
+from .layout import versions_key
+from .settings import Mode, RedisSettings
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+#: redis.asyncio.Redis or RedisCluster (they share the command API we use).
+Client = Any
+
+#: How many times set_all retries its optimistic diff before sending the full snapshot.
+_DIFF_ATTEMPTS = 3
+
+_GENERATION = scripts.GENERATION_FIELD.encode()
+
+
+def _encode(field: str) -> bytes:
+    # surrogateescape round-trips field names that are not valid UTF-8 (written by someone
+    # else), so that set_all can still delete them.
+    return field.encode("utf-8", "surrogateescape")
+
+
+def _decode(field: bytes) -> str:
+    return field.decode("utf-8", "surrogateescape")
+
+
+def _version_arg(version: int) -> str:
+    """A version as the canonical decimal string the Lua scripts compare."""
+    if version < 0:
+        raise StoreError(f"item versions are never negative; got {version}")
+    return str(version)
+
+
+def _version(raw: bytes | None) -> int:
+    """A versions-hash value as an int; unknown or malformed -> -1."""
+    if raw is None:
+        return -1
+    try:
+        return int(raw)
+    except ValueError:
+        return -1
+
+
+class RedisStore:
+    """A store plugin object keeping one cache key in a Redis/Valkey hash.
+
+    Build it with :meth:`from_spec` (the registered factory); it connects on first use.
+    """
+
+    def __init__(self, settings: RedisSettings, cache_key: str) -> None:
+        self.settings = settings
+        self.cache_key = cache_key
+        self._keys = (cache_key.encode(), versions_key(cache_key).encode())
+        self._client: Client | None = None
+        self._sentinel: Sentinel | None = None
+        self._scripts: dict[str, Any] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._closed = False
+
+    @classmethod
+    def from_spec(cls, spec: StoreSpec) -> RedisStore:
+        """The store factory: parse and validate ``spec`` without connecting."""
+        return cls(RedisSettings.from_spec(spec), spec.cache_key)
+
+    def __repr__(self) -> str:
+        return f"RedisStore({self.settings.redacted_url!r}, cache_key={self.cache_key!r})"
+
+    # -----------------------------------------------------------------------------------------
+    # Store hooks
+    # -----------------------------------------------------------------------------------------
+
+    @hookimpl
+    async def cache_get_all(self) -> list[StoredRecord]:
+        """Every record of the data hash, with its version from the versions hash (0 if unknown)."""
+        return await self._run("get_all", self._get_all)
+
+    @hookimpl
+    async def cache_set_all(self, records: Sequence[StoredRecord], rewrite_unchanged: bool) -> None:
+        """Make the hash hold exactly ``records``: one atomic script sending only what changed."""
+        await self._run("set_all", lambda client: self._set_all(client, records, rewrite_unchanged))
+
+    @hookimpl
+    async def cache_upsert(self, record: StoredRecord) -> bool:
+        """Write ``record`` unless a same or newer version is stored (atomic, server side)."""
+        token = secrets.token_hex(8)
+
+        async def upsert(client: Client) -> bool:
+            result = await self._script(client, "upsert")(
+                keys=self._keys,
+                args=[_encode(record.field), _version_arg(record.version), record.blob, token],
+            )
+            return bool(result)
+
+        return await self._run("upsert", upsert)
+
+    @hookimpl
+    async def cache_delete(self, field: str, version: int) -> bool:
+        """Delete ``field`` if stored at a lower version (atomic, server side)."""
+        token = secrets.token_hex(8)
+
+        async def delete(client: Client) -> bool:
+            result = await self._script(client, "delete")(
+                keys=self._keys, args=[_encode(field), _version_arg(version), token]
+            )
+            return bool(result)
+
+        return await self._run("delete", delete)
+
+    @hookimpl
+    async def cache_clear(self) -> None:
+        """Delete the data hash and the versions hash."""
+
+        async def clear(client: Client) -> None:
+            async with client.pipeline(transaction=True) as pipe:
+                pipe.delete(self._keys[0])
+                pipe.delete(self._keys[1])
+                await pipe.execute()
+
+        await self._run("clear", clear)
+
+    @hookimpl
+    async def cache_close(self) -> None:
+        """Cancel operations in flight, then close the connections. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+        client, self._client = self._client, None
+        if client is not None:
+            try:
+                await client.aclose()
+            except Exception as exc:  # closing must not fail the caller
+                logger.debug("redis store %s: error while closing: %r", self._where, exc)
+        self._sentinel = None
+
+    # -----------------------------------------------------------------------------------------
+    # Operations
+    # -----------------------------------------------------------------------------------------
+
+    async def _get_all(self, client: Client) -> list[StoredRecord]:
+        async with client.pipeline(transaction=True) as pipe:
+            pipe.hgetall(self._keys[0])
+            pipe.hgetall(self._keys[1])
+            data, versions = await pipe.execute()
+        records = []
+        for field, blob in data.items():
+            version = _version(versions.get(field))
+            records.append(StoredRecord(_decode(field), max(version, 0), blob))
+        return records
+
+    async def _set_all(
+        self, client: Client, records: Sequence[StoredRecord], rewrite_unchanged: bool
+    ) -> None:
+        token = secrets.token_hex(8)
+        snapshot = {_encode(record.field): record for record in records}
+        set_all = self._script(client, "set_all")
+        for _attempt in range(_DIFF_ATTEMPTS):
+            async with client.pipeline(transaction=True) as pipe:
+                pipe.hgetall(self._keys[1])
+                pipe.hkeys(self._keys[0])
+                versions, present_list = await pipe.execute()
+            generation = versions.pop(_GENERATION, b"")
+            present = set(present_list)
+            writes: list[Any] = []
+            for field, record in snapshot.items():
+                if field in present:
+                    stored = _version(versions.get(field))
+                    if stored > record.version or (
+                        stored == record.version and not rewrite_unchanged
+                    ):
+                        continue
+                writes.extend((field, _version_arg(record.version), record.blob))
+            # Fields to drop: data fields absent from the snapshot, and stale versions entries.
+            deletes = [field for field in present.union(versions) if field not in snapshot]
+            if not writes and not deletes:
+                return
+            result = await set_all(
+                keys=self._keys,
+                args=[
+                    "diff",
+                    "1" if rewrite_unchanged else "0",
+                    token,
+                    generation,
+                    len(present),
+                    len(writes) // 3,
+                    *writes,
+                    len(deletes),
+                    *deletes,
+                ],
+            )
+            if result != scripts.STALE:
+                logger.debug(
+                    "redis store %s: set_all wrote %s and deleted %s field(s)",
+                    self._where,
+                    result[0],
+                    result[1],
+                )
+                return
+            logger.debug("redis store %s: set_all raced another writer; retrying", self._where)
+        # Under sustained contention send the whole snapshot: the script diffs it server side.
+        args: list[Any] = ["full", "1" if rewrite_unchanged else "0", token, "", 0, len(snapshot)]
+        for field, record in snapshot.items():
+            args.extend((field, _version_arg(record.version), record.blob))
+        await set_all(keys=self._keys, args=args)
+
+    # -----------------------------------------------------------------------------------------
+    # Plumbing: lazy client, task tracking, error mapping
+    # -----------------------------------------------------------------------------------------
+
+    @property
+    def _where(self) -> str:
+        return self.settings.redacted_url
+
+    def _script(self, client: Client, name: str) -> Any:
+        script = self._scripts.get(name)
+        if script is None:
+            source = {"upsert": scripts.UPSERT, "delete": scripts.DELETE, "set_all": scripts.SET_ALL}
+            script = client.register_script(source[name])
+            self._scripts[name] = script
+        return script
+
+    async def _run(self, operation: str, func: Callable[[Client], Awaitable[T]]) -> T:
+        """Run ``func`` as a tracked task (so close() can cancel it), mapping errors."""
+        if self._closed:
+            raise StoreClosedError("redis store")
+        task = asyncio.ensure_future(self._guarded(operation, func))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        try:
+            result = await task
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if self._closed and task.cancelled() and not (current and current.cancelling()):
+                raise StoreClosedError("redis store") from None
+            raise
+        if self._closed:
+            # redis-py sometimes swallows a cancellation (while it acquires a connection) and
+            # completes anyway; the caller still learns that close() interrupted its operation.
+            raise StoreClosedError("redis store")
+        return result
+
+    async def _guarded(self, operation: str, func: Callable[[Client], Awaitable[T]]) -> T:
+        settings = self.settings
+        what = f"redis store {self._where} (cache key {self.cache_key!r}): {operation}"
+        try:
+            async with asyncio.timeout(settings.timeout):
+                return await func(self._get_client())
+        except TimeoutError:
+            raise StoreTimeoutError(
+                f"{what} did not complete within {settings.timeout:g} s (option timeout); "
+                f"is the server overloaded or hung?"
+            ) from None
+        except redis_errors.TimeoutError as exc:
+            raise StoreTimeoutError(
+                f"{what} timed out ({exc}); socket_timeout={settings.socket_timeout:g} s, "
+                f"connect_timeout={settings.connect_timeout:g} s"
+            ) from None
+        except redis_errors.AuthenticationError as exc:
+            raise StoreUnavailableError(
+                f"{what} failed: authentication refused ({exc}); check username/password"
+            ) from None
+        except (redis_errors.ConnectionError, redis_errors.ClusterError,
+                redis_errors.RedisClusterException, redis_errors.TryAgainError) as exc:
+            raise StoreUnavailableError(
+                f"{what} failed: cannot reach the server ({type(exc).__name__}: {exc}); "
+                f"check the URL, TLS settings and that the server is up"
+            ) from None
+        except redis_errors.ResponseError as exc:
+            if str(exc).startswith("WRONGTYPE"):
+                raise StoreSchemaError(
+                    f"{what} failed: key {self.cache_key!r} (or its versions hash) holds a "
+                    f"value that is not a hash; use another cache key or delete that key"
+                ) from None
+            raise StoreError(f"{what} failed: the server refused the command: {exc}") from None
+        except redis_errors.RedisError as exc:
+            raise StoreError(f"{what} failed: {type(exc).__name__}: {exc}") from None
+        except OSError as exc:  # TLS handshake failures, refused connections not wrapped
+            raise StoreUnavailableError(
+                f"{what} failed: {type(exc).__name__}: {exc}; check the URL and TLS settings"
+            ) from None
+
+    def _get_client(self) -> Client:
+        if self._client is None:
+            self._client = self._make_client()
+        return self._client
+
+    def _make_client(self) -> Client:
+        s = self.settings
+        # Immediate retries on connection errors only: a timeout is not retried, so a hung
+        # server costs one socket_timeout, not redis-py's default ~9 s of backed-off retries.
+        retry = Retry(NoBackoff(), s.retries, supported_errors=(redis_errors.ConnectionError,))
+        common: dict[str, Any] = {
+            "username": s.username,
+            "password": s.password,
+            "socket_timeout": s.socket_timeout,
+            "socket_connect_timeout": s.connect_timeout,
+            "retry": retry,
+        }
+        tls: dict[str, Any] = {}
+        if s.tls:
+            tls = {
+                "ssl_ca_certs": s.ca_file,
+                "ssl_certfile": s.cert_file,
+                "ssl_keyfile": s.key_file,
+                "ssl_cert_reqs": ssl.CERT_NONE if s.tls_insecure else ssl.CERT_REQUIRED,
+                "ssl_check_hostname": not s.tls_insecure,
+            }
+        if s.mode is Mode.CLUSTER:
+            return RedisCluster(
+                startup_nodes=[ClusterNode(node.host, node.port) for node in s.nodes],
+                max_connections=s.max_connections,
+                ssl=s.tls,
+                **common,
+                **tls,
+            )
+        if s.mode is Mode.SENTINEL:
+            sentinel_kwargs: dict[str, Any] = {
+                "socket_timeout": s.socket_timeout,
+                "socket_connect_timeout": s.connect_timeout,
+                "retry": retry,
+                "username": s.sentinel_username,
+                "password": s.sentinel_password,
+            }
+            if s.tls:
+                sentinel_kwargs.update(ssl=True, **tls)
+            self._sentinel = Sentinel(  # type: ignore[no-untyped-call]
+                [(node.host, node.port) for node in s.nodes],
+                sentinel_kwargs=sentinel_kwargs,
+                **common,
+                **({"ssl": True, **tls} if s.tls else {}),
+            )
+            assert s.service_name is not None  # checked by the settings parser
+            return self._sentinel.master_for(s.service_name, db=s.db)
+        connection_class = aioredis.SSLConnection if s.tls else aioredis.Connection
+        pool = aioredis.BlockingConnectionPool(
+            max_connections=s.max_connections,
+            timeout=s.timeout,
+            connection_class=connection_class,
+            host=s.nodes[0].host,
+            port=s.nodes[0].port,
+            db=s.db,
+            **common,
+            **tls,
+        )
+        return aioredis.Redis.from_pool(pool)

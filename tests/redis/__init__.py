@@ -1,0 +1,1 @@
+"""Tests of the Redis/Valkey store plugin against real redis-server processes."""

@@ -1,0 +1,306 @@
+"""Real ``redis-server`` processes for the Redis store tests: plain, TLS-only, cluster, sentinel.
+
+Every server listens on a free loopback port, keeps nothing on disk beyond its own temporary
+directory, and is killed by the fixture that started it.
+"""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import attrs
+import redis
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from tests.services import free_port, require_executable
+
+STARTUP_SECONDS = 15.0
+
+
+@attrs.frozen
+class TlsFiles:
+    """A self-signed CA and a server certificate for 127.0.0.1/localhost, as PEM files."""
+
+    ca_file: Path
+    cert_file: Path
+    key_file: Path
+
+
+def make_tls_files(directory: Path) -> TlsFiles:
+    """Generate a throw-away CA and a server certificate signed by it (EC P-256, 1 day)."""
+    now = datetime.datetime.now(datetime.UTC)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "autoconfig-cache test CA")])
+    ca_cert = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True, key_cert_sign=True, crl_sign=True,
+                content_commitment=False, key_encipherment=False, data_encipherment=False,
+                key_agreement=False, encipher_only=False, decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    server_key = ec.generate_private_key(ec.SECP256R1())
+    server_cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")]))
+        .issuer_name(ca_name)
+        .public_key(server_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            ),
+            critical=False,
+        )
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), False
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    directory.mkdir(parents=True, exist_ok=True)
+    files = TlsFiles(directory / "ca.pem", directory / "server.pem", directory / "server.key")
+    files.ca_file.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
+    files.cert_file.write_bytes(server_cert.public_bytes(serialization.Encoding.PEM))
+    files.key_file.write_bytes(
+        server_key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return files
+
+
+class RedisServer:
+    """One ``redis-server`` process that a test may SIGKILL, restart, SIGSTOP and SIGCONT.
+
+    :param directory: its working directory (config files, cluster state).
+    :param tls: TLS files to serve TLS only (``--port 0 --tls-port P``).
+    :param extra: more command-line arguments (e.g. cluster settings).
+    :param sentinel: run as a sentinel with this configuration text (``port`` is added).
+    """
+
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        tls: TlsFiles | None = None,
+        extra: tuple[str, ...] = (),
+        sentinel: str | None = None,
+    ) -> None:
+        self.executable = require_executable("redis-server")
+        self.directory = directory
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.tls = tls
+        self.extra = extra
+        self.sentinel = sentinel
+        self.port = free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        """The URL of this server (``rediss://`` when TLS-only)."""
+        return f"{'rediss' if self.tls else 'redis'}://127.0.0.1:{self.port}"
+
+    def command(self) -> list[str]:
+        """The command line that starts this server."""
+        if self.sentinel is not None:
+            config = self.directory / "sentinel.conf"
+            if not config.exists():  # the sentinel rewrites it; keep its state across restarts
+                config.write_text(f"port {self.port}\nbind 127.0.0.1\n{self.sentinel}")
+            return [self.executable, str(config), "--sentinel", "--dir", str(self.directory)]
+        args = [
+            self.executable,
+            "--bind", "127.0.0.1",
+            "--save", "",
+            "--appendonly", "no",
+            "--dir", str(self.directory),
+            "--protected-mode", "no",
+        ]
+        if self.tls is None:
+            args += ["--port", str(self.port)]
+        else:
+            args += [
+                "--port", "0",
+                "--tls-port", str(self.port),
+                "--tls-cert-file", str(self.tls.cert_file),
+                "--tls-key-file", str(self.tls.key_file),
+                "--tls-ca-cert-file", str(self.tls.ca_file),
+                "--tls-auth-clients", "no",
+            ]
+        return args + list(self.extra)
+
+    def client(self, **kwargs: Any) -> redis.Redis:
+        """A synchronous redis-py client for setup and inspection."""
+        if self.tls is not None:
+            kwargs.update(ssl=True, ssl_ca_certs=str(self.tls.ca_file))
+        return redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=5, **kwargs)
+
+    def start(self) -> None:
+        """Start the process and wait until it answers PING."""
+        log = (self.directory / "server.log").open("ab")
+        self.process = subprocess.Popen(
+            self.command(), stdout=log, stderr=subprocess.STDOUT, cwd=self.directory
+        )
+        log.close()
+        deadline = time.monotonic() + STARTUP_SECONDS
+        while True:
+            if self.process.poll() is not None:
+                raise RuntimeError(
+                    f"redis-server exited with {self.process.returncode}; log: "
+                    f"{(self.directory / 'server.log').read_text(errors='replace')[-2000:]}"
+                )
+            try:
+                with self.client(socket_connect_timeout=1) as client:
+                    if client.ping():
+                        return
+            except (redis.RedisError, OSError):
+                pass
+            if time.monotonic() > deadline:
+                self.kill()
+                raise RuntimeError(f"redis-server on port {self.port} did not start")
+            time.sleep(0.05)
+
+    def kill(self) -> None:
+        """SIGKILL the server (a hard outage) and reap it."""
+        if self.process is not None and self.process.poll() is None:
+            os.kill(self.process.pid, signal.SIGCONT)  # a stopped process must die too
+            self.process.kill()
+            self.process.wait(timeout=10)
+        self.process = None
+
+    def restart(self) -> None:
+        """Kill, then start again on the same port."""
+        self.kill()
+        self.start()
+
+    def pause(self) -> None:
+        """SIGSTOP: the server keeps its sockets open but answers nothing (a hung server)."""
+        assert self.process is not None
+        os.kill(self.process.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """SIGCONT after :meth:`pause`."""
+        assert self.process is not None
+        os.kill(self.process.pid, signal.SIGCONT)
+
+
+class RedisClusterProcesses:
+    """Three cluster-enabled ``redis-server`` primaries joined with ``redis-cli --cluster``."""
+
+    def __init__(self, directory: Path, size: int = 3) -> None:
+        self.nodes = [
+            RedisServer(
+                directory / f"node{index}",
+                extra=(
+                    "--cluster-enabled", "yes",
+                    "--cluster-config-file", str(directory / f"node{index}" / "nodes.conf"),
+                    "--cluster-port", str(free_port()),
+                    "--cluster-node-timeout", "5000",
+                ),
+            )
+            for index in range(size)
+        ]
+
+    @property
+    def url(self) -> str:
+        """A ``redis+cluster://`` URL listing every node."""
+        hosts = ",".join(f"127.0.0.1:{node.port}" for node in self.nodes)
+        return f"redis+cluster://{hosts}"
+
+    def start(self) -> None:
+        """Start the nodes, create the cluster and wait until every node reports it ok."""
+        for node in self.nodes:
+            node.start()
+        result = subprocess.run(
+            [
+                require_executable("redis-cli"), "--cluster", "create",
+                *(f"127.0.0.1:{node.port}" for node in self.nodes),
+                "--cluster-replicas", "0", "--cluster-yes",
+            ],
+            capture_output=True,
+            timeout=60,
+        )
+        if result.returncode != 0:
+            self.kill()
+            raise RuntimeError(f"redis-cli --cluster create failed: {result.stdout[-2000:]!r}")
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            states = []
+            for node in self.nodes:
+                with node.client() as client:
+                    states.append(client.execute_command("CLUSTER", "INFO"))
+            if all(b"cluster_state:ok" in state for state in states):
+                return
+            time.sleep(0.1)
+        self.kill()
+        raise RuntimeError("the test cluster did not reach cluster_state:ok")
+
+    def kill(self) -> None:
+        """Kill every node."""
+        for node in self.nodes:
+            node.kill()
+
+
+class SentinelProcesses:
+    """A primary ``redis-server`` monitored by one ``redis-server --sentinel``."""
+
+    service_name = "autoconfig-primary"
+
+    def __init__(self, directory: Path) -> None:
+        self.primary = RedisServer(directory / "primary")
+        self.sentinel_config = (
+            f"sentinel monitor {self.service_name} 127.0.0.1 {self.primary.port} 1\n"
+            f"sentinel down-after-milliseconds {self.service_name} 60000\n"
+        )
+        self.sentinel = RedisServer(directory / "sentinel", sentinel=self.sentinel_config)
+
+    @property
+    def url(self) -> str:
+        """A ``redis+sentinel://`` URL naming the monitored primary."""
+        return f"redis+sentinel://127.0.0.1:{self.sentinel.port}/{self.service_name}"
+
+    def start(self) -> None:
+        """Start the primary, then the sentinel; wait until the sentinel knows the primary."""
+        self.primary.start()
+        self.sentinel.start()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with self.sentinel.client() as client:
+                address = client.execute_command(
+                    "SENTINEL", "GET-MASTER-ADDR-BY-NAME", self.service_name
+                )
+            if address:
+                return
+            time.sleep(0.1)
+        self.kill()
+        raise RuntimeError("the sentinel did not learn the primary's address")
+
+    def kill(self) -> None:
+        """Kill the sentinel and the primary."""
+        self.sentinel.kill()
+        self.primary.kill()
