@@ -1,10 +1,487 @@
-"""Built-in sqlite store (stub, filled in by the core issue)."""
+"""Built-in SQLite store: the embedded default, one file shared safely by several processes.
+
+URLs:
+
+* ``sqlite:///var/cache/app/cache.db`` - an absolute path (everything after ``sqlite://``);
+* ``sqlite:cache.db`` or ``sqlite:data/cache.db`` - a path relative to the working directory at
+  the moment the store is configured; ``sqlite:~/cache.db`` expands the home directory;
+* ``?timeout=SECONDS`` - how long a write waits for another process's lock (default 5).
+
+A URL with a host (``sqlite://host/path``) is rejected: SQLite files are local.
+
+The file is created on first use (never by the factory) with mode 0600, and its directory with
+mode 0700 when missing; SQLite gives its ``-wal`` and ``-shm`` files the database's mode. An
+existing file keeps its mode, so a deliberately group-shared cache stays shared. The database is
+in WAL mode with a busy timeout, so readers never block writers and several processes can share
+one file. All records live in one table, keyed by cache key and field::
+
+    autoconfig_cache(cache_key TEXT, field TEXT, version INTEGER, blob BLOB,
+                     PRIMARY KEY (cache_key, field))
+
+The stdlib :mod:`sqlite3` module is blocking, so each store object runs its connection on one
+worker thread of its own; operations queue there in order. ``cache_close`` interrupts the running
+statement (``sqlite3_interrupt``), fails operations in flight with :class:`StoreClosedError` and
+closes the connection.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import os
+import sqlite3
+import stat
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import unquote, urlsplit
+
+from autoconfig_cache.errors import (
+    ConfigurationError,
+    StoreClosedError,
+    StoreError,
+    StoreSchemaError,
+    StoreTimeoutError,
+    StoreUnavailableError,
+)
 from autoconfig_cache.hookspecs import RegisterStore, hookimpl
+from autoconfig_cache.records import StoredRecord
+from autoconfig_cache.store_spec import StoreSpec
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+TABLE = "autoconfig_cache"
+DEFAULT_TIMEOUT = 5.0
+#: How long ``cache_close`` waits for the worker thread to close the connection. A worker stuck
+#: waiting for another process's lock closes it when the wait ends; close does not wait for that.
+CLOSE_WAIT_SECONDS = 2.0
+_FETCH_BATCH = 1000
+#: The longest SQLite's busy handler blocks the worker before ``_call`` checks for close.
+_BUSY_SLICE = 0.05
+
+_SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS {TABLE} (
+    cache_key TEXT NOT NULL,
+    field TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    blob BLOB NOT NULL,
+    PRIMARY KEY (cache_key, field)
+)
+"""
+#: (declared type, position in the primary key) of each column ``_SCHEMA`` creates.
+_EXPECTED_COLUMNS = {
+    "cache_key": ("TEXT", 1),
+    "field": ("TEXT", 2),
+    "version": ("INTEGER", 0),
+    "blob": ("BLOB", 0),
+}
+
+_SELECT_ALL = f"SELECT field, version, blob FROM {TABLE} WHERE cache_key = ?"  # noqa: S608
+_SELECT_VERSIONS = f"SELECT field, version FROM {TABLE} WHERE cache_key = ?"  # noqa: S608
+# The version guard lives in SQL, so the check and the write are one atomic statement.
+_UPSERT_NEWER = f"""
+INSERT INTO {TABLE} (cache_key, field, version, blob) VALUES (?, ?, ?, ?)
+ON CONFLICT (cache_key, field) DO UPDATE SET version = excluded.version, blob = excluded.blob
+WHERE excluded.version > {TABLE}.version
+"""  # noqa: S608
+_UPSERT_NEWER_OR_EQUAL = f"""
+INSERT INTO {TABLE} (cache_key, field, version, blob) VALUES (?, ?, ?, ?)
+ON CONFLICT (cache_key, field) DO UPDATE SET version = excluded.version, blob = excluded.blob
+WHERE excluded.version >= {TABLE}.version
+"""  # noqa: S608
+_DELETE_FIELD = f"DELETE FROM {TABLE} WHERE cache_key = ? AND field = ?"  # noqa: S608
+_DELETE_OLDER = f"DELETE FROM {TABLE} WHERE cache_key = ? AND field = ? AND version < ?"  # noqa: S608
+_DELETE_ALL = f"DELETE FROM {TABLE} WHERE cache_key = ?"  # noqa: S608
+
+_UNAVAILABLE_CODES = {
+    "SQLITE_READONLY",
+    "SQLITE_CANTOPEN",
+    "SQLITE_PERM",
+    "SQLITE_IOERR",
+    "SQLITE_FULL",
+    "SQLITE_AUTH",
+}
+_SCHEMA_CODES = {"SQLITE_NOTADB", "SQLITE_CORRUPT"}
+
+
+def parse_sqlite_url(url: str) -> Path:
+    """The absolute database path of a ``sqlite:`` URL (no filesystem access).
+
+    :raises ConfigurationError: when the URL has a host or no path.
+    """
+    parts = urlsplit(url)
+    if parts.netloc:
+        raise ConfigurationError(
+            f"SQLite store URL names a host ({parts.netloc!r}); SQLite files are local: use "
+            "sqlite:///absolute/path/cache.db (three slashes) or sqlite:relative/path/cache.db"
+        )
+    raw_path = unquote(parts.path)
+    if raw_path in ("", "/"):
+        raise ConfigurationError(
+            "SQLite store URL has no file path; use sqlite:///absolute/path/cache.db or "
+            "sqlite:relative/path/cache.db"
+        )
+    return Path(raw_path).expanduser().absolute()
+
+
+def parse_timeout(value: str) -> float:
+    """The ``timeout`` setting in seconds.
+
+    :raises ConfigurationError: when it is not a non-negative number.
+    """
+    try:
+        timeout = float(value)
+    except ValueError:
+        timeout = -1.0
+    if not 0 <= timeout < float("inf"):
+        raise ConfigurationError(
+            f"SQLite store timeout {value!r} is not a number of seconds; use e.g. ?timeout=5"
+        )
+    return timeout
+
+
+class SQLiteStore:
+    """A store in one table of a local SQLite file.
+
+    :param path: the database file (created on first use, mode 0600).
+    :param cache_key: the namespace the records live under; several cache keys may share a file.
+    :param timeout: seconds a write waits for another process's lock before failing.
+    """
+
+    def __init__(self, path: Path, cache_key: str, *, timeout: float = DEFAULT_TIMEOUT) -> None:
+        self.path = Path(path)
+        self.cache_key = cache_key
+        self.timeout = timeout
+        self._closed = False
+        self._executor: ThreadPoolExecutor | None = None
+        self._conn: sqlite3.Connection | None = None  # used on the worker thread only
+        self._in_flight: set[asyncio.Future[Any]] = set()
+
+    @classmethod
+    def from_spec(cls, spec: StoreSpec) -> SQLiteStore:
+        """Build a store from ``sqlite:///abs/path.db`` or ``sqlite:rel/path.db``; no I/O.
+
+        ``options["timeout"]`` overrides the URL's ``?timeout=``.
+
+        :raises ConfigurationError: when the URL or the timeout is malformed.
+        """
+        query = spec.query()
+        timeout = parse_timeout(query["timeout"]) if "timeout" in query else DEFAULT_TIMEOUT
+        return cls(parse_sqlite_url(spec.url), spec.cache_key, timeout=timeout)
+
+    def __repr__(self) -> str:
+        return f"SQLiteStore({str(self.path)!r}, cache_key={self.cache_key!r})"
+
+    # -----------------------------------------------------------------------------------------
+    # running work on the worker thread
+    # -----------------------------------------------------------------------------------------
+
+    async def _run(self, job: Callable[[sqlite3.Connection], T]) -> T:
+        if self._closed:
+            raise StoreClosedError("SQLite store")
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(
+                max_workers=1, thread_name_prefix="autoconfig-cache-sqlite"
+            )
+        future = asyncio.get_running_loop().run_in_executor(self._executor, self._call, job)
+        self._in_flight.add(future)
+        try:
+            return await future
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            # cache_close cancelled the future (not our caller cancelling us): say so clearly.
+            if self._closed and (task is None or not task.cancelling()):
+                raise StoreClosedError("SQLite store") from None
+            raise
+        finally:
+            self._in_flight.discard(future)
+
+    def _call(self, job: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``job`` on the worker thread, translating sqlite3 errors.
+
+        SQLite's own busy handler waits at most ``_BUSY_SLICE`` seconds; a job that finds the
+        file locked is retried (each job is one transaction, rolled back on error) until
+        ``timeout``. Waiting in slices lets ``cache_close`` end a lock wait at once.
+        """
+        deadline = time.monotonic() + self.timeout
+        while True:
+            if self._closed:
+                raise StoreClosedError("SQLite store")
+            try:
+                return job(self._connection())
+            except StoreError:
+                raise
+            except sqlite3.Error as exc:
+                busy = getattr(exc, "sqlite_errorname", "") in ("SQLITE_BUSY", "SQLITE_LOCKED")
+                if not busy or self._closed or time.monotonic() >= deadline:
+                    raise self._translate(exc) from exc
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StoreClosedError("SQLite store")
+
+    def _checked(self, rows: Iterable[T]) -> Iterator[T]:
+        """``rows``, stopping a long ``executemany`` as soon as the store is closed.
+
+        ``sqlite3_interrupt`` only stops the statement running at that instant; executemany
+        restarts the statement for each row, so it would carry on without this check.
+        """
+        for row in rows:
+            if self._closed:
+                raise StoreClosedError("SQLite store")
+            yield row
+
+    def _translate(self, exc: sqlite3.Error) -> StoreError:
+        code = getattr(exc, "sqlite_errorname", "")
+        where = f"SQLite cache file {self.path}"
+        if self._closed:
+            return StoreClosedError("SQLite store")
+        if code in ("SQLITE_BUSY", "SQLITE_LOCKED"):
+            return StoreTimeoutError(
+                f"the {where} stayed locked by another connection for more than {self.timeout} s "
+                f"({exc}); raise ?timeout= in the store URL or find the process holding the lock"
+            )
+        if code in _UNAVAILABLE_CODES:
+            return StoreUnavailableError(
+                f"cannot use the {where}: {exc}; make sure the file and its directory are "
+                "writable by this process, or point the store URL at another path"
+            )
+        if code in _SCHEMA_CODES:
+            return StoreSchemaError(
+                f"the {where} is not a usable SQLite database ({exc}); point the store URL at "
+                "another file, or remove this one if it is a cache nobody else uses"
+            )
+        return StoreError(f"SQLite error on the {where}: {exc}")
+
+    # -----------------------------------------------------------------------------------------
+    # connecting (worker thread)
+    # -----------------------------------------------------------------------------------------
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is None:
+            self._create_file()
+            try:
+                conn = sqlite3.connect(
+                    self.path, timeout=min(self.timeout, _BUSY_SLICE), isolation_level=None
+                )
+            except sqlite3.Error as exc:
+                raise self._translate(exc) from exc
+            try:
+                self._set_up(conn)
+            except BaseException:
+                conn.close()
+                raise
+            self._conn = conn
+            self._restrict_sidecar_files()
+        return self._conn
+
+    def _create_file(self) -> None:
+        directory = self.path.parent
+        hint = "choose a writable location in the store URL (sqlite:///absolute/path/cache.db)"
+        try:
+            directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreUnavailableError(
+                f"cannot create the directory {directory} for the SQLite cache file "
+                f"{self.path}: {exc.strerror or exc}; {hint} or create the directory"
+            ) from exc
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            if self.path.is_dir():
+                raise StoreUnavailableError(
+                    f"the SQLite cache path {self.path} is a directory; {hint}"
+                ) from None
+            if not os.access(self.path, os.R_OK | os.W_OK):
+                raise StoreUnavailableError(
+                    f"the SQLite cache file {self.path} is not readable and writable by this "
+                    f"process; fix its permissions or {hint}"
+                ) from None
+            return
+        except OSError as exc:
+            raise StoreUnavailableError(
+                f"cannot create the SQLite cache file {self.path}: {exc.strerror or exc}; {hint} "
+                f"or fix the permissions of {directory}"
+            ) from exc
+        try:
+            os.fchmod(fd, 0o600)  # explicit: the umask must not decide who can read the cache
+        finally:
+            os.close(fd)
+        logger.info("created SQLite cache file %s (mode 0600)", self.path)
+
+    def _set_up(self, conn: sqlite3.Connection) -> None:
+        # Switching to WAL needs a moment of exclusive access; if another process holds the
+        # file, this raises SQLITE_BUSY and _call retries the whole job.
+        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if str(mode).lower() != "wal":
+            logger.warning(
+                "SQLite cache file %s is in journal mode %s, not WAL (the filesystem may not "
+                "support it); readers will block writers",
+                self.path,
+                mode,
+            )
+        # WAL + NORMAL is durable except for the last commits on power loss: fine for a cache.
+        conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute(_SCHEMA)
+        columns = {
+            row[1]: (str(row[2]).upper(), int(row[5]))
+            for row in conn.execute(f"PRAGMA table_info({TABLE})")
+        }
+        if columns != _EXPECTED_COLUMNS:
+            found = ", ".join(f"{name} {kind} pk={pk}" for name, (kind, pk) in columns.items())
+            raise StoreSchemaError(
+                f"table {TABLE} in the SQLite cache file {self.path} has columns ({found}), "
+                "not the expected (cache_key TEXT, field TEXT, version INTEGER, blob BLOB, "
+                "PRIMARY KEY (cache_key, field)); point the store URL at another file"
+            )
+
+    def _restrict_sidecar_files(self) -> None:
+        """Keep ``-wal``/``-shm`` as private as the database (SQLite normally does this)."""
+        try:
+            private = stat.S_IMODE(self.path.stat().st_mode) & 0o077 == 0
+            for suffix in ("-wal", "-shm", "-journal"):
+                sidecar = self.path.with_name(self.path.name + suffix)
+                if (
+                    private
+                    and sidecar.exists()
+                    and stat.S_IMODE(sidecar.stat().st_mode) & 0o077
+                ):
+                    sidecar.chmod(0o600)
+        except OSError as exc:
+            logger.warning("could not check the modes of %s's WAL files: %s", self.path, exc)
+
+    # -----------------------------------------------------------------------------------------
+    # operations (worker thread)
+    # -----------------------------------------------------------------------------------------
+
+    def _get_all(self, conn: sqlite3.Connection) -> list[StoredRecord]:
+        cursor = conn.execute(_SELECT_ALL, (self.cache_key,))
+        records: list[StoredRecord] = []
+        try:
+            while rows := cursor.fetchmany(_FETCH_BATCH):
+                self._check_open()
+                records.extend(StoredRecord(field, version, blob) for field, version, blob in rows)
+        finally:
+            cursor.close()
+        return records
+
+    def _set_all(
+        self, conn: sqlite3.Connection, records: Sequence[StoredRecord], rewrite_unchanged: bool
+    ) -> None:
+        key = self.cache_key
+        # IMMEDIATE takes the write lock now, so the versions read below cannot change before
+        # the writes that depend on them.
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            stored: dict[str, int] = dict(conn.execute(_SELECT_VERSIONS, (key,)).fetchall())
+            wanted = {item.field for item in records}
+            stale = [field for field in stored if field not in wanted]
+            changed = [
+                item
+                for item in records
+                if (version := stored.get(item.field)) is None
+                or version < item.version
+                or (rewrite_unchanged and version == item.version)
+            ]
+            self._check_open()
+            conn.executemany(_DELETE_FIELD, self._checked((key, field) for field in stale))
+            conn.executemany(
+                _UPSERT_NEWER_OR_EQUAL if rewrite_unchanged else _UPSERT_NEWER,
+                self._checked((key, item.field, item.version, item.blob) for item in changed),
+            )
+            self._check_open()
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+
+    def _upsert(self, conn: sqlite3.Connection, item: StoredRecord) -> bool:
+        cursor = conn.execute(_UPSERT_NEWER, (self.cache_key, item.field, item.version, item.blob))
+        return cursor.rowcount == 1
+
+    def _delete(self, conn: sqlite3.Connection, field: str, version: int) -> bool:
+        return conn.execute(_DELETE_OLDER, (self.cache_key, field, version)).rowcount == 1
+
+    def _clear(self, conn: sqlite3.Connection) -> None:
+        conn.execute(_DELETE_ALL, (self.cache_key,))
+
+    def _close_connection(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    # -----------------------------------------------------------------------------------------
+    # hooks
+    # -----------------------------------------------------------------------------------------
+
+    @hookimpl
+    async def cache_get_all(self) -> list[StoredRecord]:
+        """Every record under the cache key, read in one consistent snapshot."""
+        return await self._run(self._get_all)
+
+    @hookimpl
+    async def cache_set_all(
+        self, records: Sequence[StoredRecord], rewrite_unchanged: bool
+    ) -> None:
+        """Replace the records in one transaction, writing only changed rows."""
+        snapshot = list(records)
+        await self._run(lambda conn: self._set_all(conn, snapshot, rewrite_unchanged))
+
+    @hookimpl
+    async def cache_upsert(self, record: StoredRecord) -> bool:
+        """Write ``record`` unless the same or a higher version is stored (one statement)."""
+        return await self._run(lambda conn: self._upsert(conn, record))
+
+    @hookimpl
+    async def cache_delete(self, field: str, version: int) -> bool:
+        """Delete ``field`` if it is stored at a version lower than ``version``."""
+        return await self._run(lambda conn: self._delete(conn, field, version))
+
+    @hookimpl
+    async def cache_clear(self) -> None:
+        """Delete every record under the cache key (other cache keys in the file stay)."""
+        await self._run(self._clear)
+
+    @hookimpl
+    async def cache_create_storage(self) -> None:
+        """Create the file (mode 0600) and the table now rather than on first use."""
+        await self._run(lambda conn: None)
+
+    @hookimpl
+    async def cache_close(self) -> None:
+        """Interrupt the running statement, fail operations in flight, close the connection."""
+        if self._closed:
+            return
+        self._closed = True
+        conn = self._conn
+        if conn is not None:
+            conn.interrupt()  # documented as safe to call from another thread
+        for future in list(self._in_flight):
+            future.cancel()
+        executor, self._executor = self._executor, None
+        if executor is None:
+            return
+        closing = asyncio.get_running_loop().run_in_executor(executor, self._close_connection)
+        executor.shutdown(wait=False)
+        done, _ = await asyncio.wait({closing}, timeout=CLOSE_WAIT_SECONDS)
+        if not done:
+            logger.warning(
+                "SQLite cache file %s: the worker is still busy (waiting for a lock?); its "
+                "connection will close when that ends",
+                self.path,
+            )
 
 
 @hookimpl
 def autoconfig_cache_register_stores(register: RegisterStore) -> None:
-    """Registers nothing yet."""
+    """Register the ``sqlite`` scheme."""
+    register(
+        ["sqlite"],
+        SQLiteStore.from_spec,
+        description="embedded SQLite file: sqlite:///absolute/path.db or sqlite:relative.db",
+    )
