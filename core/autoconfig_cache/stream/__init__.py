@@ -1,0 +1,53 @@
+"""The AutoConfig stream: SSE parsing, the connection loop, ordering, the manager, a local server.
+
+* :mod:`.sse` — incremental WHATWG event-stream parser;
+* :mod:`.client` — the connection loop with the Relay Proxy's retry policy;
+* :mod:`.events` — typed ``put``/``patch``/``delete``/``reconnect`` messages;
+* :mod:`.receiver` — versions and tombstones (insert / update / delete / no-op);
+* :mod:`.handler` — the interface the embedding application implements;
+* :mod:`.manager` — :class:`StreamManager`: cache first, stream authoritative, store in step;
+* :mod:`.server` — a local AutoConfig stream server for tests, demos and development.
+"""
+
+from __future__ import annotations
+
+from .client import AuthenticationError, BackoffPolicy, RestartStream, StreamClient
+from .events import (
+    DeleteMessage,
+    MalformedEventError,
+    PatchMessage,
+    PutMessage,
+    ReconnectMessage,
+    StreamMessage,
+    parse_event,
+)
+from .handler import AutoConfigHandler, BaseHandler, SnapshotSource
+from .manager import StreamManager, StreamManagerStatus
+from .receiver import Action, MessageReceiver
+from .server import StreamServer
+from .sse import ServerSentEvent, SSEParseError, SSEParser
+
+__all__ = [
+    "Action",
+    "AuthenticationError",
+    "AutoConfigHandler",
+    "BackoffPolicy",
+    "BaseHandler",
+    "DeleteMessage",
+    "MalformedEventError",
+    "MessageReceiver",
+    "PatchMessage",
+    "PutMessage",
+    "ReconnectMessage",
+    "RestartStream",
+    "SSEParseError",
+    "SSEParser",
+    "ServerSentEvent",
+    "SnapshotSource",
+    "StreamClient",
+    "StreamManager",
+    "StreamManagerStatus",
+    "StreamMessage",
+    "StreamServer",
+    "parse_event",
+]

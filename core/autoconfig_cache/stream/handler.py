@@ -1,0 +1,102 @@
+"""The interface through which the embedding application hears about AutoConfig changes.
+
+Implement :class:`AutoConfigHandler` (or subclass :class:`BaseHandler` and override only what you
+need). Every method may be a plain function or an ``async def`` coroutine function: the
+:class:`~autoconfig_cache.stream.manager.StreamManager` awaits whatever a method returns when it is
+awaitable. Calls are made one at a time, in stream order, and the next change is not applied
+before the previous call has returned, so a handler never sees changes out of order. A slow
+async handler therefore slows the processing of the stream (the connection itself stays open).
+
+An exception raised by a handler method is logged and otherwise ignored: the manager's state
+and the store are already updated, and one failing callback must not stop the stream.
+"""
+
+from __future__ import annotations
+
+import enum
+import inspect
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol, runtime_checkable
+
+from ..models import Environment, Filter
+
+log = logging.getLogger(__name__)
+
+
+class SnapshotSource(enum.StrEnum):
+    """Where the configuration being served came from."""
+
+    NONE = "none"
+    CACHE = "cache"
+    STREAM = "stream"
+
+
+@runtime_checkable
+class AutoConfigHandler(Protocol):
+    """Receives AutoConfig changes. Methods may return ``None`` or an awaitable."""
+
+    def on_environment_added(self, env: Environment) -> Awaitable[None] | None:
+        """A new environment (or one deleted earlier and now back with a higher version)."""
+
+    def on_environment_updated(self, env: Environment) -> Awaitable[None] | None:
+        """A known environment changed; ``env`` is the new state (higher version)."""
+
+    def on_environment_deleted(self, env: Environment) -> Awaitable[None] | None:
+        """An environment was deleted; ``env`` is its last known state."""
+
+    def on_filter_added(self, filter: Filter) -> Awaitable[None] | None:
+        """A new payload filter."""
+
+    def on_filter_updated(self, filter: Filter) -> Awaitable[None] | None:
+        """A known payload filter changed (higher version)."""
+
+    def on_filter_deleted(self, filter: Filter) -> Awaitable[None] | None:
+        """A payload filter was deleted; ``filter`` is its last known state."""
+
+    def on_all_environments_received(self, source: SnapshotSource) -> Awaitable[None] | None:
+        """A complete configuration has been applied: from the cache at start-up, or from a
+        stream ``put``. Called after the individual added/updated/deleted calls of that put."""
+
+
+class BaseHandler:
+    """A handler that does nothing; subclass it and override the methods you need."""
+
+    def on_environment_added(self, env: Environment) -> Awaitable[None] | None:
+        """See :meth:`AutoConfigHandler.on_environment_added`."""
+        return None
+
+    def on_environment_updated(self, env: Environment) -> Awaitable[None] | None:
+        """See :meth:`AutoConfigHandler.on_environment_updated`."""
+        return None
+
+    def on_environment_deleted(self, env: Environment) -> Awaitable[None] | None:
+        """See :meth:`AutoConfigHandler.on_environment_deleted`."""
+        return None
+
+    def on_filter_added(self, filter: Filter) -> Awaitable[None] | None:
+        """See :meth:`AutoConfigHandler.on_filter_added`."""
+        return None
+
+    def on_filter_updated(self, filter: Filter) -> Awaitable[None] | None:
+        """See :meth:`AutoConfigHandler.on_filter_updated`."""
+        return None
+
+    def on_filter_deleted(self, filter: Filter) -> Awaitable[None] | None:
+        """See :meth:`AutoConfigHandler.on_filter_deleted`."""
+        return None
+
+    def on_all_environments_received(self, source: SnapshotSource) -> Awaitable[None] | None:
+        """See :meth:`AutoConfigHandler.on_all_environments_received`."""
+        return None
+
+
+async def call_handler(method: Callable[..., Awaitable[None] | None], *args: Any) -> None:
+    """Call one handler method, awaiting its result if needed; log (never raise) its errors."""
+    try:
+        result = method(*args)
+        if inspect.isawaitable(result):
+            await result
+    except Exception:
+        # The traceback may name the item, never its keys: items' reprs mask SDK/mobile keys.
+        log.exception("AutoConfig handler %s raised; continuing", getattr(method, "__name__", method))

@@ -1,0 +1,562 @@
+"""The stream manager: start from the cache, race the stream, persist every accepted change.
+
+Start-up (DESIGN.md "Runtime behaviour"): :meth:`StreamManager.start` reads the cache and connects
+to the stream concurrently.
+
+* If the cache answers first, its snapshot goes through the same reconciliation as a ``put``, is
+  served (the manager becomes ready, source ``cache``) and is **not** written back.
+* The first stream ``put`` is authoritative: it cancels a cache read still in flight (a cache
+  result that arrives later is discarded), reconciles — deleting what the cache had and the
+  stream lacks — and is persisted with ``set_all``.
+* ``patch``/``delete`` accepted by the receivers are upserted/deleted in the store.
+
+Store writes run in one background writer, in stream order, so a slow store never holds up the
+stream. A failed write (any exception) is logged and counted, and marks the store *dirty*; while
+dirty, individual writes are not attempted: a resync loop retries, with backoff, writing the
+whole in-memory snapshot as it is at that moment (which already includes every change made
+since), and normal writes resume once it succeeds. So no update is lost and none is applied out
+of order.
+
+``reconnect`` events and malformed data restart the connection. A rejected AutoConfig key
+(401/403) stops the stream for good; whatever configuration is held keeps being served.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import logging
+import random
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import UTC, datetime
+from typing import TypeVar
+
+import attrs
+
+from ..cache import AutoConfigCache
+from ..models import Environment, Filter, Item, Snapshot
+from ..records import ItemKind
+from ..report import LoadReport
+from .client import (
+    DEFAULT_STREAM_URI,
+    AuthenticationError,
+    BackoffPolicy,
+    RestartStream,
+    StreamClient,
+)
+from .events import (
+    DeleteMessage,
+    MalformedEventError,
+    PatchMessage,
+    PutMessage,
+    ReconnectMessage,
+    parse_event,
+)
+from .handler import AutoConfigHandler, SnapshotSource, call_handler
+from .receiver import Action, MessageReceiver
+from .sse import ServerSentEvent
+
+log = logging.getLogger(__name__)
+
+#: Resync delays after a store failure: quick first retry, then up to 30 s between attempts.
+DEFAULT_RESYNC_BACKOFF = BackoffPolicy(base=1.0, maximum=30.0, jitter=0.5, reset_after=0.0)
+
+
+class _WriteKind(enum.Enum):
+    FULL = "set_all"
+    UPSERT = "upsert"
+    DELETE = "delete"
+
+
+@attrs.frozen
+class _WriteOp:
+    kind: _WriteKind
+    item: Item | None = None
+    item_kind: ItemKind | None = None
+    item_id: str = ""
+    version: int = 0
+
+
+_FULL = _WriteOp(_WriteKind.FULL)
+
+
+@attrs.frozen
+class StreamManagerStatus:
+    """A point-in-time view of the manager, for a status endpoint or logs. No secrets in it.
+
+    Times are UTC datetimes; ``None`` means "never".
+    """
+
+    source: SnapshotSource
+    ready: bool
+    environments: int
+    filters: int
+    stream_connected: bool
+    stream_connections: int
+    last_event_at: datetime | None
+    stream_error: str | None  # the last connection problem, or why the stream stopped
+    stream_stopped: bool  # True after an authentication failure: no more retries
+    cache_load: LoadReport | None
+    cached_data_age_seconds: float | None
+    cache_read_cancelled: bool
+    cache_result_discarded: bool
+    store_error_count: int
+    last_store_error: str | None
+    last_store_error_at: datetime | None
+    last_successful_write_at: datetime | None
+    store_dirty: bool
+    resync_count: int
+    pending_writes: int
+
+    def to_json(self) -> dict[str, object]:
+        """A JSON-ready dict (camelCase keys, ISO times)."""
+
+        def iso(value: datetime | None) -> str | None:
+            return value.isoformat() if value else None
+
+        return {
+            "source": str(self.source),
+            "ready": self.ready,
+            "environments": self.environments,
+            "filters": self.filters,
+            "stream": {
+                "connected": self.stream_connected,
+                "connections": self.stream_connections,
+                "lastEventAt": iso(self.last_event_at),
+                "error": self.stream_error,
+                "stopped": self.stream_stopped,
+            },
+            "cache": {
+                "load": self.cache_load.to_json() if self.cache_load else None,
+                "ageSeconds": self.cached_data_age_seconds,
+                "readCancelled": self.cache_read_cancelled,
+                "resultDiscarded": self.cache_result_discarded,
+            },
+            "store": {
+                "errorCount": self.store_error_count,
+                "lastError": self.last_store_error,
+                "lastErrorAt": iso(self.last_store_error_at),
+                "lastSuccessfulWriteAt": iso(self.last_successful_write_at),
+                "dirty": self.store_dirty,
+                "resyncCount": self.resync_count,
+                "pendingWrites": self.pending_writes,
+            },
+        }
+
+
+T = TypeVar("T", Environment, Filter)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class StreamManager:
+    """Keeps the AutoConfig state in memory, in the handler and in the cache, in step.
+
+    :param cache: the cache to load from and write to (``AutoConfigCache.null()`` for none). The
+        manager does not close it: whoever opened it does, after :meth:`close`.
+    :param handler: the application's :class:`~autoconfig_cache.stream.handler.AutoConfigHandler`.
+    :param autoconfig_key: the AutoConfig key (required unless ``client`` is given).
+    :param stream_uri: the stream base URI.
+    :param client: a ready :class:`StreamClient` (overrides the three connection parameters).
+    :param backoff: stream reconnection delays (the Relay Proxy's by default).
+    :param read_timeout: seconds without data before the stream is reconnected.
+    :param resync_backoff: delays between attempts to re-synchronise a failed store.
+    """
+
+    def __init__(
+        self,
+        cache: AutoConfigCache,
+        handler: AutoConfigHandler,
+        *,
+        autoconfig_key: str | None = None,
+        stream_uri: str = DEFAULT_STREAM_URI,
+        client: StreamClient | None = None,
+        backoff: BackoffPolicy | None = None,
+        read_timeout: float = 300.0,
+        resync_backoff: BackoffPolicy = DEFAULT_RESYNC_BACKOFF,
+        close_drain_timeout: float = 2.0,
+    ) -> None:
+        if client is None:
+            if not autoconfig_key:
+                raise ValueError("StreamManager needs an autoconfig_key or a client")
+            client = StreamClient(
+                stream_uri, autoconfig_key, backoff=backoff, read_timeout=read_timeout
+            )
+        self.cache = cache
+        self.handler = handler
+        self.client = client
+        self.resync_backoff = resync_backoff
+        self.close_drain_timeout = close_drain_timeout
+        #: Set once a complete configuration is held, from the cache or the stream.
+        self.ready = asyncio.Event()
+        self._environments: MessageReceiver[Environment] = MessageReceiver()
+        self._filters: MessageReceiver[Filter] = MessageReceiver()
+        self._apply_lock = asyncio.Lock()
+        self._source = SnapshotSource.NONE
+        self._stream_put_seen = False
+        self._cache_applying = False
+        self._cache_read_cancelled = False
+        self._cache_result_discarded = False
+        self._cache_load: LoadReport | None = None
+        self._stream_stopped = False
+        self._stream_error: str | None = None
+        self._writes: asyncio.Queue[_WriteOp] = asyncio.Queue()
+        self._dirty = False
+        self._resync_attempts = 0
+        self._resync_count = 0
+        self._store_error_count = 0
+        self._last_store_error: str | None = None
+        self._last_store_error_at: datetime | None = None
+        self._last_write_at: datetime | None = None
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._started = False
+        self._closed = False
+
+    # ---- public API -----------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start reading the cache, connecting to the stream and writing the store; returns at
+        once. Await :meth:`wait_ready` (or :attr:`ready`) to know when there is data to serve."""
+        if self._closed:
+            raise RuntimeError("this StreamManager is closed; create a new one")
+        if self._started:
+            return
+        self._started = True
+        self._tasks["writer"] = asyncio.create_task(self._writer(), name="autoconfig-writer")
+        self._tasks["cache"] = asyncio.create_task(self._load_cache(), name="autoconfig-cache")
+        self._tasks["stream"] = asyncio.create_task(self._run_stream(), name="autoconfig-stream")
+
+    async def wait_ready(self) -> None:
+        """Wait until a complete configuration is held (wrap in ``asyncio.timeout`` to bound it)."""
+        await self.ready.wait()
+
+    async def close(self) -> None:
+        """Stop the stream, give queued store writes up to ``close_drain_timeout`` seconds to
+        finish (unless the store is failing), then cancel everything. Idempotent; no task is
+        left running afterwards."""
+        if self._closed:
+            return
+        self._closed = True
+        for name in ("stream", "cache"):
+            task = self._tasks.get(name)
+            if task is not None:
+                task.cancel()
+        await asyncio.gather(
+            *(t for n, t in self._tasks.items() if n != "writer"), return_exceptions=True
+        )
+        writer = self._tasks.get("writer")
+        if writer is not None and not writer.done():
+            if not self._dirty and self.close_drain_timeout > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._writes.join(), self.close_drain_timeout)
+            writer.cancel()
+            await asyncio.gather(writer, return_exceptions=True)
+        await self.client.close()
+
+    async def __aenter__(self) -> StreamManager:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    @property
+    def source(self) -> SnapshotSource:
+        """Where the configuration being served came from."""
+        return self._source
+
+    @property
+    def stream_task(self) -> asyncio.Task[None] | None:
+        """The task running the stream (done after an authentication failure or close)."""
+        return self._tasks.get("stream")
+
+    def snapshot(self) -> Snapshot:
+        """The configuration held now (new mappings; the items themselves are immutable)."""
+        return Snapshot(
+            environments=self._environments.live_items(), filters=self._filters.live_items()
+        )
+
+    def get_environment(self, env_id: str) -> Environment | None:
+        """One environment by id, or ``None``."""
+        return self._environments.get(env_id)
+
+    def get_filter(self, filter_id: str) -> Filter | None:
+        """One filter by id, or ``None``."""
+        return self._filters.get(filter_id)
+
+    def status(self) -> StreamManagerStatus:
+        """The manager's state for a status endpoint."""
+        state = self.client.state
+        return StreamManagerStatus(
+            source=self._source,
+            ready=self.ready.is_set(),
+            environments=len(self._environments),
+            filters=len(self._filters),
+            stream_connected=state.connected,
+            stream_connections=state.connections,
+            last_event_at=(
+                datetime.fromtimestamp(state.last_event_at, UTC) if state.last_event_at else None
+            ),
+            stream_error=self._stream_error or state.last_error,
+            stream_stopped=self._stream_stopped,
+            cache_load=self._cache_load,
+            cached_data_age_seconds=(
+                self._cache_load.age_seconds() if self._cache_load is not None else None
+            ),
+            cache_read_cancelled=self._cache_read_cancelled,
+            cache_result_discarded=self._cache_result_discarded,
+            store_error_count=self._store_error_count,
+            last_store_error=self._last_store_error,
+            last_store_error_at=self._last_store_error_at,
+            last_successful_write_at=self._last_write_at,
+            store_dirty=self._dirty,
+            resync_count=self._resync_count,
+            pending_writes=self._writes.qsize(),
+        )
+
+    # ---- cache --------------------------------------------------------------------------------
+
+    async def _load_cache(self) -> None:
+        try:
+            result = await self.cache.get_all()
+        except asyncio.CancelledError:
+            if self._stream_put_seen:
+                log.info("cache read cancelled: the stream's put arrived first")
+            raise
+        except Exception as exc:
+            # Never fatal: the stream is the source of truth, the cache only a head start.
+            self._note_store_error("get_all", exc)
+            return
+        async with self._apply_lock:
+            if self._stream_put_seen:
+                self._cache_result_discarded = True
+                log.info("cache result discarded: the stream's put arrived first")
+                return
+            self._cache_load = result.report
+            if len(result.snapshot) == 0:
+                log.info("cache holds no AutoConfig data; waiting for the stream")
+                return
+            log.info(
+                "serving %d environments and %d filters from the cache (age %s s)",
+                len(result.snapshot.environments), len(result.snapshot.filters),
+                _fmt_age(result.report.age_seconds()),
+            )
+            self._cache_applying = True
+            try:
+                await self._reconcile(result.snapshot, {}, SnapshotSource.CACHE)
+            finally:
+                self._cache_applying = False
+
+    # ---- stream -------------------------------------------------------------------------------
+
+    async def _run_stream(self) -> None:
+        while True:
+            try:
+                await self.client.run(self._on_event)
+                return
+            except AuthenticationError as exc:
+                self._stream_stopped = True
+                self._stream_error = str(exc)
+                log.error("AutoConfig stream stopped: %s; still serving what is held", exc)
+                return
+            except Exception:
+                # A bug, not a network problem (the client handles those): keep the stream alive.
+                log.exception("AutoConfig stream loop failed; restarting it")
+                await asyncio.sleep(self.client.next_delay())
+
+    async def _on_event(self, event: ServerSentEvent) -> None:
+        try:
+            message = parse_event(event)
+        except MalformedEventError as exc:
+            log.error("malformed AutoConfig stream data: %s; reconnecting", exc)
+            raise RestartStream(str(exc)) from None
+        if message is None:
+            return
+        if isinstance(message, ReconnectMessage):
+            log.info("AutoConfig stream asked to reconnect")
+            raise RestartStream("the server sent a reconnect event")
+        if isinstance(message, PutMessage):
+            await self._apply_stream_put(message)
+        elif isinstance(message, PatchMessage):
+            await self._apply_patch(message)
+        elif isinstance(message, DeleteMessage):
+            await self._apply_delete(message)
+
+    async def _apply_stream_put(self, message: PutMessage) -> None:
+        self._stream_put_seen = True
+        cache_task = self._tasks.get("cache")
+        if cache_task is not None and not cache_task.done() and not self._cache_applying:
+            # Still reading: the stream's data is authoritative, so the read is useless now.
+            self._cache_read_cancelled = True
+            cache_task.cancel()
+        async with self._apply_lock:
+            snapshot = message.snapshot
+            log.info(
+                "stream put: %d environments, %d filters",
+                len(snapshot.environments), len(snapshot.filters),
+            )
+            await self._reconcile(snapshot, message.skipped_ids, SnapshotSource.STREAM)
+            self._enqueue(_FULL)
+
+    async def _apply_patch(self, message: PatchMessage) -> None:
+        item = message.item
+        async with self._apply_lock:
+            if isinstance(item, Environment):
+                action = self._environments.upsert(item.env_id, item)
+                if action is Action.INSERT:
+                    await call_handler(self.handler.on_environment_added, item)
+                elif action is Action.UPDATE:
+                    await call_handler(self.handler.on_environment_updated, item)
+            else:
+                action = self._filters.upsert(item.filter_id, item)
+                if action is Action.INSERT:
+                    await call_handler(self.handler.on_filter_added, item)
+                elif action is Action.UPDATE:
+                    await call_handler(self.handler.on_filter_updated, item)
+            log.debug("patch %s %s v%d: %s %r", item.kind, item.id, item.version,
+                      action.value, item)
+            if action is not Action.NOOP:
+                self._enqueue(_WriteOp(_WriteKind.UPSERT, item=item))
+
+    async def _apply_delete(self, message: DeleteMessage) -> None:
+        async with self._apply_lock:
+            if message.kind is ItemKind.ENVIRONMENT:
+                action, env = self._environments.delete(message.item_id, message.version)
+                if env is not None:
+                    await call_handler(self.handler.on_environment_deleted, env)
+            else:
+                action, flt = self._filters.delete(message.item_id, message.version)
+                if flt is not None:
+                    await call_handler(self.handler.on_filter_deleted, flt)
+            log.debug("delete %s %s v%d: %s", message.kind, message.item_id, message.version,
+                      action.value)
+            if action is Action.DELETE:
+                self._enqueue(
+                    _WriteOp(_WriteKind.DELETE, item_kind=message.kind,
+                             item_id=message.item_id, version=message.version)
+                )
+
+    # ---- reconciliation (shared by the cache and a put) ---------------------------------------
+
+    async def _reconcile(
+        self, snapshot: Snapshot, skipped: Mapping[ItemKind, frozenset[str]],
+        source: SnapshotSource,
+    ) -> None:
+        h = self.handler
+        await self._reconcile_kind(
+            self._environments, snapshot.environments, skipped.get(ItemKind.ENVIRONMENT),
+            h.on_environment_added, h.on_environment_updated, h.on_environment_deleted,
+        )
+        await self._reconcile_kind(
+            self._filters, snapshot.filters, skipped.get(ItemKind.FILTER),
+            h.on_filter_added, h.on_filter_updated, h.on_filter_deleted,
+        )
+        self._source = source
+        self.ready.set()
+        await call_handler(h.on_all_environments_received, source)
+
+    @staticmethod
+    async def _reconcile_kind(
+        receiver: MessageReceiver[T],
+        items: Mapping[str, T],
+        skipped: frozenset[str] | None,
+        added: Callable[[T], Awaitable[None] | None],
+        updated: Callable[[T], Awaitable[None] | None],
+        deleted: Callable[[T], Awaitable[None] | None],
+    ) -> None:
+        debug = log.isEnabledFor(logging.DEBUG)
+        for item_id, item in items.items():
+            action = receiver.upsert(item_id, item)
+            if action is Action.INSERT:
+                await call_handler(added, item)
+            elif action is Action.UPDATE:
+                await call_handler(updated, item)
+            if debug:
+                log.debug("put %s %s v%d: %s %r", item.kind, item_id, item.version,
+                          action.value, item)
+        keep: Callable[[str], bool] = (
+            (lambda item_id: item_id in items or item_id in skipped)
+            if skipped
+            else items.__contains__
+        )
+        for item in receiver.retain(keep):
+            if debug:
+                log.debug("put %s %s: deleted (absent from the put)", item.kind, item.id)
+            await call_handler(deleted, item)
+
+    # ---- store writer -------------------------------------------------------------------------
+
+    def _enqueue(self, op: _WriteOp) -> None:
+        self._writes.put_nowait(op)
+
+    def _drain_writes(self) -> None:
+        """Forget queued writes: the snapshot about to be written already includes them."""
+        while True:
+            try:
+                self._writes.get_nowait()
+            except asyncio.QueueEmpty:
+                return
+            self._writes.task_done()
+
+    def _note_store_error(self, operation: str, exc: BaseException) -> None:
+        self._store_error_count += 1
+        # Store errors name the store and what failed; they never carry keys (errors.py).
+        self._last_store_error = f"{operation}: {type(exc).__name__}: {exc}"
+        self._last_store_error_at = _now()
+        log.warning("AutoConfig cache %s failed (%s): %s", operation, type(exc).__name__, exc)
+
+    async def _writer(self) -> None:
+        while True:
+            if self._dirty:
+                await self._resync()
+                continue
+            op = await self._writes.get()
+            try:
+                if op.kind is _WriteKind.FULL:
+                    self._drain_writes()
+                    await self.cache.set_all(self.snapshot())
+                elif op.kind is _WriteKind.UPSERT:
+                    assert op.item is not None
+                    await self.cache.upsert(op.item)
+                else:
+                    assert op.item_kind is not None
+                    await self.cache.delete(op.item_kind, op.item_id, op.version)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self._note_store_error(op.kind.value, exc)
+                self._dirty = True
+                log.warning("AutoConfig cache marked for re-synchronisation from memory")
+            else:
+                self._last_write_at = _now()
+            finally:
+                self._writes.task_done()
+
+    async def _resync(self) -> None:
+        delay = self.resync_backoff.delay(self._resync_attempts, rand=random.random())
+        await asyncio.sleep(delay)
+        # Take the snapshot and forget the queued writes with no await in between: every queued
+        # change is already in memory, and changes made from now on are queued after this point.
+        self._drain_writes()
+        snapshot = self.snapshot()
+        try:
+            await self.cache.set_all(snapshot)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self._resync_attempts += 1
+            self._note_store_error("resync", exc)
+            return
+        self._dirty = False
+        self._resync_attempts = 0
+        self._resync_count += 1
+        self._last_write_at = _now()
+        log.info("AutoConfig cache re-synchronised from memory (%d items)", len(snapshot))
+
+
+def _fmt_age(age: float | None) -> str:
+    return "unknown" if age is None else f"{age:.0f}"
+
