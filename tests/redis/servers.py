@@ -102,6 +102,7 @@ class RedisServer:
     :param tls: TLS files to serve TLS only (``--port 0 --tls-port P``).
     :param extra: more command-line arguments (e.g. cluster settings).
     :param sentinel: run as a sentinel with this configuration text (``port`` is added).
+    :param password: require this password (``--requirepass``).
     """
 
     def __init__(
@@ -111,6 +112,7 @@ class RedisServer:
         tls: TlsFiles | None = None,
         extra: tuple[str, ...] = (),
         sentinel: str | None = None,
+        password: str | None = None,
     ) -> None:
         self.executable = require_executable("redis-server")
         self.directory = directory
@@ -118,6 +120,7 @@ class RedisServer:
         self.tls = tls
         self.extra = extra
         self.sentinel = sentinel
+        self.password = password
         self.port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -152,12 +155,16 @@ class RedisServer:
                 "--tls-ca-cert-file", str(self.tls.ca_file),
                 "--tls-auth-clients", "no",
             ]
+        if self.password is not None:
+            args += ["--requirepass", self.password]
         return args + list(self.extra)
 
     def client(self, **kwargs: Any) -> redis.Redis:
         """A synchronous redis-py client for setup and inspection."""
         if self.tls is not None:
             kwargs.update(ssl=True, ssl_ca_certs=str(self.tls.ca_file))
+        if self.password is not None:
+            kwargs.setdefault("password", self.password)
         return redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=5, **kwargs)
 
     def start(self) -> None:

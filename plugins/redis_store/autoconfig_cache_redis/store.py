@@ -305,7 +305,7 @@ class RedisStore:
                 f"check the URL, TLS settings and that the server is up"
             ) from None
         except redis_errors.ResponseError as exc:
-            if str(exc).startswith("WRONGTYPE"):
+            if "WRONGTYPE" in str(exc):
                 raise StoreSchemaError(
                     f"{what} failed: key {self.cache_key!r} (or its versions hash) holds a "
                     f"value that is not a hash; use another cache key or delete that key"
