@@ -122,6 +122,8 @@ class StreamServer:
         self.connection_count = 0  # stream connections that got a 200
         self.request_count = 0  # stream requests, whatever the answer
         self.rejected_count = 0
+        #: The query string of the last stream request (clients send ``rpacProtocolVersion=2``).
+        self.last_query = ""
         self._put_allowed = asyncio.Event()
         self._put_allowed.set()
         self._connections: set[_Connection] = set()
@@ -278,6 +280,7 @@ class StreamServer:
             self._changed.notify_all()
 
     async def _stream(self, request: web.Request) -> web.StreamResponse:
+        self.last_query = request.query_string
         if not self._authorized(request):
             log.info("rejecting stream request with key %s",
                      mask(request.headers.get("Authorization")))
