@@ -110,7 +110,7 @@ def test_large_data_line_in_many_chunks() -> None:
 # ---- properties ---------------------------------------------------------------------------------
 
 _text = st.text(
-    alphabet=st.characters(blacklist_characters="\r\n\x00", blacklist_categories=("Cs",)),
+    alphabet=st.characters(exclude_characters="\r\n\x00", exclude_categories=["Cs"]),
     max_size=30,
 )
 _event = st.tuples(

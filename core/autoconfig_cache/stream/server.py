@@ -144,7 +144,8 @@ class StreamServer:
     async def start(self) -> str:
         """Start listening; returns :attr:`uri`. With ``port=0`` a free port is chosen."""
         self._runner = web.AppRunner(
-            self._app, handle_signals=False, access_log=None, shutdown_timeout=0.5
+            self._app, handle_signals=False, access_log=None, shutdown_timeout=0.5,
+            handler_cancellation=True,  # so a client that goes away ends its handler
         )
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
