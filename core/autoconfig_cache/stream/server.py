@@ -19,7 +19,7 @@ a ``put`` on every new connection, then whatever it is told to send. Driving it:
 
 * from the command line, with control endpoints for scripts (``curl``)::
 
-      AUTOCONFIG_KEY=... python -m autoconfig_cache.stream.server --snapshot snap.json --port 8030
+      AUTOCONFIG_KEY=... python -m autoconfig_cache.stream --snapshot snap.json --port 8030
       curl -H "Authorization: $AUTOCONFIG_KEY" -X POST localhost:8030/control/patch \\
            -d '{"path": "/environments/e1", "data": {...}}'
 
@@ -405,9 +405,9 @@ async def _serve(args: argparse.Namespace, key: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Command line entry: ``python -m autoconfig_cache.stream.server``."""
+    """Command line entry: ``python -m autoconfig_cache.stream``."""
     parser = argparse.ArgumentParser(
-        prog="python -m autoconfig_cache.stream.server",
+        prog="python -m autoconfig_cache.stream",
         description="Serve a JSON snapshot as a local AutoConfig stream (development only).",
     )
     parser.add_argument("--snapshot", help="JSON file: put data or a whole put body")
@@ -427,6 +427,3 @@ def main(argv: list[str] | None = None) -> int:
         asyncio.run(_serve(args, key))
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())
