@@ -1,0 +1,556 @@
+"""``autoconfig-cache cache ...``: operator tools on the cache that ``run`` uses.
+
+The store, cache key, keys and format come from the same configuration as ``run`` (environment
+variables and ``--config``), so the tools always look at what the service reads and writes.
+
+Key rotation, in short (docs/operations.md has the procedure): the store's full-replace
+operation is the only one that rewrites an item whose version has not changed, and it deletes
+whatever it is not given. So ``rotate-key`` first decrypts *everything*; if any item cannot be
+decrypted with the configured keys it changes nothing and says so, unless
+``--drop-undecryptable`` is given, in which case those items are deleted (the next stream
+``put`` writes them again, from LaunchDarkly).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import copy
+import json
+import os
+import sys
+import tempfile
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
+from rich.table import Table
+
+from ..cache import AutoConfigCache, InspectedRecord
+from ..config import Config
+from ..errors import MalformedItemError
+from ..models import Environment, Filter, Snapshot
+from ..records import parse_field
+from ..secrets import mask, redact_url
+from .output import CommandFailed, err, out, print_json
+
+
+def add_parser(
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
+    common: argparse.ArgumentParser,
+) -> None:
+    """Register ``cache`` and its subcommands."""
+    cache = subparsers.add_parser(
+        "cache",
+        parents=[common],
+        help="inspect, verify, export, import, rotate-key, clear, create-table",
+        description="Tools on the configured cache (same settings as `run`).",
+    )
+    tools = cache.add_subparsers(dest="cache_command", metavar="TOOL", required=True)
+
+    def tool(name: str, func: Callable[[argparse.Namespace], int], help: str) -> Any:
+        parser = tools.add_parser(name, parents=[common], help=help, description=help)
+        parser.set_defaults(func=func)
+        return parser
+
+    inspect = tool("inspect", run_inspect, "show what is cached; secrets masked")
+    inspect.add_argument("--json", action="store_true", help="print JSON for scripts")
+
+    verify = tool(
+        "verify",
+        run_verify,
+        "decrypt every item; report undecryptable, tampered, malformed or unknown-version items "
+        "(exit 1 if any)",
+    )
+    verify.add_argument("--json", action="store_true", help="print JSON for scripts")
+
+    export = tool(
+        "export",
+        run_export,
+        'write the cached data as AutoConfig put data {"environments":{...},"filters":{...}}',
+    )
+    export.add_argument(
+        "-o", "--output", metavar="FILE", help="write to FILE (mode 0600) instead of stdout"
+    )
+    export.add_argument(
+        "--include-secrets",
+        action="store_true",
+        help="keep SDK and mobile keys in clear (needed for a file you mean to import)",
+    )
+
+    import_ = tool(
+        "import", run_import, "write items from an export file (version-guarded upserts)"
+    )
+    import_.add_argument("file", metavar="FILE", help="JSON put data, as written by export")
+    import_.add_argument("--json", action="store_true", help="print JSON for scripts")
+
+    rotate = tool(
+        "rotate-key", run_rotate_key, "re-encrypt every item under the current encryption key"
+    )
+    rotate.add_argument(
+        "--drop-undecryptable",
+        action="store_true",
+        help="delete items no configured key decrypts (otherwise nothing is changed)",
+    )
+    rotate.add_argument("--json", action="store_true", help="print JSON for scripts")
+
+    clear = tool("clear", run_clear, "delete every item under the cache key")
+    clear.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+
+    tool("create-table", run_create_table, "create the store's table, where the store has one")
+
+
+# -- shared ---------------------------------------------------------------------------------------
+
+
+def _open(args: argparse.Namespace) -> tuple[Config, AutoConfigCache]:
+    from .main import load_config
+
+    config = load_config(args)
+    store_url, cache_key = config.require_store()
+    cache = AutoConfigCache.open(
+        store_url,
+        cache_key=cache_key,
+        encryption_key=config.effective_encryption_key,
+        previous_encryption_keys=config.previous_encryption_keys,
+        format=config.format,
+        options=config.store_options,
+    )
+    return config, cache
+
+
+def _with_cache(
+    args: argparse.Namespace, work: Callable[[Config, AutoConfigCache], Awaitable[int]]
+) -> int:
+    config, cache = _open(args)
+
+    async def body() -> int:
+        try:
+            return await work(config, cache)
+        finally:
+            await cache.close()
+
+    return asyncio.run(body())
+
+
+def _where(config: Config) -> str:
+    return f"{config.redacted_store_url} (cache key {config.cache_key!r}, format {config.format})"
+
+
+def _key_label(cache: AutoConfigCache, key_id: str | None) -> str:
+    if key_id is None:
+        return "-"
+    keys = cache.codec.keys
+    if key_id == keys.current.key_id_hex:
+        return f"{key_id} (current)"
+    if any(key.key_id_hex == key_id for key in keys.previous):
+        return f"{key_id} (previous)"
+    return f"{key_id} (unknown)"
+
+
+def _on_previous_key(cache: AutoConfigCache, entry: InspectedRecord) -> bool:
+    current = cache.codec.keys.current.key_id_hex
+    return entry.problem is None and entry.key_id is not None and entry.key_id != current
+
+
+def _record_json(cache: AutoConfigCache, entry: InspectedRecord) -> dict[str, Any]:
+    parsed = parse_field(entry.record.field)
+    row: dict[str, Any] = {
+        "field": entry.record.field,
+        "kind": str(parsed[0]) if parsed else None,
+        "id": parsed[1] if parsed else None,
+        "storedVersion": entry.record.version,
+        "version": entry.item.version if entry.item else None,
+        "modelVersion": entry.model_version,
+        "keyId": entry.key_id,
+        "onPreviousKey": _on_previous_key(cache, entry),
+        "cachedAt": entry.cached_at.isoformat() if entry.cached_at else None,
+        "problem": entry.problem.to_json() if entry.problem else None,
+    }
+    item = entry.item
+    if isinstance(item, Environment):
+        row.update(
+            envKey=item.env_key,
+            envName=item.env_name,
+            projKey=item.proj_key,
+            projName=item.proj_name,
+            sdkKey=mask(item.sdk_key),
+            mobKey=mask(item.mob_key),
+        )
+    elif isinstance(item, Filter):
+        row.update(projKey=item.proj_key, key=item.key)
+    return row
+
+
+def _inspect_with_progress(
+    cache: AutoConfigCache, records: Sequence[Any], label: str
+) -> list[InspectedRecord]:
+    inspected: list[InspectedRecord] = []
+    with _progress() as progress:
+        task = progress.add_task(label, total=len(records))
+        for record in records:
+            inspected.extend(cache.inspect_records([record]))
+            progress.advance(task)
+    return inspected
+
+
+def _progress() -> Progress:
+    return Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        console=err,
+        transient=True,
+    )
+
+
+# -- inspect ----------------------------------------------------------------------------------
+
+
+def run_inspect(args: argparse.Namespace) -> int:
+    """Print every cached record: what it is, its versions, key id, age; secrets masked."""
+
+    async def work(config: Config, cache: AutoConfigCache) -> int:
+        inspected = cache.inspect_records(await cache.get_records())
+        inspected.sort(key=lambda entry: entry.record.field)
+        if args.json:
+            print_json(
+                {
+                    "store": config.redacted_store_url,
+                    "cacheKey": config.cache_key,
+                    "format": str(config.format),
+                    "records": [_record_json(cache, entry) for entry in inspected],
+                }
+            )
+            return 0
+        table = Table(title=f"{len(inspected)} cached item(s) in {_where(config)}")
+        for column in (
+            "kind",
+            "id",
+            "key",
+            "names",
+            "version",
+            "model",
+            "key id",
+            "cached at",
+            "sdk key",
+            "status",
+        ):
+            table.add_column(column, overflow="fold")
+        for entry in inspected:
+            row = _record_json(cache, entry)
+            item = entry.item
+            if isinstance(item, Environment):
+                key, names = (
+                    f"{item.proj_key}/{item.env_key}",
+                    f"{item.proj_name} / {item.env_name}",
+                )
+            elif isinstance(item, Filter):
+                key, names = f"{item.proj_key}/{item.key}", "-"
+            else:
+                key, names = "-", "-"
+            status = (
+                f"[red]{entry.problem.reason}[/red]"
+                if entry.problem is not None
+                else "[green]ok[/green]"
+            )
+            table.add_row(
+                row["kind"] or "?",
+                row["id"] or entry.record.field,
+                key,
+                names,
+                str(row["version"] if row["version"] is not None else entry.record.version),
+                str(entry.model_version) if entry.model_version is not None else "-",
+                _key_label(cache, entry.key_id),
+                entry.cached_at.strftime("%Y-%m-%d %H:%M:%S") if entry.cached_at else "-",
+                row.get("sdkKey") or "-",
+                status,
+            )
+        out.print(table)
+        return 0
+
+    return _with_cache(args, work)
+
+
+# -- verify -----------------------------------------------------------------------------------
+
+
+def run_verify(args: argparse.Namespace) -> int:
+    """Decrypt everything; exit 1 when any item cannot be used."""
+
+    async def work(config: Config, cache: AutoConfigCache) -> int:
+        records = await cache.get_records()
+        inspected = _inspect_with_progress(cache, records, "verifying")
+        problems = [entry for entry in inspected if entry.problem is not None]
+        previous = [entry for entry in inspected if _on_previous_key(cache, entry)]
+        if args.json:
+            print_json(
+                {
+                    "ok": not problems,
+                    "checked": len(inspected),
+                    "problems": [p.problem.to_json() for p in problems if p.problem],
+                    "onPreviousKey": [entry.record.field for entry in previous],
+                }
+            )
+            return 1 if problems else 0
+        if problems:
+            table = Table(title=f"{len(problems)} problem(s) in {_where(config)}")
+            for column in ("field", "problem", "detail"):
+                table.add_column(column, overflow="fold")
+            for entry in problems:
+                assert entry.problem is not None
+                table.add_row(entry.record.field, str(entry.problem.reason), entry.problem.message)
+            out.print(table)
+        if previous:
+            out.print(
+                f"{len(previous)} item(s) are encrypted under a previous key; "
+                "`autoconfig-cache cache rotate-key` re-encrypts them under the current key"
+            )
+        verdict = "[red]FAILED[/red]" if problems else "[green]OK[/green]"
+        out.print(
+            f"{verdict}: {len(inspected) - len(problems)} of {len(inspected)} item(s) decrypt "
+            f"and load"
+        )
+        return 1 if problems else 0
+
+    return _with_cache(args, work)
+
+
+# -- export -----------------------------------------------------------------------------------
+
+
+def masked_put_data(snapshot: Snapshot) -> dict[str, Any]:
+    """The put data of ``snapshot`` with SDK and mobile keys masked to their last 4 characters."""
+    data = copy.deepcopy(snapshot.to_put_data())
+    for env in data["environments"].values():
+        sdk = env.get("sdkKey")
+        if isinstance(sdk, dict):
+            if isinstance(sdk.get("value"), str):
+                sdk["value"] = mask(sdk["value"])
+            expiring = sdk.get("expiring")
+            if isinstance(expiring, dict) and isinstance(expiring.get("value"), str):
+                expiring["value"] = mask(expiring["value"])
+        if isinstance(env.get("mobKey"), str):
+            env["mobKey"] = mask(env["mobKey"])
+    return data
+
+
+def write_private_file(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically, with mode 0600 from the first byte on."""
+    directory = path.parent if str(path.parent) else Path(".")
+    # mkstemp creates the file with mode 0600, so the secrets are never readable by others.
+    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(temporary, 0o600)
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+        raise
+
+
+def run_export(args: argparse.Namespace) -> int:
+    """Write the cached items as put data to stdout or ``-o FILE``."""
+    target = Path(args.output) if args.output else None
+    if target is not None and not target.parent.is_dir():
+        raise CommandFailed(
+            f"cannot write {str(target)!r}: folder {str(target.parent)!r} does not exist"
+        )
+
+    async def work(config: Config, cache: AutoConfigCache) -> int:
+        result = await cache.get_all()
+        snapshot = result.snapshot
+        data = snapshot.to_put_data() if args.include_secrets else masked_put_data(snapshot)
+        text = json.dumps(data, indent=2) + "\n"
+        for skipped in result.report.skipped:
+            err.print(f"[yellow]skipped[/yellow] {skipped.field}: {skipped.reason}")
+        if target is None:
+            sys.stdout.write(text)
+            sys.stdout.flush()
+        else:
+            try:
+                write_private_file(target, text.encode("utf-8"))
+            except OSError as exc:
+                raise CommandFailed(
+                    f"cannot write {str(target)!r}: {exc.strerror or exc}"
+                ) from None
+            err.print(
+                f"exported {len(snapshot.environments)} environment(s) and "
+                f"{len(snapshot.filters)} filter(s) to {target} (mode 0600)"
+                + ("" if args.include_secrets else "; SDK and mobile keys masked")
+            )
+        return 0
+
+    return _with_cache(args, work)
+
+
+# -- import -----------------------------------------------------------------------------------
+
+
+def read_put_data(path: str) -> Snapshot:
+    """Read and validate an export file; any problem is an error and nothing is written."""
+    try:
+        text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise CommandFailed(f"cannot read {path!r}: {reason}") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise CommandFailed(f"{path!r} is not JSON ({exc}); nothing was written") from None
+    shape = 'put data {"environments": {...}, "filters": {...}} as written by `cache export`'
+    if (
+        not isinstance(data, dict)
+        or not set(data) <= {"environments", "filters"}
+        or not set(data) & {"environments", "filters"}
+    ):
+        raise CommandFailed(f"{path!r} is not {shape}; nothing was written")
+    try:
+        snapshot, problems = Snapshot.from_put_data(data)
+    except MalformedItemError as exc:
+        raise CommandFailed(f"{path!r} is not {shape} ({exc}); nothing was written") from None
+    if problems:
+        details = "; ".join(str(problem) for problem in problems[:5])
+        more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
+        raise CommandFailed(
+            f"{path!r} has {len(problems)} malformed item(s): {details}{more}; nothing was written"
+        )
+    masked = [
+        env.env_id
+        for env in snapshot.environments.values()
+        if env.sdk_key.startswith("****") or env.mob_key.startswith("****")
+    ]
+    if masked:
+        raise CommandFailed(
+            f"{path!r} holds masked keys (environments {', '.join(masked[:5])}): it was exported "
+            "without --include-secrets; export again with --include-secrets to import it. "
+            "Nothing was written"
+        )
+    return snapshot
+
+
+def run_import(args: argparse.Namespace) -> int:
+    """Upsert every item of an export file; an item the store holds at the same or a newer
+    version is skipped."""
+    snapshot = read_put_data(args.file)
+
+    async def work(config: Config, cache: AutoConfigCache) -> int:
+        written: list[str] = []
+        skipped: list[str] = []
+        with _progress() as progress:
+            task = progress.add_task("importing", total=len(snapshot))
+            for item in snapshot.items():
+                name = f"{item.kind.field_prefix}:{item.id}"
+                (written if await cache.upsert(item) else skipped).append(name)
+                progress.advance(task)
+        if args.json:
+            print_json({"written": written, "skipped": skipped})
+        else:
+            out.print(
+                f"imported into {_where(config)}: {len(written)} item(s) written, "
+                f"{len(skipped)} skipped (the store holds the same or a newer version)"
+            )
+            for name in skipped:
+                out.print(f"  skipped {name}")
+        return 0
+
+    return _with_cache(args, work)
+
+
+# -- rotate-key -------------------------------------------------------------------------------
+
+
+def run_rotate_key(args: argparse.Namespace) -> int:
+    """Re-encrypt every item under the current key (see the module docstring)."""
+
+    async def work(config: Config, cache: AutoConfigCache) -> int:
+        records = await cache.get_records()
+        inspected = _inspect_with_progress(cache, records, "decrypting")
+        problems = [entry for entry in inspected if entry.problem is not None]
+        if problems and not args.drop_undecryptable:
+            fields = ", ".join(entry.record.field for entry in problems[:10])
+            raise CommandFailed(
+                f"{len(problems)} item(s) cannot be decrypted with the configured keys ({fields}"
+                f"{' ...' if len(problems) > 10 else ''}); nothing was changed. Add the key "
+                "that encrypted them to AUTO_CONFIG_CACHE_PREVIOUS_ENCRYPTION_KEYS, or pass "
+                "--drop-undecryptable to delete them (the next stream put writes them again)"
+            )
+        environments = {e.item.env_id: e.item for e in inspected if isinstance(e.item, Environment)}
+        filters = {e.item.filter_id: e.item for e in inspected if isinstance(e.item, Filter)}
+        snapshot = Snapshot(environments=environments, filters=filters)
+        previous = sum(1 for entry in inspected if _on_previous_key(cache, entry))
+        with _progress() as progress:
+            progress.add_task(f"re-encrypting {len(snapshot)} item(s)", total=None)
+            await cache.set_all(snapshot, rewrite_unchanged=True)
+        summary = {
+            "reencrypted": len(snapshot),
+            "wereOnPreviousKey": previous,
+            "dropped": [entry.record.field for entry in problems],
+            "keyId": cache.codec.keys.current.key_id_hex,
+        }
+        if args.json:
+            print_json(summary)
+        else:
+            out.print(
+                f"re-encrypted {len(snapshot)} item(s) in {_where(config)} under the current "
+                f"key ({previous} were under a previous key)"
+            )
+            if problems:
+                out.print(f"dropped {len(problems)} undecryptable item(s)")
+        return 0
+
+    return _with_cache(args, work)
+
+
+# -- clear ------------------------------------------------------------------------------------
+
+
+def run_clear(args: argparse.Namespace) -> int:
+    """Delete every item under the cache key, after confirmation."""
+    from .main import load_config
+
+    config = load_config(args)
+    config.require_store()
+    if not args.yes:
+        err.print(f"Delete every cached item in {_where(config)}? Type 'yes' to confirm: ", end="")
+        answer = sys.stdin.readline().strip().lower()
+        if not sys.stdin.isatty():
+            err.print()  # the answer was not echoed: end the question's line
+        if answer not in ("y", "yes"):
+            raise CommandFailed(
+                "not confirmed; nothing was deleted (use --yes to skip the question)"
+            )
+
+    async def work(config: Config, cache: AutoConfigCache) -> int:
+        count = len(await cache.get_records())
+        await cache.clear()
+        out.print(f"cleared {count} item(s) from {_where(config)}")
+        return 0
+
+    return _with_cache(args, work)
+
+
+# -- create-table -----------------------------------------------------------------------------
+
+
+def run_create_table(args: argparse.Namespace) -> int:
+    """Create the store's backing table where the store supports it."""
+
+    async def work(config: Config, cache: AutoConfigCache) -> int:
+        if await cache.create_storage():
+            out.print(f"created the storage of {redact_url(config.store_url or '')}")
+        else:
+            out.print(
+                f"the {config.store_scheme} store has nothing to create: it creates what it "
+                "needs on first use"
+            )
+        return 0
+
+    return _with_cache(args, work)

@@ -1,0 +1,52 @@
+"""``autoconfig-cache plugins``: what is installed, which schemes, which hooks, what failed."""
+
+from __future__ import annotations
+
+import argparse
+
+from rich.table import Table
+
+from ..plugins import get_registry
+from .output import out, print_json
+
+
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register the ``plugins`` command."""
+    parser = subparsers.add_parser(
+        "plugins",
+        help="list installed plugins: name, version, store schemes, hooks, load errors",
+        description="List the installed plugins (built-in stores included) and any that "
+        "failed to load.",
+    )
+    parser.add_argument("--json", action="store_true", help="print JSON for scripts")
+    parser.set_defaults(func=run_plugins)
+
+
+def run_plugins(args: argparse.Namespace) -> int:
+    """Print the plugin list; exit 0 even when a plugin failed (it is listed with its error)."""
+    registry = get_registry()
+    infos = registry.plugin_infos()
+    if args.json:
+        print_json(
+            {
+                "plugins": [info.to_json() for info in infos],
+                "schemes": sorted(registry.stores),
+                "registrationErrors": list(registry.registration_errors),
+            }
+        )
+        return 0
+    table = Table(title="autoconfig-cache plugins")
+    for column in ("name", "version", "schemes", "hooks", "error"):
+        table.add_column(column, overflow="fold")
+    for info in infos:
+        table.add_row(
+            info.name,
+            info.version or "-",
+            ", ".join(info.schemes) or "-",
+            ", ".join(info.hooks) or "-",
+            f"[red]{info.error}[/red]" if info.error else "",
+        )
+    out.print(table)
+    for message in registry.registration_errors:
+        out.print(f"[yellow]warning:[/yellow] {message}")
+    return 0

@@ -1,0 +1,58 @@
+"""Generated AutoConfig data for the demo and for tests: realistic shapes, fake keys."""
+
+from __future__ import annotations
+
+from typing import Any
+
+_PROJECTS = (("web", "Web storefront"), ("mobile", "Mobile app"), ("billing", "Billing"))
+_ENVIRONMENTS = (("production", "Production"), ("staging", "Staging"), ("test", "Test"))
+
+
+def environment_json(
+    env_id: str,
+    *,
+    proj_key: str = "web",
+    proj_name: str = "Web storefront",
+    env_key: str = "production",
+    env_name: str = "Production",
+    version: int = 1,
+    sdk_key: str | None = None,
+) -> dict[str, Any]:
+    """One environment as the AutoConfig stream sends it (keys are fake but key-shaped)."""
+    return {
+        "envID": env_id,
+        "envKey": env_key,
+        "envName": env_name,
+        "mobKey": f"mob-{env_id}-0000-demo-{version:04d}",
+        "projKey": proj_key,
+        "projName": proj_name,
+        "sdkKey": {"value": sdk_key or f"sdk-{env_id}-0000-demo-{version:04d}"},
+        "defaultTtl": 0,
+        "secureMode": False,
+        "version": version,
+    }
+
+
+def sample_put_data(environments: int = 6, filters: int = 2) -> dict[str, Any]:
+    """Put data with ``environments`` environments spread over a few projects and ``filters``
+    payload filters."""
+    envs: dict[str, Any] = {}
+    for index in range(environments):
+        proj_key, proj_name = _PROJECTS[index // len(_ENVIRONMENTS) % len(_PROJECTS)]
+        env_key, env_name = _ENVIRONMENTS[index % len(_ENVIRONMENTS)]
+        suffix = index // (len(_PROJECTS) * len(_ENVIRONMENTS))
+        if suffix:
+            env_key, env_name = f"{env_key}-{suffix}", f"{env_name} {suffix}"
+        env_id = f"{index:04x}{proj_key[:4]}{env_key[:4]}".ljust(24, "0")[:24]
+        envs[env_id] = environment_json(
+            env_id,
+            proj_key=proj_key,
+            proj_name=proj_name,
+            env_key=env_key,
+            env_name=env_name,
+        )
+    flts: dict[str, Any] = {}
+    for index in range(filters):
+        proj_key, _ = _PROJECTS[index % len(_PROJECTS)]
+        flts[f"filter{index:04d}"] = {"projKey": proj_key, "key": f"filter-{index}", "version": 1}
+    return {"environments": envs, "filters": flts}

@@ -1,0 +1,1 @@
+"""The long-running service: stream manager + cache + status server (``autoconfig-cache run``)."""

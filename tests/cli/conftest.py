@@ -1,0 +1,108 @@
+"""Helpers for driving the real ``autoconfig-cache`` command line in a subprocess."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from autoconfig_cache import AutoConfigCache, Snapshot
+from autoconfig_cache.config import SETTINGS
+
+CLI = [sys.executable, "-m", "autoconfig_cache.cli"]
+#: A key-shaped secret that must never appear in clear in any output.
+KNOWN_SDK_KEY = "sdk-7f3e9a2b-1c4d-4e5f-8a9b-0c1d2e3f4a5b"
+
+
+def clean_environ(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The test process's environment without any setting of ours, plus ``extra``."""
+    names = {setting.env for setting in SETTINGS.values()}
+    env = {
+        k: v for k, v in os.environ.items() if k not in names and not k.startswith("AUTO_CONFIG")
+    }
+    env["COLUMNS"] = "200"  # wide tables: assertions look for whole values
+    env.update(extra or {})
+    return env
+
+
+def run_cli(
+    args: Sequence[str],
+    env: Mapping[str, str] | None = None,
+    *,
+    input: str | None = None,
+    timeout: float = 60,
+) -> subprocess.CompletedProcess[str]:
+    """Run ``autoconfig-cache ARGS`` and return the finished process (never raises on exit)."""
+    return subprocess.run(
+        [*CLI, *args],
+        env=clean_environ(env),
+        input=input if input is not None else "",
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def seed(
+    store_url: str,
+    data: Mapping[str, Any],
+    *,
+    encryption_key: str,
+    cache_key: str = "test",
+    format: str = "v2",
+) -> None:
+    """Write put data into a store through the library (not the CLI under test)."""
+    snapshot, problems = Snapshot.from_put_data(dict(data))
+    assert not problems
+
+    async def write() -> None:
+        async with AutoConfigCache.open(
+            store_url, cache_key=cache_key, encryption_key=encryption_key, format=format
+        ) as cache:
+            await cache.set_all(snapshot)
+
+    asyncio.run(write())
+
+
+def load(
+    store_url: str,
+    *,
+    encryption_key: str,
+    cache_key: str = "test",
+    previous: Sequence[str] = (),
+) -> Any:
+    """Read a store through the library; returns the LoadResult."""
+
+    async def read() -> Any:
+        async with AutoConfigCache.open(
+            store_url,
+            cache_key=cache_key,
+            encryption_key=encryption_key,
+            previous_encryption_keys=previous,
+        ) as cache:
+            return await cache.get_all()
+
+    return asyncio.run(read())
+
+
+@pytest.fixture
+def store_env(tmp_path: Path) -> Callable[..., dict[str, str]]:
+    """Environment variables pointing the CLI at an SQLite store in ``tmp_path``."""
+
+    def make(name: str = "cache.db", key: str = "key-current-0001", **extra: str) -> dict[str, str]:
+        env = {
+            "AUTO_CONFIG_CACHE_STORE": f"sqlite://{tmp_path / name}",
+            "AUTO_CONFIG_CACHE_KEY": "test",
+            "AUTO_CONFIG_CACHE_ENCRYPTION_KEY": key,
+        }
+        env.update(extra)
+        return env
+
+    return make
