@@ -95,6 +95,8 @@ def setup_logging(level: str, *, plain: bool) -> None:
     root.setLevel(level.upper())
     # aiohttp's access log would print a line per probe request.
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    # pynamodb logs its settings file look-up at INFO on import, which says nothing useful.
+    logging.getLogger("pynamodb").setLevel(max(logging.WARNING, root.level))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

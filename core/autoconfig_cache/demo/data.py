@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 _PROJECTS = (("web", "Web storefront"), ("mobile", "Mobile app"), ("billing", "Billing"))
@@ -23,14 +24,20 @@ def environment_json(
         "envID": env_id,
         "envKey": env_key,
         "envName": env_name,
-        "mobKey": f"mob-{env_id}-0000-demo-{version:04d}",
+        "mobKey": sdk_key_for(env_id, version, "mob"),
         "projKey": proj_key,
         "projName": proj_name,
-        "sdkKey": {"value": sdk_key or f"sdk-{env_id}-0000-demo-{version:04d}"},
+        "sdkKey": {"value": sdk_key or sdk_key_for(env_id, version, "sdk")},
         "defaultTtl": 0,
         "secureMode": False,
         "version": version,
     }
+
+
+def sdk_key_for(env_id: str, version: int, prefix: str) -> str:
+    """A fake key shaped like LaunchDarkly's (``sdk-<uuid>``), stable for an id and version."""
+    digest = hashlib.sha256(f"{prefix}:{env_id}:{version}".encode()).hexdigest()
+    return f"{prefix}-{digest[:8]}-{digest[8:12]}-{digest[12:16]}-{digest[16:20]}-{digest[20:32]}"
 
 
 def sample_put_data(environments: int = 6, filters: int = 2) -> dict[str, Any]:

@@ -1,12 +1,208 @@
-"""Wiring of ``autoconfig-cache run`` (being written)."""
+"""``autoconfig-cache run``: the cache, the stream manager and the status server, wired together.
+
+Start-up never waits for the store: the store factory does not connect, and the manager's cache
+read failing is only logged and counted. So an instance whose store is down starts and serves
+from the stream; one whose stream is down serves from the cache.
+
+Shutdown on SIGTERM or SIGINT: stop answering HTTP, stop the stream (queued store writes get a
+moment to finish), close the store, exit 0.
+"""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import logging
+import signal
+from typing import Any
+
+from ..cache import AutoConfigCache
+from ..config import Config
+from ..models import Environment, Filter
+from ..stream.client import BackoffPolicy
+from ..stream.handler import BaseHandler, SnapshotSource
+from ..stream.manager import StreamManager
+from .status import StatusServer
+
+log = logging.getLogger(__name__)
+
+
+class LoggingHandler(BaseHandler):
+    """Logs each change at INFO: what changed, never its keys (item reprs mask them)."""
+
+    def on_environment_added(self, env: Environment) -> None:
+        """Log an added environment."""
+        log.info(
+            "environment added: %s/%s (%s) v%d", env.proj_key, env.env_key, env.env_id, env.version
+        )
+
+    def on_environment_updated(self, env: Environment) -> None:
+        """Log an updated environment."""
+        log.info(
+            "environment updated: %s/%s (%s) v%d",
+            env.proj_key,
+            env.env_key,
+            env.env_id,
+            env.version,
+        )
+
+    def on_environment_deleted(self, env: Environment) -> None:
+        """Log a deleted environment."""
+        log.info("environment deleted: %s/%s (%s)", env.proj_key, env.env_key, env.env_id)
+
+    def on_filter_added(self, filter: Filter) -> None:
+        """Log an added filter."""
+        log.info(
+            "filter added: %s/%s (%s) v%d",
+            filter.proj_key,
+            filter.key,
+            filter.filter_id,
+            filter.version,
+        )
+
+    def on_filter_updated(self, filter: Filter) -> None:
+        """Log an updated filter."""
+        log.info(
+            "filter updated: %s/%s (%s) v%d",
+            filter.proj_key,
+            filter.key,
+            filter.filter_id,
+            filter.version,
+        )
+
+    def on_filter_deleted(self, filter: Filter) -> None:
+        """Log a deleted filter."""
+        log.info("filter deleted: %s/%s (%s)", filter.proj_key, filter.key, filter.filter_id)
+
+    def on_all_environments_received(self, source: SnapshotSource) -> None:
+        """Log that a complete configuration is held."""
+        log.info("complete configuration held (source: %s); ready", source)
+
+
+def _version() -> str | None:
+    import importlib.metadata
+
+    try:
+        return importlib.metadata.version("autoconfig-cache")
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+class Service:
+    """One running instance: cache + stream manager + status server.
+
+    :param config: the validated configuration.
+    :param port: overrides ``config.port`` (0 picks a free port; the demo and tests use it).
+    :param host: overrides ``config.bind_address``.
+    :param handler: receives changes (default: logs them).
+    :param backoff: stream reconnection delays (default: the Relay Proxy's).
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        port: int | None = None,
+        host: str | None = None,
+        handler: BaseHandler | None = None,
+        backoff: BackoffPolicy | None = None,
+    ) -> None:
+        self.config = config
+        autoconfig_key = config.require_autoconfig_key()
+        if config.store_url:
+            store_url, cache_key = config.require_store()
+            self.cache = AutoConfigCache.open(
+                store_url,
+                cache_key=cache_key,
+                encryption_key=config.effective_encryption_key,
+                previous_encryption_keys=config.previous_encryption_keys,
+                format=config.format,
+                options=config.store_options,
+            )
+        else:
+            self.cache = AutoConfigCache.null()
+        self.manager = StreamManager(
+            self.cache,
+            handler or LoggingHandler(),
+            autoconfig_key=autoconfig_key,
+            stream_uri=config.stream_uri,
+            backoff=backoff,
+        )
+        self.status_server = StatusServer(
+            self.manager,
+            store_scheme=config.store_scheme,
+            store_format=str(config.format),
+            host=config.bind_address if host is None else host,
+            port=config.port if port is None else port,
+            version=_version(),
+        )
+
+    @property
+    def port(self) -> int:
+        """The status server's port (the real one once started with port 0)."""
+        return self.status_server.port
+
+    async def start(self) -> None:
+        """Bind the status port first (a port in use fails fast), then start the manager.
+
+        :raises PortInUseError: when the port is taken.
+        """
+        try:
+            await self.status_server.start()
+        except BaseException:
+            await self.cache.close()
+            raise
+        await self.manager.start()
+        log.info(
+            "autoconfig-cache running: store %s (cache key %s, format %s), stream %s, "
+            "status on http://%s:%d/status",
+            self.config.redacted_store_url or "none (caching off)",
+            self.config.cache_key,
+            self.config.format,
+            self.config.stream_uri,
+            self.status_server.host,
+            self.port,
+        )
+
+    async def close(self) -> None:
+        """Stop HTTP, the stream and the store, in that order. Idempotent."""
+        await self.status_server.close()
+        await self.manager.close()
+        await self.cache.close()
+
+    async def __aenter__(self) -> Service:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: Any) -> None:
+        await self.close()
+
+
+async def serve(config: Config) -> int:
+    """Run one instance until SIGTERM or SIGINT; return the exit status (0)."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    service = Service(config)
+    await service.start()
+    try:
+        await stop.wait()
+        log.info("shutting down: closing the stream and the store")
+    finally:
+        await service.close()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)
+    log.info("stopped")
+    return 0
 
 
 def run_from_args(args: argparse.Namespace) -> int:
-    """Run the service (being written)."""
-    from ..cli.output import CommandFailed
+    """Entry of ``autoconfig-cache run``."""
+    from ..cli.main import load_config, setup_logging
 
-    raise CommandFailed("run is not available yet")
+    setup_logging(getattr(args, "log_level", None) or "INFO", plain=True)
+    config = load_config(args)
+    setup_logging(getattr(args, "log_level", None) or config.log_level, plain=True)
+    config.require_autoconfig_key()
+    return asyncio.run(serve(config))

@@ -1,0 +1,260 @@
+"""The status server: ``/status``, ``/healthz``, ``/readyz`` and ``/metrics`` on aiohttp.
+
+* ``GET /status`` — JSON: where the configuration came from, every environment (SDK key masked
+  to its last 4 characters) and filter, the stream's and the store's state, the cached data's age.
+* ``GET /healthz`` — 200 while the process runs (liveness).
+* ``GET /readyz`` — 200 once a complete configuration is held, from the cache or the stream;
+  503 before. During a LaunchDarkly outage an instance that loaded the cache is ready, which is
+  what lets an autoscaler add instances then.
+* ``GET /metrics`` — Prometheus text format.
+
+Nothing served here contains a secret in clear.
+"""
+
+from __future__ import annotations
+
+import errno
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import web
+
+from ..errors import AutoConfigCacheError
+from ..models import Environment, Filter
+from ..secrets import mask
+from ..stream.handler import SnapshotSource
+from ..stream.manager import StreamManager, StreamManagerStatus
+
+
+class PortInUseError(AutoConfigCacheError):
+    """The status server's port is taken by another process."""
+
+
+class StatusServer:
+    """Serves the manager's state over HTTP.
+
+    :param manager: the stream manager whose state is served.
+    :param store_scheme: the store's URL scheme (``none`` without a store).
+    :param store_format: the storage format (``v2`` or ``relay``).
+    :param host: interface to listen on.
+    :param port: port to listen on; 0 picks a free one (see :attr:`port` after :meth:`start`).
+    """
+
+    def __init__(
+        self,
+        manager: StreamManager,
+        *,
+        store_scheme: str,
+        store_format: str,
+        host: str,
+        port: int,
+        version: str | None = None,
+    ) -> None:
+        self.manager = manager
+        self.store_scheme = store_scheme
+        self.store_format = store_format
+        self.host = host
+        self.port = port
+        self.version = version
+        self.started_at = time.monotonic()
+        self._runner: web.AppRunner | None = None
+        app = web.Application()
+        app.router.add_get("/status", self._status)
+        app.router.add_get("/healthz", self._healthz)
+        app.router.add_get("/readyz", self._readyz)
+        app.router.add_get("/metrics", self._metrics)
+        self._app = app
+
+    async def start(self) -> None:
+        """Start listening.
+
+        :raises PortInUseError: when the port is taken, naming the PORT setting.
+        """
+        runner = web.AppRunner(self._app, handle_signals=False, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, self.host, self.port, shutdown_timeout=1.0)
+        try:
+            await site.start()
+        except OSError as exc:
+            await runner.cleanup()
+            if exc.errno == errno.EADDRINUSE:
+                raise PortInUseError(
+                    f"port {self.port} on {self.host} is already in use; stop the other "
+                    "process or set PORT (TOML: port) to a free port"
+                ) from None
+            raise PortInUseError(
+                f"cannot listen on {self.host}:{self.port}: {exc.strerror or exc}; set PORT "
+                "(TOML: port) or AUTO_CONFIG_CACHE_BIND_ADDRESS (TOML: bind_address)"
+            ) from None
+        self._runner = runner
+        server = site._server  # aiohttp exposes the bound port only here
+        sockets = getattr(server, "sockets", None) or []
+        if self.port == 0 and sockets:
+            self.port = int(sockets[0].getsockname()[1])
+
+    async def close(self) -> None:
+        """Stop listening. Idempotent."""
+        if self._runner is not None:
+            runner, self._runner = self._runner, None
+            await runner.cleanup()
+
+    # -- documents ----------------------------------------------------------------------------
+
+    def status_document(self) -> dict[str, Any]:
+        """The ``/status`` JSON."""
+        state = self.manager.status()
+        snapshot = self.manager.snapshot()
+        return {
+            "source": str(state.source),
+            "ready": state.ready,
+            "environments": {
+                env_id: _environment_json(env)
+                for env_id, env in sorted(snapshot.environments.items())
+            },
+            "filters": {
+                filter_id: _filter_json(flt) for filter_id, flt in sorted(snapshot.filters.items())
+            },
+            "stream": {
+                "connected": state.stream_connected,
+                "lastEventTime": _iso(state.last_event_at),
+                "connections": state.stream_connections,
+                "error": state.stream_error,
+                "stopped": state.stream_stopped,
+            },
+            "store": {
+                "scheme": self.store_scheme,
+                "format": self.store_format,
+                "lastSuccessfulWrite": _iso(state.last_successful_write_at),
+                "errorCount": state.store_error_count,
+                "lastError": state.last_store_error,
+                "lastErrorTime": _iso(state.last_store_error_at),
+                "resyncPending": state.store_dirty,
+                "resyncCount": state.resync_count,
+            },
+            "cache": {
+                "ageSeconds": _round(state.cached_data_age_seconds),
+                "load": state.cache_load.to_json() if state.cache_load else None,
+            },
+            "version": self.version,
+            "uptimeSeconds": round(time.monotonic() - self.started_at, 3),
+        }
+
+    def metrics_text(self) -> str:
+        """The ``/metrics`` Prometheus text."""
+        state = self.manager.status()
+        now = datetime.now(UTC)
+        lines: list[str] = []
+
+        def metric(name: str, kind: str, help: str, samples: list[tuple[str, float]]) -> None:
+            lines.append(f"# HELP autoconfig_cache_{name} {help}")
+            lines.append(f"# TYPE autoconfig_cache_{name} {kind}")
+            for labels, value in samples:
+                lines.append(f"autoconfig_cache_{name}{labels} {_number(value)}")
+
+        metric("environments", "gauge", "Environments held.", [("", state.environments)])
+        metric("filters", "gauge", "Payload filters held.", [("", state.filters)])
+        metric("ready", "gauge", "1 once a complete configuration is held.", [("", state.ready)])
+        metric(
+            "source",
+            "gauge",
+            "Where the configuration held came from (1 for the current source).",
+            [(f'{{source="{s}"}}', float(state.source is s)) for s in SnapshotSource],
+        )
+        metric(
+            "stream_connected",
+            "gauge",
+            "1 while the AutoConfig stream is connected.",
+            [("", state.stream_connected)],
+        )
+        metric(
+            "stream_last_event_age_seconds",
+            "gauge",
+            "Seconds since the last stream event (NaN: none yet).",
+            [("", _age(now, state.last_event_at))],
+        )
+        metric(
+            "store_errors_total",
+            "counter",
+            "Failed store operations.",
+            [("", state.store_error_count)],
+        )
+        metric(
+            "store_resync_pending",
+            "gauge",
+            "1 while the store is behind memory and a re-synchronisation is pending.",
+            [("", state.store_dirty)],
+        )
+        metric(
+            "store_last_write_age_seconds",
+            "gauge",
+            "Seconds since the last successful store write (NaN: none yet).",
+            [("", _age(now, state.last_successful_write_at))],
+        )
+        metric(
+            "cached_data_age_seconds",
+            "gauge",
+            "Age of the cached data loaded at start-up (NaN: not loaded or unknown).",
+            [("", _nan_if_none(state.cached_data_age_seconds))],
+        )
+        return "\n".join(lines) + "\n"
+
+    # -- handlers -----------------------------------------------------------------------------
+
+    async def _status(self, request: web.Request) -> web.Response:
+        return web.json_response(self.status_document(), headers={"Cache-Control": "no-store"})
+
+    async def _healthz(self, request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
+    async def _readyz(self, request: web.Request) -> web.Response:
+        state: StreamManagerStatus = self.manager.status()
+        body = {"ready": state.ready, "source": str(state.source)}
+        return web.json_response(body, status=200 if state.ready else 503)
+
+    async def _metrics(self, request: web.Request) -> web.Response:
+        return web.Response(
+            text=self.metrics_text(),
+            content_type="text/plain",
+            charset="utf-8",
+            headers={"X-Prometheus-Format": "0.0.4"},
+        )
+
+
+def _environment_json(env: Environment) -> dict[str, Any]:
+    return {
+        "envKey": env.env_key,
+        "envName": env.env_name,
+        "projKey": env.proj_key,
+        "projName": env.proj_name,
+        "version": env.version,
+        "sdkKey": mask(env.sdk_key),
+    }
+
+
+def _filter_json(flt: Filter) -> dict[str, Any]:
+    return {"projKey": flt.proj_key, "key": flt.key, "version": flt.version}
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)
+
+
+def _age(now: datetime, then: datetime | None) -> float:
+    return float("nan") if then is None else max(0.0, (now - then).total_seconds())
+
+
+def _nan_if_none(value: float | None) -> float:
+    return float("nan") if value is None else value
+
+
+def _number(value: float) -> str:
+    if value != value:  # NaN
+        return "NaN"
+    if float(value).is_integer():
+        return str(int(value))
+    return f"{value:.3f}"
