@@ -290,3 +290,29 @@ async def test_concurrent_operations_beyond_the_pool_size_wait_for_a_connection(
     assert all(results)
     assert len(await store.cache_get_all()) == 40
     await store.cache_close()
+
+
+async def test_valkey_scheme_reaches_the_same_server(
+    redis_server: RedisServer, make_store: StoreMaker
+) -> None:
+    writer = make_store(redis_server.url)
+    reader = make_store(f"valkey://127.0.0.1:{redis_server.port}")
+    await writer.cache_upsert(rec("env:a", 1))
+    assert by_field(await reader.cache_get_all()) == {"env:a": (1, b"env:a@1")}
+    await writer.cache_close()
+    await reader.cache_close()
+
+
+async def test_unreachable_cluster_is_unavailable(make_store: StoreMaker) -> None:
+    store = make_store(f"redis+cluster://127.0.0.1:{free_port()},127.0.0.1:{free_port()}",
+                       timeout="2")
+    with pytest.raises(StoreUnavailableError):
+        await store.cache_get_all()
+    await store.cache_close()
+
+
+async def test_unreachable_sentinel_is_unavailable(make_store: StoreMaker) -> None:
+    store = make_store(f"redis+sentinel://127.0.0.1:{free_port()}/primary", timeout="2")
+    with pytest.raises(StoreUnavailableError):
+        await store.cache_get_all()
+    await store.cache_close()
