@@ -119,7 +119,7 @@ async def floor_get_all(port: int, key: str, aes: AESGCM) -> int:
     """Raw HGETALL + AES-GCM decrypt + json.loads, on a new connection."""
     client = aioredis.Redis(port=port)
     try:
-        raw = await client.hgetall(key)
+        raw: dict[bytes, bytes] = await client.hgetall(key)  # type: ignore[assignment]
     finally:
         await client.aclose()
     items = [json.loads(aes.decrypt(blob[:12], blob[12:], None)) for blob in raw.values()]
@@ -144,7 +144,7 @@ def relay_full_rewrite(port: int, key: str, blobs: dict[bytes, bytes]) -> None:
     with redis.Redis(port=port) as client:
         pipe = client.pipeline(transaction=True)
         pipe.delete(key)
-        pipe.hset(key, mapping=blobs)  # type: ignore[arg-type]
+        pipe.hset(key, mapping=blobs)
         pipe.execute()
 
 
@@ -167,9 +167,10 @@ def ld_sdk_populate(port: int, prefix: str, count: int, size: int) -> None:
 
     flags: dict[str, Any] = {}
     for index in range(count):
-        flag = {"key": f"flag-{index}", "version": 1, "on": True, "description": ""}
+        key = f"flag-{index}"
+        flag: dict[str, Any] = {"key": key, "version": 1, "on": True, "description": ""}
         flag["description"] = "x" * max(0, size - len(json.dumps(flag)))
-        flags[flag["key"]] = flag
+        flags[key] = flag
     store = ld_sdk_store(port, prefix)
     store.init({FEATURES: flags})
     store.close()

@@ -165,12 +165,16 @@ class RedisStore:
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
         client, self._client = self._client, None
-        if client is not None:
+        sentinel, self._sentinel = self._sentinel, None
+        # The sentinels' own connections are separate from the primary's pool.
+        clients = [client, *(sentinel.sentinels if sentinel is not None else [])]
+        for each in clients:
+            if each is None:
+                continue
             try:
-                await client.aclose()
+                await each.aclose()
             except Exception as exc:  # closing must not fail the caller
                 logger.debug("redis store %s: error while closing: %r", self._where, exc)
-        self._sentinel = None
 
     # -----------------------------------------------------------------------------------------
     # Operations
