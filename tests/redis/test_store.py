@@ -316,3 +316,28 @@ async def test_unreachable_sentinel_is_unavailable(make_store: StoreMaker) -> No
     with pytest.raises(StoreUnavailableError):
         await store.cache_get_all()
     await store.cache_close()
+
+
+async def test_set_all_under_sustained_contention_falls_back_to_a_server_side_diff(
+    redis_server: RedisServer, make_store: StoreMaker
+) -> None:
+    store, other = make_store(redis_server.url), make_store(redis_server.url)
+    await store.cache_set_all([rec("env:a", 1), rec("env:b", 1)], False)
+    script = store._script(store._get_client(), "set_all")
+    modes: list[str] = []
+
+    async def always_racing_script(*, keys: Any, args: Any) -> Any:
+        modes.append(args[0])
+        if args[0] == "diff":  # every optimistic attempt loses the race
+            await other.cache_upsert(rec(f"env:intruder-{len(modes)}", 1))
+        return await script(keys=keys, args=args)
+
+    store._scripts["set_all"] = always_racing_script
+    await store.cache_set_all([rec("env:a", 1), rec("env:b", 2)], False)
+    assert modes == ["diff", "diff", "diff", "full"]
+    assert by_field(await store.cache_get_all()) == {
+        "env:a": (1, b"env:a@1"),
+        "env:b": (2, b"env:b@2"),
+    }
+    await store.cache_close()
+    await other.cache_close()

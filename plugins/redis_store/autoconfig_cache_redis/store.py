@@ -323,6 +323,8 @@ class RedisStore:
             ) from None
 
     def _get_client(self) -> Client:
+        if self._closed:  # an operation that outlived close() must not open a new pool
+            raise StoreClosedError("redis store")
         if self._client is None:
             self._client = self._make_client()
         return self._client
