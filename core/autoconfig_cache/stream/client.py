@@ -248,13 +248,18 @@ class StreamClient:
             parser = SSEParser()
             async for chunk in response.content.iter_any():
                 self.state.last_read_monotonic = time.perf_counter()
-                for event in parser.feed(chunk):
-                    if parser.retry is not None:
-                        self.state.retry_base = parser.retry / 1000.0
-                    self.state.last_event_at = time.time()
-                    await on_event(event)
-                if parser.retry is not None:
-                    self.state.retry_base = parser.retry / 1000.0
+                await self._dispatch(parser, chunk, on_event)
+
+    async def _dispatch(self, parser: SSEParser, chunk: bytes, on_event: EventCallback) -> None:
+        # A function of its own so that a large event (a 10 MB put) is not kept alive by a loop
+        # variable while the connection waits for the next chunk.
+        for event in parser.feed(chunk):
+            if parser.retry is not None:
+                self.state.retry_base = parser.retry / 1000.0
+            self.state.last_event_at = time.time()
+            await on_event(event)
+        if parser.retry is not None:
+            self.state.retry_base = parser.retry / 1000.0
 
     async def close(self) -> None:
         """Close the owned HTTP session (``run`` also does when it ends)."""

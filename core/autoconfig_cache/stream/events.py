@@ -15,8 +15,11 @@ reason is logged at the level DESIGN.md gives. Malformed JSON raises
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import json
 import logging
+from collections.abc import Iterator
 from typing import Any, TypeAlias
 
 import attrs
@@ -80,6 +83,23 @@ class ReconnectMessage:
 StreamMessage: TypeAlias = PutMessage | PatchMessage | DeleteMessage | ReconnectMessage
 
 
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector around a bulk parse, then restore its previous state.
+
+    Parsing a large ``put`` creates hundreds of thousands of containers and none of them is
+    garbage; each collection it triggers walks the growing heap for nothing, which made parsing
+    up to twice as slow. The section is synchronous (no await), so nothing else runs meanwhile.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def _load_object(event: ServerSentEvent) -> dict[str, Any]:
     try:
         body = json.loads(event.data)
@@ -141,7 +161,8 @@ def parse_event(event: ServerSentEvent) -> StreamMessage | None:
     if event.type == "reconnect":
         return ReconnectMessage()
     if event.type == "put":
-        return parse_put(_load_object(event))
+        with _gc_paused():
+            return parse_put(_load_object(event))
     if event.type == "patch":
         body = _load_object(event)
         target = _split_path(body.get("path"))
