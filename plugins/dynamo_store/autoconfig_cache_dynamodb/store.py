@@ -346,22 +346,25 @@ class DynamoDBStore:
         """
         failed: list[str] = []
         aborted: list[BaseException] = []
+        # Submit no more than the threads can run, so that an outage stops what is not sent yet.
+        limit = asyncio.Semaphore(self.settings.write_concurrency)
 
         async def attempt(field: str, step: Callable[..., bool], *args: Any) -> None:
-            if aborted:
-                failed.append(field)
-                return
-            try:
-                await self._call(step, *args)
-            except StoreUnavailableError as exc:
-                # The store is down: stop sending, report the outage rather than N failures.
-                aborted.append(exc)
-                failed.append(field)
-            except StoreClosedError:
-                raise
-            except StoreError as exc:
-                logger.warning("DynamoDB write of %s failed: %s", field, exc)
-                failed.append(field)
+            async with limit:
+                if aborted:
+                    failed.append(field)
+                    return
+                try:
+                    await self._call(step, *args)
+                except StoreUnavailableError as exc:
+                    # The store is down: stop sending, report the outage, not N failures.
+                    aborted.append(exc)
+                    failed.append(field)
+                except StoreClosedError:
+                    raise
+                except StoreError as exc:
+                    logger.warning("DynamoDB write of %s failed: %s", field, exc)
+                    failed.append(field)
 
         jobs = [attempt(r.field, self._put_conditional, r, rewrite_unchanged) for r in to_write]
         for field, seen in to_delete.items():
@@ -713,12 +716,17 @@ def _version_of(item: dict[str, Any]) -> int:
 
 
 def _error_code(exc: BaseException) -> str | None:
-    if isinstance(exc, PynamoDBException):
-        return exc.cause_response_code
-    if isinstance(exc, ClientError):
-        code = exc.response.get("Error", {}).get("Code")
-        return str(code) if code is not None else None
-    return None
+    """The DynamoDB error code behind ``exc``, if there is one.
+
+    Not PynamoDB's ``cause_response_code``: it fails on causes whose ``response`` is ``None``
+    (network errors raised by urllib3).
+    """
+    cause = exc.cause if isinstance(exc, PynamoDBException) else exc
+    response = getattr(cause, "response", None)
+    if not isinstance(response, dict):
+        return None
+    code = response.get("Error", {}).get("Code")
+    return str(code) if code is not None else None
 
 
 def _request_field(request: dict[str, Any]) -> str:
