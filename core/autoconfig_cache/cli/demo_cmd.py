@@ -28,4 +28,4 @@ def run_demo(args: argparse.Namespace) -> int:
     """Run the demo; exit 0 when every step did what it shows."""
     from ..demo import run_demo as demo
 
-    return demo(keep=args.keep)
+    return demo(keep=args.keep, verbose=getattr(args, "log_level", None) is not None)
