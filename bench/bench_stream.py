@@ -69,12 +69,24 @@ def environment(i: int, shape: str = "padded") -> dict[str, Any]:
 class TimingHandler(BaseHandler):
     def __init__(self) -> None:
         self.done_at: float | None = None
+        self.done_cpu: float | None = None
         self.done = asyncio.Event()
 
     def on_all_environments_received(self, source: SnapshotSource) -> None:
         if source is SnapshotSource.STREAM:
             self.done_at = time.perf_counter()
+            self.done_cpu = time.thread_time()
             self.done.set()
+
+
+class TimingClient(StreamClient):
+    """Notes the CPU time of this thread when each chunk arrives (wall time: ``state``)."""
+
+    last_read_cpu = 0.0
+
+    async def _dispatch(self, parser: Any, chunk: bytes, on_event: Any) -> None:
+        self.last_read_cpu = time.thread_time()
+        await super()._dispatch(parser, chunk, on_event)
 
 
 async def start_server(snapshot_file: Path) -> tuple[asyncio.subprocess.Process, str]:
@@ -89,14 +101,24 @@ async def start_server(snapshot_file: Path) -> tuple[asyncio.subprocess.Process,
     return proc, uri
 
 
-async def receive_once(uri: str) -> tuple[float, StreamManager]:
+async def receive_once(uri: str) -> tuple[float, float, StreamManager]:
+    """Wall and CPU seconds from the last byte to all-environments-received, and the manager."""
     handler = TimingHandler()
-    client = StreamClient(uri, KEY)
+    client = TimingClient(uri, KEY)
     manager = StreamManager(AutoConfigCache.null(), handler, client=client)
     await manager.start()
     await asyncio.wait_for(handler.done.wait(), 120)
-    assert handler.done_at is not None and client.state.last_read_monotonic is not None
-    return handler.done_at - client.state.last_read_monotonic, manager
+    assert handler.done_at is not None and handler.done_cpu is not None
+    assert client.state.last_read_monotonic is not None
+    return (handler.done_at - client.state.last_read_monotonic,
+            handler.done_cpu - client.last_read_cpu, manager)
+
+
+def time_json_loads(event_data: str) -> tuple[float, float]:
+    """Wall and CPU seconds of one ``json.loads`` of the payload (the floor)."""
+    wall, cpu = time.perf_counter(), time.thread_time()
+    json.loads(event_data)
+    return time.perf_counter() - wall, time.thread_time() - cpu
 
 
 async def main_async(n_envs: int, runs: int, shape: str) -> None:
@@ -113,29 +135,26 @@ async def main_async(n_envs: int, runs: int, shape: str) -> None:
         del data, envs
         proc, uri = await start_server(snapshot_file)
         try:
-            # ---- latency ----
-            floors = []
-            floors_no_gc = []
-            for _ in range(max(runs, 3)):
-                start = time.perf_counter()
-                json.loads(event_data)
-                floors.append(time.perf_counter() - start)
-                gc.collect()
-                gc.disable()
-                start = time.perf_counter()
-                json.loads(event_data)
-                floors_no_gc.append(time.perf_counter() - start)
-                gc.enable()
-                gc.collect()
-            floor = statistics.median(floors)
-            latencies = []
+            # ---- latency: each run is followed by a floor measurement, to share conditions ----
+            latencies, cpu_latencies, floors, cpu_floors = [], [], [], []
             for _ in range(runs):
-                latency, manager = await receive_once(uri)
+                latency, cpu_latency, manager = await receive_once(uri)
                 assert len(manager.snapshot().environments) == n_envs
-                latencies.append(latency)
                 await manager.close()
+                del manager
                 gc.collect()
-            latency = statistics.median(latencies)
+                floor, cpu_floor = time_json_loads(event_data)
+                gc.collect()
+                latencies.append(latency)
+                cpu_latencies.append(cpu_latency)
+                floors.append(floor)
+                cpu_floors.append(cpu_floor)
+            ratios = [a / b for a, b in zip(latencies, floors, strict=True)]
+            cpu_ratios = [a / b for a, b in zip(cpu_latencies, cpu_floors, strict=True)]
+            gc.disable()
+            floor_no_gc = statistics.median(time_json_loads(event_data)[1] for _ in range(3))
+            gc.enable()
+            gc.collect()
 
             # ---- memory ----
             gc.collect()
@@ -148,7 +167,7 @@ async def main_async(n_envs: int, runs: int, shape: str) -> None:
             gc.collect()
             tracemalloc.reset_peak()
             base = tracemalloc.get_traced_memory()[0]
-            _, manager = await receive_once(uri)
+            _, _, manager = await receive_once(uri)
             gc.collect()
             current, peak = tracemalloc.get_traced_memory()
             held, peak_used = current - base, peak - base
@@ -160,14 +179,19 @@ async def main_async(n_envs: int, runs: int, shape: str) -> None:
 
     mb = 1024 * 1024
     print(f"put: {n_envs} {shape} environments, event data {raw_size / mb:.2f} MiB")
-    print(f"floor json.loads            : {floor * 1000:8.1f} ms (median of {len(floors)}; "
-          f"best {min(floors) * 1000:.1f}; with gc disabled best {min(floors_no_gc) * 1000:.1f})")
-    print(f"last byte -> all received   : {latency * 1000:8.1f} ms (median of {runs}; "
-          f"runs {', '.join(f'{x * 1000:.0f}' for x in latencies)} ms)")
-    print(f"ratio to json.loads         : {latency / floor:8.2f}   median/median (target <= 2)")
-    print(f"                              {min(latencies) / min(floors):8.2f}   best/best")
-    print(f"                              {min(latencies) / min(floors_no_gc):8.2f}   "
-          "best/best, floor with gc disabled (the manager pauses gc while parsing a put)")
+    def ms(values: list[float]) -> str:
+        return ", ".join(f"{v * 1000:.0f}" for v in values)
+
+    print(f"floor json.loads, wall      : {statistics.median(floors) * 1000:8.1f} ms median "
+          f"(runs {ms(floors)})")
+    print(f"last byte -> all received   : {statistics.median(latencies) * 1000:8.1f} ms median "
+          f"(runs {ms(latencies)})")
+    print(f"ratio, wall time            : {statistics.median(ratios):8.2f}   median of per-run "
+          f"ratios; best {min(ratios):.2f} (target <= 2)")
+    print(f"ratio, CPU time             : {statistics.median(cpu_ratios):8.2f}   median of per-run "
+          f"ratios; best {min(cpu_ratios):.2f} (CPU time ignores other processes' load)")
+    print(f"ratio, CPU, floor gc off    : {statistics.median(cpu_latencies) / floor_no_gc:8.2f}   "
+          "(floor: json.loads with gc disabled, as the manager pauses gc during a put)")
     print(f"memory held (10k envs)      : {held / mb:8.2f} MiB = {held / raw_size:.2f}x raw JSON "
           "(target <= 3)")
     print(f"  floor: json.loads held    : {json_held / mb:8.2f} MiB = {json_held / raw_size:.2f}x "

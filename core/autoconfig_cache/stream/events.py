@@ -84,7 +84,7 @@ StreamMessage: TypeAlias = PutMessage | PatchMessage | DeleteMessage | Reconnect
 
 
 @contextlib.contextmanager
-def _gc_paused() -> Iterator[None]:
+def gc_paused() -> Iterator[None]:
     """Pause the cyclic garbage collector around a bulk parse, then restore its previous state.
 
     Parsing a large ``put`` creates hundreds of thousands of containers and none of them is
@@ -161,7 +161,7 @@ def parse_event(event: ServerSentEvent) -> StreamMessage | None:
     if event.type == "reconnect":
         return ReconnectMessage()
     if event.type == "put":
-        with _gc_paused():
+        with gc_paused():
             return parse_put(_load_object(event))
     if event.type == "patch":
         body = _load_object(event)

@@ -91,12 +91,38 @@ class BaseHandler:
         return None
 
 
-async def call_handler(method: Callable[..., Awaitable[None] | None], *args: Any) -> None:
-    """Call one handler method, awaiting its result if needed; log (never raise) its errors."""
+def invoke_handler(
+    method: Callable[..., Awaitable[None] | None], *args: Any
+) -> Awaitable[None] | None:
+    """Call one handler method; return what is left to await (errors logged), or ``None``.
+
+    Synchronous handlers cost a plain call: no coroutine is created for them, which matters
+    when a ``put`` of 10,000 environments makes 10,000 calls.
+    """
     try:
         result = method(*args)
-        if inspect.isawaitable(result):
-            await result
     except Exception:
         # The traceback may name the item, never its keys: items' reprs mask SDK/mobile keys.
-        log.exception("AutoConfig handler %s raised; continuing", getattr(method, "__name__", method))
+        log.exception("AutoConfig handler %s raised; continuing", _name(method))
+        return None
+    if result is None or not inspect.isawaitable(result):
+        return None
+    return _awaited(result, method)
+
+
+async def _awaited(result: Awaitable[None], method: Callable[..., object]) -> None:
+    try:
+        await result
+    except Exception:
+        log.exception("AutoConfig handler %s raised; continuing", _name(method))
+
+
+async def call_handler(method: Callable[..., Awaitable[None] | None], *args: Any) -> None:
+    """Call one handler method, awaiting its result if needed; log (never raise) its errors."""
+    pending = invoke_handler(method, *args)
+    if pending is not None:
+        await pending
+
+
+def _name(method: Callable[..., object]) -> str:
+    return str(getattr(method, "__name__", method))

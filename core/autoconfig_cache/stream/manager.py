@@ -51,9 +51,10 @@ from .events import (
     PatchMessage,
     PutMessage,
     ReconnectMessage,
+    gc_paused,
     parse_event,
 )
-from .handler import AutoConfigHandler, SnapshotSource, call_handler
+from .handler import AutoConfigHandler, SnapshotSource, call_handler, invoke_handler
 from .receiver import Action, MessageReceiver
 from .sse import ServerSentEvent
 
@@ -368,6 +369,15 @@ class StreamManager:
                 await asyncio.sleep(self.client.next_delay())
 
     async def _on_event(self, event: ServerSentEvent) -> None:
+        if event.type == "put":
+            # Applying a put creates as many objects as parsing it; none is garbage, so the
+            # collector stays paused until the handler has heard about them all (see gc_paused).
+            with gc_paused():
+                await self._on_message(event)
+        else:
+            await self._on_message(event)
+
+    async def _on_message(self, event: ServerSentEvent) -> None:
         try:
             message = parse_event(event)
         except MalformedEventError as exc:
@@ -471,9 +481,13 @@ class StreamManager:
         for item_id, item in items.items():
             action = receiver.upsert(item_id, item)
             if action is Action.INSERT:
-                await call_handler(added, item)
+                pending = invoke_handler(added, item)
             elif action is Action.UPDATE:
-                await call_handler(updated, item)
+                pending = invoke_handler(updated, item)
+            else:
+                pending = None
+            if pending is not None:
+                await pending
             if debug:
                 log.debug("put %s %s v%d: %s %r", item.kind, item_id, item.version,
                           action.value, item)
