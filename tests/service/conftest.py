@@ -127,13 +127,19 @@ class StreamServerProcess:
 class ServiceProcess:
     """``autoconfig-cache run`` in a subprocess; its log goes to a file."""
 
-    def __init__(self, directory: Path, env: Mapping[str, str], name: str = "service") -> None:
+    def __init__(
+        self,
+        directory: Path,
+        env: Mapping[str, str],
+        name: str = "service",
+        args: tuple[str, ...] = (),
+    ) -> None:
         self.port = int(env.get("PORT") or free_port())
         self.log = directory / f"{name}.log"
         full_env = {"PORT": str(self.port), "AUTO_CONFIG_CACHE_BIND_ADDRESS": "127.0.0.1", **env}
         with self.log.open("wb") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "autoconfig_cache.cli", "run"],
+                [sys.executable, "-m", "autoconfig_cache.cli", "run", *args],
                 env=clean_environ(full_env),
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -197,8 +203,10 @@ def services(tmp_path: Path) -> Iterator[Callable[..., ServiceProcess]]:
     """Start ``run`` processes; every one still running is stopped at the end."""
     started: list[ServiceProcess] = []
 
-    def start(env: Mapping[str, str], name: str = "service") -> ServiceProcess:
-        service = ServiceProcess(tmp_path, env, name=f"{name}-{len(started)}")
+    def start(
+        env: Mapping[str, str], name: str = "service", args: tuple[str, ...] = ()
+    ) -> ServiceProcess:
+        service = ServiceProcess(tmp_path, env, name=f"{name}-{len(started)}", args=args)
         started.append(service)
         return service
 

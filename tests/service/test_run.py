@@ -234,3 +234,25 @@ def test_a_store_that_fails_at_start_does_not_stop_the_service(
     assert len(status["environments"]) == 6
     assert status["store"]["lastError"]
     assert service.stop() == 0
+
+
+def test_run_reads_a_toml_config_file_and_the_environment_overrides_it(
+    tmp_path: Path, stream_server: StreamServerProcess, services: Start
+) -> None:
+    config = tmp_path / "autoconfig.toml"
+    config.write_text(
+        f'stream_uri = "{stream_server.uri}"\n'
+        'bind_address = "127.0.0.1"\n'
+        "port = 1\n"  # overridden by PORT from the environment
+        "[cache]\n"
+        f'store = "sqlite://{tmp_path / "from-file.db"}"\n'
+        'key = "from-file"\n'
+    )
+    port = free_port()
+    service = services(
+        {"AUTO_CONFIG_KEY": AUTOCONFIG_KEY, "PORT": str(port)}, "toml", ("--config", str(config))
+    ).wait_listening()
+    service.wait_status(lambda s: s["ready"] and written(s), "ready and written")
+    assert service.port == port
+    assert (tmp_path / "from-file.db").exists()
+    assert service.stop() == 0

@@ -86,3 +86,32 @@ def test_redis_down_at_start_then_back_is_resynchronised(
         assert service.stop() == 0
     finally:
         redis.kill()
+
+
+def test_redis_password_never_appears_in_logs_or_status(
+    tmp_path: Path, stream_server: StreamServerProcess, services: Start
+) -> None:
+    password = "pw-" + KNOWN_SDK_KEY
+    redis = RedisServer(tmp_path / "redis", password=password)
+    redis.start()
+    try:
+        env = {**redis_env(redis, stream_server), "REDIS_PASSWORD": password}
+        service = services(env).wait_listening()
+        status = service.wait_status(
+            lambda s: s["ready"] and s["store"]["lastSuccessfulWrite"], "written to redis"
+        )
+        assert status["store"]["errorCount"] == 0
+        assert service.stop() == 0
+        records = inspect(env)
+        assert len(records) == 8
+        # A wrong password: the store fails, the service still serves, and says why, masked.
+        wrong = {**env, "REDIS_PASSWORD": "wrong-" + KNOWN_SDK_KEY}
+        failing = services(wrong, "wrong").wait_listening()
+        failing_status = failing.wait_status(
+            lambda s: s["ready"] and s["store"]["errorCount"] > 0, "a store error"
+        )
+        assert failing.stop() == 0
+        for text in (service.log_text(), failing.log_text(), json.dumps(failing_status)):
+            assert KNOWN_SDK_KEY not in text
+    finally:
+        redis.kill()
