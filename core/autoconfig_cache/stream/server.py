@@ -150,10 +150,8 @@ class StreamServer:
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
         await site.start()
-        server = site._server  # the only way aiohttp exposes the bound port
-        if self.port == 0 and server is not None:
-            sockets = getattr(server, "sockets", None) or []
-            self.port = int(sockets[0].getsockname()[1])
+        if self.port == 0:
+            self.port = int(self._runner.addresses[0][1])
         log.info("AutoConfig stream server listening on %s", self.uri)
         return self.uri
 
