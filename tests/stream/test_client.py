@@ -140,10 +140,10 @@ async def test_retry_field_replaces_the_base_delay(
 async def test_heartbeat_comments_keep_the_connection_alive(
     server: StreamServer, running: list[asyncio.Task[None]]
 ) -> None:
-    client = StreamClient(server.uri, AUTOCONFIG_KEY, backoff=FAST, read_timeout=0.4)
+    client = StreamClient(server.uri, AUTOCONFIG_KEY, backoff=FAST, read_timeout=1.0)
     running.append(asyncio.create_task(client.run(Collector())))
     await server.wait_for_connections(1)
-    for _ in range(12):  # 1.2 s of heartbeats, three times the read timeout
+    for _ in range(25):  # 2.5 s of heartbeats, 2.5 times the read timeout
         await server.send_heartbeat()
         await asyncio.sleep(0.1)
     assert server.connection_count == 1
