@@ -446,3 +446,12 @@ def test_the_dynamodb_scheme_is_registered_through_the_entry_point() -> None:
         StoreSpec(url="dynamodb://t?region=us-east-1&endpoint=http://127.0.0.1:9", cache_key="k")
     )
     assert isinstance(store, DynamoDBStore)
+
+
+def test_unknown_option_is_logged_and_ignored(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING):
+        settings = DynamoDBSettings.from_spec(
+            StoreSpec(url="dynamodb://t?region=us-east-1", cache_key="ns", options={"raed": "1"})
+        )
+    assert settings.read_timeout == 5.0
+    assert any("raed" in r.getMessage() for r in caplog.records)

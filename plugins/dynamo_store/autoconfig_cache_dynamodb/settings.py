@@ -7,6 +7,7 @@ lists them with their defaults.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable, Mapping
 from typing import Literal, TypeVar
@@ -21,6 +22,32 @@ WriteMode = Literal["conditional", "batch"]
 BillingMode = Literal["PAY_PER_REQUEST", "PROVISIONED"]
 
 _T = TypeVar("_T")
+
+logger = logging.getLogger(__name__)
+
+#: Every option this store understands (URL query parameters or ``StoreSpec.options``).
+KNOWN_OPTIONS = frozenset(
+    {
+        "region",
+        "endpoint",
+        "connect_timeout",
+        "read_timeout",
+        "max_retry_attempts",
+        "timeout",
+        "unprocessed_retry_timeout",
+        "base_backoff_ms",
+        "max_backoff_ms",
+        "create_table",
+        "billing_mode",
+        "read_capacity",
+        "write_capacity",
+        "write_mode",
+        "write_concurrency",
+        "aws_access_key_id",
+        "aws_secret_access_key",
+        "aws_session_token",
+    }
+)
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -58,7 +85,7 @@ class DynamoDBSettings:
     connect_timeout: float = 2.0
     read_timeout: float = 5.0
     max_retry_attempts: int = 2
-    timeout: float = 60.0
+    timeout: float = 30.0
     unprocessed_retry_timeout: float = 10.0
     base_backoff_ms: float = 50.0
     max_backoff_ms: float = 2000.0
@@ -88,6 +115,14 @@ class DynamoDBSettings:
         if not spec.cache_key:
             raise ConfigurationError("the DynamoDB store needs a non-empty cache key")
         options = spec.query()
+        unknown = sorted(set(options) - KNOWN_OPTIONS)
+        if unknown:
+            # A typo must not pass silently, but must not stop the process either.
+            logger.warning(
+                "DynamoDB store: unknown option(s) %s ignored; known options: %s",
+                ", ".join(unknown),
+                ", ".join(sorted(KNOWN_OPTIONS)),
+            )
         region = (
             options.get("region")
             or os.environ.get("AWS_REGION")
@@ -115,7 +150,7 @@ class DynamoDBSettings:
             connect_timeout=_get(options, "connect_timeout", 2.0, _positive_float),
             read_timeout=_get(options, "read_timeout", 5.0, _positive_float),
             max_retry_attempts=_get(options, "max_retry_attempts", 2, _non_negative_int),
-            timeout=_get(options, "timeout", 60.0, _positive_float),
+            timeout=_get(options, "timeout", 30.0, _positive_float),
             unprocessed_retry_timeout=_get(
                 options, "unprocessed_retry_timeout", 10.0, _non_negative_float
             ),
