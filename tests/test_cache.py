@@ -227,3 +227,20 @@ async def test_wrapper_plugin_can_observe_store_calls() -> None:
         await cache.set_all(snapshot({"a": 1, "b": 1}))
         await cache.get_all()
     assert seen == [2]
+
+
+async def test_next_put_repairs_records_that_failed_to_load() -> None:
+    store = MemoryStore()
+    async with cache_on(store) as cache:
+        await cache.set_all(snapshot({"a": 1, "b": 1}))
+        records = {record.field: record for record in await store.cache_get_all()}
+        damaged = records["env:a"]
+        tampered = StoredRecord(damaged.field, damaged.version, damaged.blob[:-1] + b"\x00")
+        await store.cache_set_all(records=[tampered, records["env:b"]], rewrite_unchanged=True)
+        loaded = await cache.get_all()
+        assert [item.field for item in loaded.report.skipped] == ["env:a"]
+        # The stream's next put holds the same versions; the damaged record is rewritten anyway.
+        await cache.set_all(snapshot({"a": 1, "b": 1}))
+        repaired = await cache.get_all()
+    assert repaired.report.skipped == ()
+    assert sorted(repaired.snapshot.environments) == ["a", "b"]

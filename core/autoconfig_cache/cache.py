@@ -8,9 +8,10 @@ as a task the cache tracks, so :meth:`close` can cancel work in flight.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from collections.abc import Awaitable, Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
@@ -113,6 +114,7 @@ class AutoConfigCache:
             builtin_encryption=self._encryption,
         )
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._needs_rewrite: set[str] = set()
         self._closed = False
 
     @classmethod
@@ -212,20 +214,35 @@ class AutoConfigCache:
         """Load every item; records that cannot be used are skipped and reported, never fatal."""
         records = await self.get_records()
         result = self.decode_records(records)
+        self._needs_rewrite = {item.field for item in result.report.skipped}
+        self._needs_rewrite.update(result.report.stale_key_fields)
         self._pm.hook.autoconfig_cache_on_load(report=result.report)
         return result
 
     def decode_records(self, records: Sequence[StoredRecord]) -> LoadResult:
         """Decode records into a snapshot and a report (no I/O)."""
+        # Decoding builds ~10 objects per item and keeps them all; the cyclic GC would
+        # rescan the growing heap again and again (it made a 10,000-item load ~1.5x slower).
+        # Nothing built here forms cycles, so pausing the collector for the loop is safe.
+        gc_was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            return self._decode_records(records)
+        finally:
+            if gc_was_enabled:
+                gc.enable()
+
+    def _decode_records(self, records: Sequence[StoredRecord]) -> LoadResult:
         environments: dict[str, Environment] = {}
         filters: dict[str, Filter] = {}
         skipped: list[SkippedItem] = []
         stale: list[str] = []
-        oldest: datetime | None = None
+        oldest_ms: int | None = None
         current_key = self.codec.keys.current
+        decode = self.codec.decode_parts
         for record in records:
             try:
-                decoded = self.codec.decode(record)
+                item, _, key, cached_at_ms = decode(record)
             except CodecError as exc:
                 problem = _skipped(record.field, exc)
                 logger.warning(
@@ -233,20 +250,21 @@ class AutoConfigCache:
                 )
                 skipped.append(problem)
                 continue
-            item = decoded.item
             if isinstance(item, Environment):
                 environments[item.env_id] = item
             else:
                 filters[item.filter_id] = item
-            if decoded.key is not None and decoded.key is not current_key:
+            if key is not None and key is not current_key:
                 stale.append(record.field)
-            if decoded.cached_at is not None and (oldest is None or decoded.cached_at < oldest):
-                oldest = decoded.cached_at
+            if cached_at_ms is not None and (oldest_ms is None or cached_at_ms < oldest_ms):
+                oldest_ms = cached_at_ms
         report = LoadReport(
             environments=len(environments),
             filters=len(filters),
             skipped=tuple(skipped),
-            oldest_cached_at=oldest,
+            oldest_cached_at=(
+                datetime.fromtimestamp(oldest_ms / 1000, UTC) if oldest_ms is not None else None
+            ),
             stale_key_fields=tuple(stale),
         )
         return LoadResult(Snapshot(environments=environments, filters=filters), report)
@@ -280,10 +298,23 @@ class AutoConfigCache:
         :param rewrite_unchanged: re-encrypt items whose version did not change (key rotation).
         """
         records = [self.codec.encode(item) for item in snapshot.items()]
+        # Stores skip records whose version they already hold. A record that failed to load
+        # (tampered, truncated, written under a key since removed) or that is still under a
+        # previous key would then stay that way until the item changes: rewrite everything once.
+        repair = bool(self._needs_rewrite) and not rewrite_unchanged
+        if repair:
+            logger.info(
+                "rewriting every item once: %d stored item(s) were unreadable or under a "
+                "previous key at the last load",
+                len(self._needs_rewrite),
+            )
         await self._write(
-            self._pm.hook.cache_set_all(records=records, rewrite_unchanged=rewrite_unchanged),
+            self._pm.hook.cache_set_all(
+                records=records, rewrite_unchanged=rewrite_unchanged or repair
+            ),
             "set_all",
         )
+        self._needs_rewrite.clear()
 
     async def upsert(self, item: Item) -> bool:
         """Store ``item`` unless the store holds the same or a newer version.

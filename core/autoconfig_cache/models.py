@@ -46,22 +46,18 @@ class ExpiringKey:
     timestamp: int
 
 
-@attrs.frozen
+@attrs.frozen(repr=False)
 class Environment:
-    """A LaunchDarkly environment as the AutoConfig stream describes it."""
+    """A LaunchDarkly environment as the AutoConfig stream describes it.
+
+    Only the identity, the version and the JSON as received are stored; the other attributes
+    are read from that JSON on access. A start-up from a cache of 10,000 environments builds
+    10,000 of these, and building fewer attributes is most of what makes that fast.
+    """
 
     env_id: str
-    env_key: str
-    env_name: str
-    proj_key: str
-    proj_name: str
-    sdk_key: str = attrs.field(repr=mask)
-    mob_key: str = attrs.field(repr=mask)
-    expiring_sdk_key: ExpiringKey | None
-    default_ttl: int
-    secure_mode: bool
     version: int
-    raw: JSONObject = attrs.field(repr=False, eq=False)
+    raw: JSONObject
 
     kind = ItemKind.ENVIRONMENT
 
@@ -69,6 +65,65 @@ class Environment:
     def id(self) -> str:
         """The item id (the environment's ``envID``)."""
         return self.env_id
+
+    @property
+    def env_key(self) -> str:
+        """The environment's key (``envKey``)."""
+        return str(self.raw["envKey"])
+
+    @property
+    def env_name(self) -> str:
+        """The environment's display name (``envName``)."""
+        return str(self.raw.get("envName", ""))
+
+    @property
+    def proj_key(self) -> str:
+        """The project's key (``projKey``)."""
+        return str(self.raw["projKey"])
+
+    @property
+    def proj_name(self) -> str:
+        """The project's display name (``projName``)."""
+        return str(self.raw.get("projName", ""))
+
+    @property
+    def sdk_key(self) -> str:
+        """The current server-side SDK key. A secret: mask it before showing it."""
+        return str(self.raw["sdkKey"]["value"])
+
+    @property
+    def mob_key(self) -> str:
+        """The mobile key. A secret: mask it before showing it."""
+        return str(self.raw.get("mobKey", ""))
+
+    @property
+    def expiring_sdk_key(self) -> ExpiringKey | None:
+        """The previous SDK key while it is still valid, if any."""
+        expiring = self.raw["sdkKey"].get("expiring")
+        if not isinstance(expiring, dict):
+            return None
+        value = expiring.get("value")
+        if not isinstance(value, str) or not value:
+            return None
+        timestamp = expiring.get("timestamp", 0)
+        return ExpiringKey(value=value, timestamp=timestamp if isinstance(timestamp, int) else 0)
+
+    @property
+    def default_ttl(self) -> int:
+        """``defaultTtl`` in minutes (0 when absent or not a number)."""
+        ttl = self.raw.get("defaultTtl", 0)
+        return ttl if isinstance(ttl, int) and not isinstance(ttl, bool) else 0
+
+    @property
+    def secure_mode(self) -> bool:
+        """Whether secure mode is on."""
+        return bool(self.raw.get("secureMode", False))
+
+    def __repr__(self) -> str:
+        return (
+            f"Environment(env_id={self.env_id!r}, env_key={self.raw.get('envKey')!r}, "
+            f"version={self.version}, sdk_key={mask(self.sdk_key)})"
+        )
 
     @classmethod
     def from_json(cls, data: Any, *, expected_id: str | None = None) -> Environment:
@@ -78,52 +133,47 @@ class Environment:
             differs from it is malformed (the Relay Proxy ignores such items).
         :raises MalformedItemError: when required fields are missing or of the wrong type.
         """
-        if not isinstance(data, dict):
+        # Exact type checks (``type(x) is int`` also rejects booleans) keep this cheap: it
+        # runs once per environment on every start-up from the cache.
+        if type(data) is not dict:
             raise MalformedItemError(
                 f"environment must be a JSON object, got {type(data).__name__}"
             )
-        env_id = _require_str(data, "envID", "environment")
-        what = f"environment {env_id!r}"
+        env_id = data.get("envID")
+        version = data.get("version")
+        sdk = data.get("sdkKey")
+        if (
+            type(env_id) is not str
+            or type(version) is not int
+            or type(data.get("envKey")) is not str
+            or type(data.get("projKey")) is not str
+            or type(sdk) is not dict
+            or type(sdk.get("value")) is not str
+        ):
+            raise _environment_problem(data)
         if expected_id is not None and env_id != expected_id:
             raise MalformedItemError(
-                f"{what}: envID does not match the key it was sent under ({expected_id!r})"
+                f"environment {env_id!r}: envID does not match the key it was sent under "
+                f"({expected_id!r})"
             )
-        sdk = data.get("sdkKey")
-        if not isinstance(sdk, dict):
-            raise MalformedItemError(f"{what}: field 'sdkKey' must be an object")
-        sdk_value = sdk.get("value")
-        if not isinstance(sdk_value, str):
-            raise MalformedItemError(f"{what}: field 'sdkKey.value' must be a string")
-        expiring = sdk.get("expiring")
-        expiring_key: ExpiringKey | None = None
-        if (
-            isinstance(expiring, dict)
-            and isinstance(expiring.get("value"), str)
-            and expiring["value"]
-        ):
-            timestamp = expiring.get("timestamp", 0)
-            expiring_key = ExpiringKey(
-                value=expiring["value"], timestamp=timestamp if isinstance(timestamp, int) else 0
-            )
-        default_ttl = data.get("defaultTtl", 0)
-        return cls(
-            env_id=env_id,
-            env_key=_require_str(data, "envKey", what),
-            env_name=str(data.get("envName", "")),
-            proj_key=_require_str(data, "projKey", what),
-            proj_name=str(data.get("projName", "")),
-            sdk_key=sdk_value,
-            mob_key=str(data.get("mobKey", "")),
-            expiring_sdk_key=expiring_key,
-            default_ttl=default_ttl if isinstance(default_ttl, int) else 0,
-            secure_mode=bool(data.get("secureMode", False)),
-            version=_require_int(data, "version", what),
-            raw=data,
-        )
+        return cls(env_id, version, data)
 
     def to_json(self) -> JSONObject:
         """The item's JSON exactly as received (unknown fields included)."""
         return self.raw
+
+
+def _environment_problem(data: JSONObject) -> MalformedItemError:
+    """The specific error for an environment that failed the fast checks."""
+    try:
+        env_id = _require_str(data, "envID", "environment")
+        what = f"environment {env_id!r}"
+        _require_str(data, "envKey", what)
+        _require_str(data, "projKey", what)
+        _require_int(data, "version", what)
+    except MalformedItemError as problem:
+        return problem
+    return MalformedItemError(f"{what}: field 'sdkKey.value' must be a string")
 
 
 @attrs.frozen
@@ -134,7 +184,7 @@ class Filter:
     proj_key: str
     key: str
     version: int
-    raw: JSONObject = attrs.field(repr=False, eq=False)
+    raw: JSONObject = attrs.field(repr=False)
 
     kind = ItemKind.FILTER
 

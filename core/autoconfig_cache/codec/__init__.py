@@ -16,14 +16,19 @@ from typing import Any
 import attrs
 import pluggy
 
-from ..errors import InvalidKeyError, MalformedEnvelopeError, MalformedItemError, UnknownKindError
+from ..errors import InvalidKeyError, MalformedEnvelopeError, UnknownKindError
 from ..models import Item, item_from_json
 from ..records import StoredRecord, field_name, parse_field
 from .aesgcm import AesGcmEncryption, v2_header_fields
 from .envelope import decode_envelope, encode_envelope
 from .formats import EncryptionContext, StorageFormat
 from .keys import DerivedKey, KeyRing
-from .migrations import CURRENT_MODEL_VERSION, BuiltinMigrations, migrate_to_current
+from .migrations import (
+    CURRENT_MODEL_VERSION,
+    RELAY_MODEL_VERSION,
+    BuiltinMigrations,
+    migrate_to_current,
+)
 
 __all__ = [
     "CURRENT_MODEL_VERSION",
@@ -56,13 +61,18 @@ class DecodedItem:
 
     :param model_version: the model version the record was written in (before migration).
     :param key: the configured key that decrypted it (``None`` if a third-party plugin did).
-    :param cached_at: when it was written, if the format records it.
+    :param cached_at_ms: when it was written (ms since the epoch), if the format records it.
     """
 
     item: Item
     model_version: int
     key: DerivedKey | None
-    cached_at: datetime | None
+    cached_at_ms: int | None
+
+    @property
+    def cached_at(self) -> datetime | None:
+        """When the item was written, if the format records it."""
+        return _ms_to_datetime(self.cached_at_ms)
 
 
 class Codec:
@@ -87,6 +97,10 @@ class Codec:
             impl.plugin is builtin_encryption
             for caller in (hook.cache_encrypt, hook.cache_decrypt)
             for impl in caller.get_hookimpls()
+        )
+        self._builtin_migrations_only = all(
+            isinstance(impl.plugin, BuiltinMigrations)
+            for impl in hook.cache_migrate_item.get_hookimpls()
         )
 
     def context(self, field: str, version: int) -> EncryptionContext:
@@ -114,6 +128,10 @@ class Codec:
 
         :raises CodecError: (a subclass saying which problem) when the record cannot be used.
         """
+        return DecodedItem(*self.decode_parts(record))
+
+    def decode_parts(self, record: StoredRecord) -> tuple[Item, int, DerivedKey | None, int | None]:
+        """:meth:`decode` without building a :class:`DecodedItem` (the bulk-load path)."""
         parsed_field = parse_field(record.field)
         if parsed_field is None:
             raise MalformedEnvelopeError(f"field {record.field!r} is not env:<id> or filter:<id>")
@@ -132,11 +150,17 @@ class Codec:
             raise UnknownKindError(
                 f"envelope says {kind.value!r} but the field is {record.field!r}"
             )
-        if model_version != CURRENT_MODEL_VERSION:
-            data = migrate_to_current(self._hook, kind.value, model_version, data)
-        item_json, cached_at = _unwrap_current(data)
+        if model_version == CURRENT_MODEL_VERSION:
+            item_json, cached_at = _unwrap_current(data)
+        elif model_version == RELAY_MODEL_VERSION and self._builtin_migrations_only:
+            # The one built-in step only wraps the item; skip building the wrapper per item.
+            item_json, cached_at = data, None
+        else:
+            item_json, cached_at = _unwrap_current(
+                migrate_to_current(self._hook, kind.value, model_version, data)
+            )
         item = item_from_json(kind, item_id, item_json)
-        return DecodedItem(item=item, model_version=model_version, key=key, cached_at=cached_at)
+        return item, model_version, key, cached_at
 
     def key_id_of(self, record: StoredRecord) -> str | None:
         """The hex key id of a ``v2`` record (``None`` for relay records or foreign blobs)."""
@@ -144,16 +168,24 @@ class Codec:
         return fields[0].hex() if fields else None
 
 
-def _unwrap_current(data: Any) -> tuple[Any, datetime | None]:
+def _unwrap_current(data: Any) -> tuple[Any, int | None]:
     if not isinstance(data, dict) or "item" not in data:
         raise MalformedEnvelopeError(
             f"model version {CURRENT_MODEL_VERSION} data must be an object with an 'item'"
         )
     cached_at_ms = data.get("cachedAt")
-    cached_at = None
-    if isinstance(cached_at_ms, int) and not isinstance(cached_at_ms, bool):
-        try:
-            cached_at = datetime.fromtimestamp(cached_at_ms / 1000, UTC)
-        except (OverflowError, OSError, ValueError):
-            raise MalformedItemError(f"cachedAt {cached_at_ms} is not a valid time") from None
-    return data["item"], cached_at
+    if cached_at_ms is not None:
+        if isinstance(cached_at_ms, bool) or not isinstance(cached_at_ms, int):
+            raise MalformedEnvelopeError(f"cachedAt {cached_at_ms!r} is not a time in ms")
+        if _ms_to_datetime(cached_at_ms) is None:
+            raise MalformedEnvelopeError(f"cachedAt {cached_at_ms} is not a valid time")
+    return data["item"], cached_at_ms
+
+
+def _ms_to_datetime(ms: int | None) -> datetime | None:
+    if ms is None:
+        return None
+    try:
+        return datetime.fromtimestamp(ms / 1000, UTC)
+    except (OverflowError, OSError, ValueError):
+        return None

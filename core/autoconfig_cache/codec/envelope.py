@@ -5,14 +5,14 @@ The item's JSON is kept as received, so fields a newer LaunchDarkly schema adds 
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
+from .. import jsoncodec
 from ..errors import MalformedEnvelopeError, UnknownKindError
 from ..records import ItemKind
 from .migrations import CURRENT_MODEL_VERSION, RELAY_MODEL_VERSION
 
-_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+_KINDS = {kind.value: kind for kind in ItemKind}
 
 
 def encode_envelope(kind: ItemKind, item_json: Any, *, relay: bool, cached_at_ms: int) -> bytes:
@@ -25,7 +25,7 @@ def encode_envelope(kind: ItemKind, item_json: Any, *, relay: bool, cached_at_ms
             "modelVersion": CURRENT_MODEL_VERSION,
             "data": {"item": item_json, "cachedAt": cached_at_ms},
         }
-    return _dumps(envelope).encode("utf-8")
+    return jsoncodec.dumps(envelope)
 
 
 def decode_envelope(plaintext: bytes) -> tuple[ItemKind, int, Any]:
@@ -35,8 +35,8 @@ def decode_envelope(plaintext: bytes) -> tuple[ItemKind, int, Any]:
     :raises UnknownKindError: the kind is not ``environment`` or ``filter``.
     """
     try:
-        envelope = json.loads(plaintext)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        envelope = jsoncodec.loads(plaintext)
+    except (UnicodeDecodeError, jsoncodec.JSONDecodeError) as exc:
         raise MalformedEnvelopeError(
             f"envelope is not valid JSON: {exc.msg if hasattr(exc, 'msg') else exc}"
         ) from None
@@ -48,8 +48,7 @@ def decode_envelope(plaintext: bytes) -> tuple[ItemKind, int, Any]:
         raise MalformedEnvelopeError("envelope has no 'data'")
     if isinstance(model_version, bool) or not isinstance(model_version, int):
         raise MalformedEnvelopeError("envelope's 'modelVersion' is missing or not an integer")
-    try:
-        kind = ItemKind(str(kind_name))
-    except ValueError:
-        raise UnknownKindError(f"unknown item kind {kind_name!r}") from None
+    kind = _KINDS.get(kind_name) if isinstance(kind_name, str) else None
+    if kind is None:
+        raise UnknownKindError(f"unknown item kind {kind_name!r}")
     return kind, model_version, envelope["data"]
