@@ -15,16 +15,15 @@ reason is logged at the level DESIGN.md gives. Malformed JSON raises
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import json
 import logging
-from collections.abc import Iterator
 from typing import Any, TypeAlias
 
 import attrs
 
+from .. import jsoncodec
 from ..errors import MalformedItemError
+from ..gcpause import gc_paused
 from ..models import Environment, Filter, Item, Snapshot
 from ..records import ItemKind
 from .sse import ServerSentEvent
@@ -83,26 +82,9 @@ class ReconnectMessage:
 StreamMessage: TypeAlias = PutMessage | PatchMessage | DeleteMessage | ReconnectMessage
 
 
-@contextlib.contextmanager
-def gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector around a bulk parse, then restore its previous state.
-
-    Parsing a large ``put`` creates hundreds of thousands of containers and none of them is
-    garbage; each collection it triggers walks the growing heap for nothing, which made parsing
-    up to twice as slow. The section is synchronous (no await), so nothing else runs meanwhile.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
 def _load_object(event: ServerSentEvent) -> dict[str, Any]:
     try:
-        body = json.loads(event.data)
+        body = jsoncodec.loads(event.data)
     except ValueError as exc:
         # The message says where, never what: the data may hold SDK keys.
         raise MalformedEventError(

@@ -35,6 +35,7 @@ from typing import TypeVar
 import attrs
 
 from ..cache import AutoConfigCache
+from ..gcpause import gc_paused
 from ..models import Environment, Filter, Item, Snapshot
 from ..records import ItemKind
 from ..report import LoadReport
@@ -51,7 +52,6 @@ from .events import (
     PatchMessage,
     PutMessage,
     ReconnectMessage,
-    gc_paused,
     parse_event,
 )
 from .handler import AutoConfigHandler, SnapshotSource, call_handler, invoke_handler
