@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable, Iterator
 
 import pytest
+
 from autoconfig_cache.errors import ConfigurationError
 from autoconfig_cache.plugins import PluginRegistry
 from autoconfig_cache.records import StoredRecord

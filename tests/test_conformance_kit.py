@@ -1,0 +1,293 @@
+"""The conformance kit catches broken stores (and passes a correct one).
+
+Each test writes a small test module with pytester: a store that breaks exactly one rule, a
+``Test...`` subclass of :class:`StoreConformance`, and runs pytest on it in-process.
+"""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+pytest_plugins = ["pytester"]
+
+PREAMBLE = textwrap.dedent(
+    """
+    import asyncio
+    import pytest
+    import pytest_asyncio
+    from autoconfig_cache.errors import StoreClosedError
+    from autoconfig_cache.hookspecs import hookimpl
+    from autoconfig_cache.records import StoredRecord
+    from autoconfig_cache.stores.memory import MemoryStore
+    from autoconfig_cache.testing import StoreConformance
+
+    """
+)
+
+
+def kit_module(store_class: str, attributes: str = "many_items_count = 500") -> str:
+    """A test module running the kit against ``store_class`` (source defining ``Store``).
+
+    :param attributes: class attribute lines of the ``TestKit`` subclass (the default keeps
+        runs against broken stores quick).
+    """
+    lines = [
+        "class TestKit(StoreConformance):",
+        *(f"    {line}" for line in attributes.splitlines()),
+        "    @pytest_asyncio.fixture",
+        "    async def store(self):",
+        "        store = Store()",
+        "        yield store",
+        "        await store.cache_close()",
+    ]
+    return PREAMBLE + textwrap.dedent(store_class) + "\n\n" + "\n".join(lines) + "\n"
+
+
+def run_kit(pytester: pytest.Pytester, source: str, *args: str) -> pytest.RunResult:
+    pytester.makepyfile(test_kit_subject=source)
+    return pytester.runpytest(
+        "-p", "no:cacheprovider", "-p", "no:hypothesispytest", "-o", "asyncio_mode=auto",
+        "-o", "asyncio_default_fixture_loop_scope=function", *args
+    )
+
+
+def failed_tests(result: pytest.RunResult) -> set[str]:
+    """Names of failed kit tests (without class or parameters)."""
+    names = set()
+    for report in result.reprec.getreports("pytest_runtest_logreport"):  # type: ignore[attr-defined]
+        if report.failed:
+            names.add(report.nodeid.rsplit("::", 1)[-1].split("[", 1)[0])
+    return names
+
+
+CORRECT_STORE = """
+class Store(MemoryStore):
+    pass
+"""
+
+
+def test_kit_passes_a_correct_store(pytester: pytest.Pytester) -> None:
+    result = run_kit(pytester, kit_module(CORRECT_STORE, attributes=""))
+    outcomes = result.parseoutcomes()
+    assert outcomes.get("failed", 0) == 0 and outcomes.get("errors", 0) == 0, result.stdout.str()
+    assert outcomes["passed"] >= 40
+
+
+def test_kit_is_not_collected_without_a_test_subclass(pytester: pytest.Pytester) -> None:
+    result = run_kit(pytester, PREAMBLE + "\nclass Unused(StoreConformance):\n    pass\n")
+    assert result.ret == pytest.ExitCode.NO_TESTS_COLLECTED
+
+
+def test_kit_runs_in_strict_asyncio_mode(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_kit_subject=kit_module(CORRECT_STORE))
+    result = pytester.runpytest(
+        "-p", "no:cacheprovider", "-p", "no:hypothesispytest", "-o", "asyncio_mode=strict",
+        "-o", "asyncio_default_fixture_loop_scope=function", "-k", "upsert or close"
+    )
+    outcomes = result.parseoutcomes()
+    assert outcomes.get("failed", 0) == 0 and outcomes.get("errors", 0) == 0, result.stdout.str()
+    assert outcomes["passed"] >= 10
+
+
+def test_kit_catches_a_store_that_ignores_the_upsert_version_guard(
+    pytester: pytest.Pytester,
+) -> None:
+    store = """
+    class Store(MemoryStore):
+        @hookimpl
+        async def cache_upsert(self, record):
+            self._check_open()
+            self._data.records[record.field] = record
+            return True
+    """
+    result = run_kit(pytester, kit_module(store), "-k", "upsert")
+    assert {
+        "test_upsert_ignores_an_equal_version",
+        "test_upsert_ignores_a_lower_version",
+        "test_concurrent_upserts_keep_the_highest_version_of_every_field",
+    } <= failed_tests(result)
+
+
+def test_kit_catches_an_upsert_whose_check_and_write_are_not_atomic(
+    pytester: pytest.Pytester,
+) -> None:
+    store = """
+    class Store(MemoryStore):
+        @hookimpl
+        async def cache_upsert(self, record):
+            current = self._data.records.get(record.field)
+            await asyncio.sleep(0)  # another writer runs between the check and the write
+            if current is not None and current.version >= record.version:
+                return False
+            self._data.records[record.field] = record
+            return True
+    """
+    result = run_kit(pytester, kit_module(store), "-k", "concurrent_upserts")
+    assert failed_tests(result) == {
+        "test_concurrent_upserts_keep_the_highest_version_of_every_field"
+    }
+
+
+def test_kit_catches_a_set_all_that_keeps_stale_fields(pytester: pytest.Pytester) -> None:
+    store = """
+    class Store(MemoryStore):
+        @hookimpl
+        async def cache_set_all(self, records, rewrite_unchanged):
+            for record in records:
+                await self.cache_upsert(record=record)
+    """
+    result = run_kit(pytester, kit_module(store), "-k", "set_all")
+    assert {
+        "test_set_all_removes_fields_absent_from_the_snapshot",
+        "test_set_all_with_an_empty_snapshot_empties_the_store",
+        "test_set_all_with_rewrite_unchanged_rewrites_an_equal_version",
+    } <= failed_tests(result)
+
+
+def test_kit_catches_a_set_all_that_overwrites_newer_versions(pytester: pytest.Pytester) -> None:
+    store = """
+    class Store(MemoryStore):
+        @hookimpl
+        async def cache_set_all(self, records, rewrite_unchanged):
+            self._check_open()
+            self._data.records = {record.field: record for record in records}
+    """
+    result = run_kit(pytester, kit_module(store), "-k", "set_all")
+    assert {
+        "test_set_all_keeps_a_stored_higher_version",
+        "test_set_all_leaves_an_equal_version_alone_without_rewrite_unchanged",
+        "test_concurrent_set_all_and_upserts_never_lower_a_version",
+    } <= failed_tests(result)
+
+
+def test_kit_catches_a_set_all_that_readers_see_half_done(pytester: pytest.Pytester) -> None:
+    store = """
+    class Store(MemoryStore):
+        @hookimpl
+        async def cache_set_all(self, records, rewrite_unchanged):
+            self._data.records.clear()
+            for record in records:
+                self._data.records[record.field] = record
+                await asyncio.sleep(0)
+    """
+    result = run_kit(pytester, kit_module(store), "-k", "never_a_mixture")
+    assert failed_tests(result) == {
+        "test_concurrent_reader_sees_the_old_or_the_new_snapshot_never_a_mixture"
+    }
+
+
+def test_kit_catches_a_delete_without_a_version_guard(pytester: pytest.Pytester) -> None:
+    store = """
+    class Store(MemoryStore):
+        @hookimpl
+        async def cache_delete(self, field, version):
+            self._check_open()
+            return self._data.records.pop(field, None) is not None
+    """
+    result = run_kit(pytester, kit_module(store), "-k", "delete")
+    assert failed_tests(result) == {
+        "test_delete_keeps_a_field_stored_at_an_equal_version",
+        "test_delete_keeps_a_field_stored_at_a_higher_version",
+    }
+
+
+def test_kit_catches_a_store_that_keeps_working_after_close(pytester: pytest.Pytester) -> None:
+    store = """
+    class Store(MemoryStore):
+        @hookimpl
+        async def cache_close(self):
+            pass
+    """
+    result = run_kit(pytester, kit_module(store), "-k", "close")
+    failed = failed_tests(result)
+    assert "test_operation_after_close_raises_store_closed" in failed
+    assert "test_close_of_an_unused_store_succeeds" in failed
+
+
+def test_kit_catches_a_close_that_leaves_operations_hanging(pytester: pytest.Pytester) -> None:
+    store = """
+    class Store(MemoryStore):
+        @hookimpl
+        async def cache_get_all(self):
+            self._check_open()
+            await asyncio.Event().wait()  # an operation that only close could stop
+    """
+    result = run_kit(
+        pytester, kit_module(store, "hang_guard_seconds = 0.2\nmany_items_count = 500"), "-k", "in_flight_get_all"
+    )
+    assert failed_tests(result) == {"test_close_cancels_an_in_flight_get_all"}
+    result.stdout.fnmatch_lines(["*still running*"])
+
+
+def test_kit_catches_a_store_returning_mutable_blobs(pytester: pytest.Pytester) -> None:
+    store = """
+    class Store(MemoryStore):
+        @hookimpl
+        async def cache_get_all(self):
+            self._check_open()
+            return [StoredRecord(r.field, r.version, bytearray(r.blob))
+                    for r in self._data.records.values()]
+    """
+    result = run_kit(pytester, kit_module(store), "-k", "round_trip")
+    assert "test_set_all_then_get_all_round_trips_fields_versions_and_blobs" in failed_tests(
+        result
+    )
+    result.stdout.fnmatch_lines(["*blob of * is not bytes*"])
+
+
+def test_kit_catches_a_store_that_loses_large_items(pytester: pytest.Pytester) -> None:
+    store = """
+    class Store(MemoryStore):
+        @hookimpl
+        async def cache_upsert(self, record):
+            if len(record.blob) > 100_000:  # silently truncates, as a size limit might
+                record = StoredRecord(record.field, record.version, record.blob[:100_000])
+            return await super().cache_upsert(record=record)
+    """
+    result = run_kit(pytester, kit_module(store), "-k", "large")
+    assert failed_tests(result) == {"test_large_item_upsert_round_trips"}
+
+
+def test_kit_large_item_size_is_a_class_attribute(pytester: pytest.Pytester) -> None:
+    store = """
+    class Store(MemoryStore):
+        @hookimpl
+        async def cache_upsert(self, record):
+            assert len(record.blob) <= 1000, "store refuses blobs over 1000 bytes"
+            return await super().cache_upsert(record=record)
+    """
+    result = run_kit(
+        pytester, kit_module(store, "large_item_size = 1000"), "-k", "large_item_upsert"
+    )
+    result.assert_outcomes(passed=1)
+
+
+def test_kit_catches_hook_signatures_that_do_not_match_the_specification(
+    pytester: pytest.Pytester,
+) -> None:
+    store = """
+    class Store(MemoryStore):
+        @hookimpl
+        async def cache_delete(self, field, version, extra):
+            return False
+    """
+    result = run_kit(pytester, kit_module(store), "-k", "empty_store")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*PluginValidationError*"])
+
+
+def test_kit_uses_store_factory_for_separate_store_objects(pytester: pytest.Pytester) -> None:
+    # Private memory stores share nothing, so a factory of them breaks multi-writer tests: this
+    # proves the kit really writes through the objects the factory opens.
+    source = kit_module(CORRECT_STORE) + textwrap.dedent(
+        """
+        class TestWithFactory(TestKit):
+            @pytest.fixture
+            def store_factory(self):
+                return Store
+        """
+    )
+    result = run_kit(pytester, source, "-k", "TestWithFactory and see_each_others_writes")
+    assert failed_tests(result) == {"test_store_objects_on_one_cache_key_see_each_others_writes"}
