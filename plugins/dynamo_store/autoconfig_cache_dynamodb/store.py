@@ -49,6 +49,7 @@ from autoconfig_cache.errors import (
 )
 from autoconfig_cache.hookspecs import hookimpl
 from autoconfig_cache.records import StoredRecord
+from autoconfig_cache.secrets import redact_url
 from autoconfig_cache.store_spec import StoreSpec
 
 from .settings import DynamoDBSettings
@@ -153,7 +154,7 @@ class DynamoDBStore:
         return cls(DynamoDBSettings.from_spec(spec))
 
     def __repr__(self) -> str:
-        where = self.settings.endpoint or f"AWS {self.settings.region}"
+        where = redact_url(self.settings.endpoint or "") or f"AWS {self.settings.region}"
         return f"DynamoDBStore(table={self.settings.table!r}, at={where!r})"
 
     @property
@@ -286,7 +287,7 @@ class DynamoDBStore:
             raise StoreTimeoutError(
                 f"DynamoDB {name} on table {self.settings.table!r} did not finish within "
                 f"{self.settings.timeout:g}s (store option timeout); check that "
-                f"{self.settings.endpoint or 'DynamoDB'} is reachable"
+                f"{self._where()} is reachable"
             ) from None
 
     def _check_open(self) -> None:
@@ -648,7 +649,7 @@ class DynamoDBStore:
 
     def _where(self) -> str:
         if self.settings.endpoint:
-            return f"endpoint {self.settings.endpoint} (region {self.settings.region})"
+            return f"endpoint {redact_url(self.settings.endpoint)} (region {self.settings.region})"
         return f"region {self.settings.region}"
 
     def _translate(self, exc: BaseException, operation: str) -> StoreError:
