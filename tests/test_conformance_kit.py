@@ -12,6 +12,14 @@ import pytest
 
 pytest_plugins = ["pytester"]
 
+#: Options of every inner run: no cache files, no hypothesis plugin (re-importing it costs a
+#: second per run), and an explicit fixture loop scope (silences a pytest-asyncio warning).
+INNER_OPTIONS = (
+    "-p", "no:cacheprovider",
+    "-p", "no:hypothesispytest",
+    "-o", "asyncio_default_fixture_loop_scope=function",
+)
+
 PREAMBLE = textwrap.dedent(
     """
     import asyncio
@@ -47,10 +55,7 @@ def kit_module(store_class: str, attributes: str = "many_items_count = 500") -> 
 
 def run_kit(pytester: pytest.Pytester, source: str, *args: str) -> pytest.RunResult:
     pytester.makepyfile(test_kit_subject=source)
-    return pytester.runpytest(
-        "-p", "no:cacheprovider", "-p", "no:hypothesispytest", "-o", "asyncio_mode=auto",
-        "-o", "asyncio_default_fixture_loop_scope=function", *args
-    )
+    return pytester.runpytest(*INNER_OPTIONS, "-o", "asyncio_mode=auto", *args)
 
 
 def failed_tests(result: pytest.RunResult) -> set[str]:
@@ -82,10 +87,7 @@ def test_kit_is_not_collected_without_a_test_subclass(pytester: pytest.Pytester)
 
 def test_kit_runs_in_strict_asyncio_mode(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_kit_subject=kit_module(CORRECT_STORE))
-    result = pytester.runpytest(
-        "-p", "no:cacheprovider", "-p", "no:hypothesispytest", "-o", "asyncio_mode=strict",
-        "-o", "asyncio_default_fixture_loop_scope=function", "-k", "upsert or close"
-    )
+    result = pytester.runpytest(*INNER_OPTIONS, "-o", "asyncio_mode=strict", "-k", "upsert or close")
     outcomes = result.parseoutcomes()
     assert outcomes.get("failed", 0) == 0 and outcomes.get("errors", 0) == 0, result.stdout.str()
     assert outcomes["passed"] >= 10
@@ -291,3 +293,22 @@ def test_kit_uses_store_factory_for_separate_store_objects(pytester: pytest.Pyte
     )
     result = run_kit(pytester, source, "-k", "TestWithFactory and see_each_others_writes")
     assert failed_tests(result) == {"test_store_objects_on_one_cache_key_see_each_others_writes"}
+
+
+def test_service_missing_skips_unless_services_are_required(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytester.makepyfile(
+        test_needs_server="""
+        from autoconfig_cache.testing import service_missing
+
+        def test_needs_a_server():
+            service_missing("example-server is not installed")
+        """
+    )
+    monkeypatch.delenv("AUTOCONFIG_CACHE_REQUIRE_SERVICES", raising=False)
+    pytester.runpytest(*INNER_OPTIONS).assert_outcomes(skipped=1)
+    monkeypatch.setenv("AUTOCONFIG_CACHE_REQUIRE_SERVICES", "1")
+    required = pytester.runpytest(*INNER_OPTIONS)
+    required.assert_outcomes(failed=1)
+    required.stdout.fnmatch_lines(["*required service missing: example-server*"])

@@ -19,5 +19,15 @@ from __future__ import annotations
 
 from .conformance import StoreConformance, as_map, blob_for, record
 from .hooks import StoreHooks
+from .services import require_executable, service_missing, services_required
 
-__all__ = ["StoreConformance", "StoreHooks", "as_map", "blob_for", "record"]
+__all__ = [
+    "StoreConformance",
+    "StoreHooks",
+    "as_map",
+    "blob_for",
+    "record",
+    "require_executable",
+    "service_missing",
+    "services_required",
+]
