@@ -71,12 +71,13 @@ def initial_data() -> dict[str, Any]:
 class StreamServerProcess:
     """``python -m autoconfig_cache.stream`` on a free port, driven through its control API."""
 
-    def __init__(self, directory: Path, data: Mapping[str, Any]) -> None:
+    def __init__(self, directory: Path, data: Mapping[str, Any], port: int | None = None) -> None:
         snapshot = directory / "snapshot.json"
         snapshot.write_text(json.dumps(data))
-        self.port = free_port()
+        # A given port lets a test restart "LaunchDarkly" where its clients expect it.
+        self.port = port or free_port()
         self.log = directory / "stream-server.log"
-        with self.log.open("wb") as log:
+        with self.log.open("ab") as log:
             self.process = subprocess.Popen(
                 [
                     sys.executable,
