@@ -219,6 +219,8 @@ class SQLiteStore:
                 busy = getattr(exc, "sqlite_errorname", "") in ("SQLITE_BUSY", "SQLITE_LOCKED")
                 if not busy or self._closed or time.monotonic() >= deadline:
                     raise self._translate(exc) from exc
+                # Some lock conflicts return at once without SQLite's busy handler: no hot spin.
+                time.sleep(0.005)
 
     def _check_open(self) -> None:
         if self._closed:
@@ -345,11 +347,7 @@ class SQLiteStore:
             private = stat.S_IMODE(self.path.stat().st_mode) & 0o077 == 0
             for suffix in ("-wal", "-shm", "-journal"):
                 sidecar = self.path.with_name(self.path.name + suffix)
-                if (
-                    private
-                    and sidecar.exists()
-                    and stat.S_IMODE(sidecar.stat().st_mode) & 0o077
-                ):
+                if private and sidecar.exists() and stat.S_IMODE(sidecar.stat().st_mode) & 0o077:
                     sidecar.chmod(0o600)
         except OSError as exc:
             logger.warning("could not check the modes of %s's WAL files: %s", self.path, exc)
@@ -425,9 +423,7 @@ class SQLiteStore:
         return await self._run(self._get_all)
 
     @hookimpl
-    async def cache_set_all(
-        self, records: Sequence[StoredRecord], rewrite_unchanged: bool
-    ) -> None:
+    async def cache_set_all(self, records: Sequence[StoredRecord], rewrite_unchanged: bool) -> None:
         """Replace the records in one transaction, writing only changed rows."""
         snapshot = list(records)
         await self._run(lambda conn: self._set_all(conn, snapshot, rewrite_unchanged))
