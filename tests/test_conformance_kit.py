@@ -15,9 +15,12 @@ pytest_plugins = ["pytester"]
 #: Options of every inner run: no cache files, no hypothesis plugin (re-importing it costs a
 #: second per run), and an explicit fixture loop scope (silences a pytest-asyncio warning).
 INNER_OPTIONS = (
-    "-p", "no:cacheprovider",
-    "-p", "no:hypothesispytest",
-    "-o", "asyncio_default_fixture_loop_scope=function",
+    "-p",
+    "no:cacheprovider",
+    "-p",
+    "no:hypothesispytest",
+    "-o",
+    "asyncio_default_fixture_loop_scope=function",
 )
 
 PREAMBLE = textwrap.dedent(
@@ -87,7 +90,9 @@ def test_kit_is_not_collected_without_a_test_subclass(pytester: pytest.Pytester)
 
 def test_kit_runs_in_strict_asyncio_mode(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_kit_subject=kit_module(CORRECT_STORE))
-    result = pytester.runpytest(*INNER_OPTIONS, "-o", "asyncio_mode=strict", "-k", "upsert or close")
+    result = pytester.runpytest(
+        *INNER_OPTIONS, "-o", "asyncio_mode=strict", "-k", "upsert or close"
+    )
     outcomes = result.parseoutcomes()
     assert outcomes.get("failed", 0) == 0 and outcomes.get("errors", 0) == 0, result.stdout.str()
     assert outcomes["passed"] >= 10
@@ -217,7 +222,10 @@ def test_kit_catches_a_close_that_leaves_operations_hanging(pytester: pytest.Pyt
             await asyncio.Event().wait()  # an operation that only close could stop
     """
     result = run_kit(
-        pytester, kit_module(store, "hang_guard_seconds = 0.2\nmany_items_count = 500"), "-k", "in_flight_get_all"
+        pytester,
+        kit_module(store, "hang_guard_seconds = 0.2\nmany_items_count = 500"),
+        "-k",
+        "in_flight_get_all",
     )
     assert failed_tests(result) == {"test_close_cancels_an_in_flight_get_all"}
     result.stdout.fnmatch_lines(["*still running*"])
@@ -233,9 +241,7 @@ def test_kit_catches_a_store_returning_mutable_blobs(pytester: pytest.Pytester) 
                     for r in self._data.records.values()]
     """
     result = run_kit(pytester, kit_module(store), "-k", "round_trip")
-    assert "test_set_all_then_get_all_round_trips_fields_versions_and_blobs" in failed_tests(
-        result
-    )
+    assert "test_set_all_then_get_all_round_trips_fields_versions_and_blobs" in failed_tests(result)
     result.stdout.fnmatch_lines(["*blob of * is not bytes*"])
 
 

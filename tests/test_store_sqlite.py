@@ -209,8 +209,9 @@ async def test_table_with_another_schema_raises_store_schema_error(tmp_path: Pat
 
 async def test_records_persist_after_close_and_reopen(tmp_path: Path) -> None:
     first = open_store(tmp_path / "cache.db")
-    await first.cache_set_all(records=[record("env:a", 3), record("filter:b", 4)],
-                              rewrite_unchanged=False)
+    await first.cache_set_all(
+        records=[record("env:a", 3), record("filter:b", 4)], rewrite_unchanged=False
+    )
     await first.cache_close()
     second = open_store(tmp_path / "cache.db")
     stored = as_map(await second.cache_get_all())
@@ -346,8 +347,13 @@ async def test_several_processes_on_one_file_keep_the_highest_version(tmp_path: 
     path = tmp_path / "shared.db"
     processes = [
         await asyncio.create_subprocess_exec(
-            sys.executable, "-c", _WRITER, str(path), str(seed),
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            sys.executable,
+            "-c",
+            _WRITER,
+            str(path),
+            str(seed),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
         )
         for seed in range(3)
     ]

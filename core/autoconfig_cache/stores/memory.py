@@ -93,9 +93,7 @@ class MemoryStore:
             return list(self._data.records.values())
 
     @hookimpl
-    async def cache_set_all(
-        self, records: Sequence[StoredRecord], rewrite_unchanged: bool
-    ) -> None:
+    async def cache_set_all(self, records: Sequence[StoredRecord], rewrite_unchanged: bool) -> None:
         """Replace the records, keeping a stored version higher than the snapshot's."""
         self._check_open()
         with self._data.lock:
