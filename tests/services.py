@@ -1,38 +1,21 @@
 """Helpers for tests that need a real server (redis-server, moto_server, ...).
 
-A test whose server is missing on a developer's machine is skipped; when
-``AUTOCONFIG_CACHE_REQUIRE_SERVICES=1`` (as CI sets) it fails instead, so a missing server can
-never pass as a skipped test.
+Skip-or-fail comes from the conformance kit (:mod:`autoconfig_cache.testing.services`), which
+third-party store authors use too: a missing server skips on a developer's machine and fails
+when ``AUTOCONFIG_CACHE_REQUIRE_SERVICES=1``, as CI sets.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
 import socket
-from typing import NoReturn
 
-import pytest
+from autoconfig_cache.testing.services import (
+    require_executable,
+    service_missing,
+    services_required,
+)
 
-
-def services_required() -> bool:
-    """True when a missing server must fail the test run (CI)."""
-    return os.environ.get("AUTOCONFIG_CACHE_REQUIRE_SERVICES", "") not in ("", "0", "false")
-
-
-def service_missing(reason: str) -> NoReturn:
-    """Skip (developer machine) or fail (CI) because a server the test needs is missing."""
-    if services_required():
-        pytest.fail(f"required service missing: {reason} (AUTOCONFIG_CACHE_REQUIRE_SERVICES=1)")
-    pytest.skip(reason)
-
-
-def require_executable(name: str) -> str:
-    """The path of executable ``name``, or skip/fail as :func:`service_missing` does."""
-    path = shutil.which(name)
-    if path is None:
-        service_missing(f"{name} is not installed")
-    return path
+__all__ = ["free_port", "require_executable", "service_missing", "services_required"]
 
 
 def free_port() -> int:

@@ -12,7 +12,7 @@ import logging
 from collections.abc import Awaitable, Mapping, Sequence
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Self, TypeVar
 
 import attrs
 import pluggy
@@ -21,6 +21,7 @@ from . import hookspecs
 from .codec import AesGcmEncryption, BuiltinMigrations, Codec, KeyRing, StorageFormat
 from .errors import CodecError, StoreClosedError
 from .gcpause import gc_paused
+from .inflight import InFlight
 from .models import Environment, Filter, Item, Snapshot
 from .plugins import PluginRegistry, get_registry
 from .records import ItemKind, StoredRecord, field_name
@@ -113,7 +114,7 @@ class AutoConfigCache:
             hook=self._pm.hook,
             builtin_encryption=self._encryption,
         )
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._in_flight = InFlight()
         self._needs_rewrite: set[str] = set()
         self._closed = False
 
@@ -188,12 +189,7 @@ class AutoConfigCache:
             raise StoreClosedError()
         if awaitable is None:
             raise NotImplementedError(f"the configured store does not implement {operation}")
-        task: asyncio.Task[T] = asyncio.ensure_future(awaitable)
-        self._tasks.add(task)
-        try:
-            return await task
-        finally:
-            self._tasks.discard(task)
+        return await self._in_flight.run(awaitable)
 
     async def _write(self, awaitable: Awaitable[T] | None, operation: str) -> T:
         try:
@@ -343,11 +339,7 @@ class AutoConfigCache:
         if self._closed:
             return
         self._closed = True
-        tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
-        if tasks:
-            await asyncio.gather(*tasks, return_exceptions=True)
+        await self._in_flight.cancel_all()
         awaitable = self._pm.hook.cache_close()
         if awaitable is not None:
             await awaitable

@@ -21,7 +21,7 @@ import os
 import tomllib
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
 import attrs
@@ -30,6 +30,9 @@ from .codec import StorageFormat
 from .errors import ConfigurationError, UnknownStoreSchemeError
 from .plugins import KNOWN_EXTRAS, PluginRegistry, get_registry
 from .secrets import mask, redact_url
+
+if TYPE_CHECKING:
+    from .cache import AutoConfigCache
 
 logger = logging.getLogger(__name__)
 
@@ -180,6 +183,23 @@ class Config:
                 "with AUTO_CONFIG_CACHE_KEY (TOML: cache.key)"
             )
         return self.store_url, self.cache_key
+
+    def open_cache(self) -> AutoConfigCache:
+        """Open the configured cache (store, cache key, keys, format and store options).
+
+        :raises ConfigurationError: when no store is configured, or the store URL is unusable.
+        """
+        from .cache import AutoConfigCache
+
+        store_url, cache_key = self.require_store()
+        return AutoConfigCache.open(
+            store_url,
+            cache_key=cache_key,
+            encryption_key=self.effective_encryption_key,
+            previous_encryption_keys=self.previous_encryption_keys,
+            format=self.format,
+            options=self.store_options,
+        )
 
     def describe(self) -> dict[str, object]:
         """A JSON-ready summary with every secret masked (for logs and ``--json`` output)."""

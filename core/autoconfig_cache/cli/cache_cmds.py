@@ -109,16 +109,7 @@ def _open(args: argparse.Namespace) -> tuple[Config, AutoConfigCache]:
     from .main import load_config
 
     config = load_config(args)
-    store_url, cache_key = config.require_store()
-    cache = AutoConfigCache.open(
-        store_url,
-        cache_key=cache_key,
-        encryption_key=config.effective_encryption_key,
-        previous_encryption_keys=config.previous_encryption_keys,
-        format=config.format,
-        options=config.store_options,
-    )
-    return config, cache
+    return config, config.open_cache()
 
 
 def _with_cache(

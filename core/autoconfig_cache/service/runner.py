@@ -110,15 +110,7 @@ class Service:
         self.config = config
         autoconfig_key = config.require_autoconfig_key()
         if config.store_url:
-            store_url, cache_key = config.require_store()
-            self.cache = AutoConfigCache.open(
-                store_url,
-                cache_key=cache_key,
-                encryption_key=config.effective_encryption_key,
-                previous_encryption_keys=config.previous_encryption_keys,
-                format=config.format,
-                options=config.store_options,
-            )
+            self.cache = config.open_cache()
         else:
             self.cache = AutoConfigCache.null()
         self.manager = StreamManager(

@@ -29,6 +29,7 @@ from autoconfig_cache.errors import (
     StoreUnavailableError,
 )
 from autoconfig_cache.hookspecs import hookimpl
+from autoconfig_cache.inflight import InFlight
 from autoconfig_cache.records import StoredRecord
 from autoconfig_cache.store_spec import StoreSpec
 
@@ -89,7 +90,7 @@ class RedisStore:
         self._client: Client | None = None
         self._sentinel: Sentinel | None = None
         self._scripts: dict[str, Any] = {}
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._in_flight = InFlight()
         self._closed = False
 
     @classmethod
@@ -159,11 +160,7 @@ class RedisStore:
         if self._closed:
             return
         self._closed = True
-        tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
-        if tasks:
-            await asyncio.gather(*tasks, return_exceptions=True)
+        await self._in_flight.cancel_all()
         client, self._client = self._client, None
         sentinel, self._sentinel = self._sentinel, None
         # The sentinels' own connections are separate from the primary's pool.
@@ -266,14 +263,12 @@ class RedisStore:
         """Run ``func`` as a tracked task (so close() can cancel it), mapping errors."""
         if self._closed:
             raise StoreClosedError("redis store")
-        task = asyncio.ensure_future(self._guarded(operation, func))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
         try:
-            result = await task
+            result = await self._in_flight.run(self._guarded(operation, func))
         except asyncio.CancelledError:
             current = asyncio.current_task()
-            if self._closed and task.cancelled() and not (current and current.cancelling()):
+            # Cancelled by close() rather than by our caller: say so with the typed error.
+            if self._closed and not (current and current.cancelling()):
                 raise StoreClosedError("redis store") from None
             raise
         if self._closed:
