@@ -283,6 +283,10 @@ class WatchedService(ServiceProcess):
         self.watch = watch
         watch.add_file(self.log)
 
+    def wait_listening(self) -> WatchedService:
+        super().wait_listening()
+        return self
+
     def get(self, path: str) -> tuple[int, str]:
         code, text = super().get(path)
         if path in ("/status", "/metrics"):

@@ -95,7 +95,7 @@ class RedisBlobs:
 
 @pytest.fixture(params=["sqlite", "redis"])
 def blobs(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[RawBlobs]:
-    made: RawBlobs = {"sqlite": SqliteBlobs, "redis": RedisBlobs}[request.param](tmp_path)
+    made: RawBlobs = SqliteBlobs(tmp_path) if request.param == "sqlite" else RedisBlobs(tmp_path)
     yield made
     made.close()
 

@@ -123,7 +123,8 @@ def resurrections(
     so such a write is accepted until that instance applies the delete too. Anything else is a
     live item going back to an older version: the guard itself failed.
     """
-    explained, unexplained = [], []
+    explained: list[tuple[str, int, int]] = []
+    unexplained: list[tuple[str, int, int]] = []
     for field, high, low in regressions:
         deleted_above = any(f == field and v > high for f, v in deletes)
         (explained if deleted_above else unexplained).append((field, high, low))

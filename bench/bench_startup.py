@@ -1,0 +1,282 @@
+"""Benchmark: from process start to ``/readyz`` 200, serving a cache of 10,000 environments.
+
+Run: ``.venv/bin/python -m bench.bench_startup [--quick] [--json out.jsonl]``. It starts its own
+``redis-server`` and ``moto_server`` on free loopback ports and an SQLite file in a temporary
+folder, and stops them at the end.
+
+For each store (SQLite, Redis, DynamoDB on moto) the cache holds 10,000 environments of ~1 KB,
+written through the library, once in the ``relay`` format and once in ``v2`` (two cache keys).
+The stream URI points at a port where nothing listens, so the instance can only become ready
+from the cache, as during a LaunchDarkly outage.
+
+* **Measured**: wall time from ``Popen`` of ``autoconfig-cache run`` to the first ``/readyz``
+  answering 200 (polled every 5 ms), for the ``relay`` and ``v2`` data.
+* **Floor**: wall time from ``Popen`` to exit of a plain Python process that imports only the
+  raw client (``sqlite3`` / ``redis`` / ``boto3``) and ``cryptography``, reads every blob of the
+  ``relay`` data with one raw query (SELECT / HGETALL / paginated consistent Query), AES-GCM
+  decrypts each and ``json.loads`` it. That is the least any process must do to hold the same
+  data: interpreter start, client import, the read, decryption and parsing. Both are measured in
+  the same run, rounds interleaved (floor, relay, v2), best of ``REPEATS`` each.
+
+Not in the floor, and so in the ratio: importing the service (aiohttp, pluggy, every installed
+store plugin), configuration, the status server, the ``v2`` format's per-item header and HKDF
+key derivation, building models and the stream manager's reconciliation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import http.client
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from autoconfig_cache.cache import AutoConfigCache
+from autoconfig_cache.models import Environment, Snapshot
+from bench.common import Result, arguments, emit, environment_json
+
+ENCRYPTION_KEY = "bench-encryption-key-0123456789"
+AUTOCONFIG_KEY = "rel-bench-startup-0000"
+REPEATS = 3
+FORMATS = ("relay", "v2")
+
+# The floor process. argv: store kind, target (path / port / endpoint), cache key, key.
+FLOOR_SCRIPT = r"""
+import hashlib, json, sys, time
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+kind, target, cache_key, key = sys.argv[1:5]
+started = time.perf_counter()
+if kind == "sqlite":
+    import sqlite3
+    with sqlite3.connect(target) as conn:
+        blobs = [row[0] for row in conn.execute(
+            "SELECT blob FROM autoconfig_cache WHERE cache_key = ?", (cache_key,))]
+elif kind == "redis":
+    import redis
+    blobs = list(redis.Redis(port=int(target)).hgetall(cache_key).values())
+else:
+    import boto3
+    client = boto3.client("dynamodb", region_name="us-east-1", endpoint_url=target)
+    args = {"TableName": "autoconfig-startup", "KeyConditionExpression": "#n = :n",
+            "ExpressionAttributeNames": {"#n": "namespace"},
+            "ExpressionAttributeValues": {":n": {"S": cache_key}}, "ConsistentRead": True}
+    blobs = []
+    while True:
+        page = client.query(**args)
+        blobs.extend(item["item"]["B"] for item in page["Items"])
+        if "LastEvaluatedKey" not in page:
+            break
+        args["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+aes = AESGCM(hashlib.sha256(key.encode()).digest())
+items = [json.loads(aes.decrypt(b[:12], b[12:], None)) for b in blobs]
+assert items
+print(len(items), time.perf_counter() - started)
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def redis_server(directory: Path) -> Iterator[int]:
+    from bench.bench_redis import start_redis_for_bench
+
+    process, port = start_redis_for_bench(directory)
+    try:
+        yield port
+    finally:
+        process.kill()
+        process.wait()
+
+
+@contextmanager
+def moto_server() -> Iterator[str]:
+    from bench.bench_dynamodb import start_moto
+
+    process, endpoint = start_moto()
+    try:
+        yield endpoint
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+
+
+def seed(store_url: str, count: int) -> None:
+    """Write ``count`` environments under one cache key per format."""
+    snapshot = Snapshot(
+        environments={
+            f"env-{i:05}": Environment.from_json(environment_json(f"env-{i:05}"))
+            for i in range(count)
+        }
+    )
+
+    async def write() -> None:
+        for fmt in FORMATS:
+            async with AutoConfigCache.open(
+                store_url, cache_key=f"startup-{fmt}", encryption_key=ENCRYPTION_KEY, format=fmt
+            ) as cache:
+                await cache.create_storage()
+                await cache.set_all(snapshot)
+                loaded = await cache.get_all()
+                assert loaded.report.loaded == count, loaded.report
+
+    asyncio.run(write())
+
+
+def time_floor(kind: str, target: str) -> tuple[float, float]:
+    """(process wall time, in-process read+decrypt+parse time) of the floor process."""
+    start = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-c", FLOOR_SCRIPT, kind, target, "startup-relay", ENCRYPTION_KEY],
+        capture_output=True, text=True, check=True,
+    )
+    wall = time.perf_counter() - start
+    return wall, float(done.stdout.split()[1])
+
+
+IMPORTS_SCRIPT = (
+    "import autoconfig_cache.cli.main, autoconfig_cache.service.runner; "
+    "from autoconfig_cache.plugins import get_registry; get_registry().stores"
+)
+
+
+def time_imports() -> float:
+    """Wall time of a process that only imports what ``run`` imports (plugins included)."""
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-c", IMPORTS_SCRIPT], check=True)
+    return time.perf_counter() - start
+
+
+def ready(port: int) -> bool:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
+    try:
+        connection.request("GET", "/readyz")
+        return connection.getresponse().status == 200
+    except OSError:
+        return False
+    finally:
+        connection.close()
+
+
+def time_service(store_env: dict[str, str], fmt: str) -> float:
+    """Seconds from Popen of ``run`` to ``/readyz`` 200 (the stream is unreachable)."""
+    port = free_port()
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("AUTO_CONFIG")},
+        **store_env,
+        "AUTO_CONFIG_KEY": AUTOCONFIG_KEY,
+        "STREAM_URI": f"http://127.0.0.1:{free_port()}",  # nothing listens there
+        "AUTO_CONFIG_CACHE_KEY": f"startup-{fmt}",
+        "AUTO_CONFIG_CACHE_ENCRYPTION_KEY": ENCRYPTION_KEY,
+        "AUTO_CONFIG_CACHE_FORMAT": fmt,
+        "AUTO_CONFIG_CACHE_LOG_LEVEL": "WARNING",
+        "AUTO_CONFIG_CACHE_BIND_ADDRESS": "127.0.0.1",
+        "PORT": str(port),
+    }
+    start = time.perf_counter()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "autoconfig_cache.cli", "run"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = start + 120
+        while not ready(port):
+            if process.poll() is not None or time.perf_counter() > deadline:
+                stderr = process.stderr.read().decode() if process.stderr else ""
+                raise RuntimeError(f"run did not become ready ({fmt}): {stderr[-2000:]}")
+            time.sleep(0.005)
+        return time.perf_counter() - start
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def measure(
+    name: str, kind: str, target: str, store_env: dict[str, str], count: int
+) -> list[Result]:
+    """Interleaved rounds of floor / relay / v2; best of each."""
+    floors: list[float] = []
+    inner: list[float] = []
+    series: dict[str, list[float]] = {fmt: [] for fmt in FORMATS}
+    for _ in range(REPEATS):
+        wall, read = time_floor(kind, target)
+        floors.append(wall)
+        inner.append(read)
+        for fmt in FORMATS:
+            series[fmt].append(time_service(store_env, fmt))
+    floor = min(floors)
+    return [
+        Result(
+            f"start to /readyz 200, {name}, {fmt} ({count} envs)",
+            min(times),
+            "s",
+            floor,
+            "process: raw read + decrypt + json.loads",
+            "",
+            f"floor's in-process read+decrypt+parse {min(inner):.3f} s (the rest of the floor is "
+            "interpreter start and imports); runs "
+            + ", ".join(f"{t:.2f}" for t in times),
+        )
+        for fmt, times in series.items()
+    ]
+
+
+def run(count: int) -> list[Result]:
+    imports = min(time_imports() for _ in range(REPEATS))
+    results: list[Result] = [
+        Result(
+            "process start + imports of run (no work)",
+            imports,
+            "s",
+            None,
+            "",
+            "",
+            "part of every measured start-up, absent from the floors: the service's own imports "
+            "(aiohttp, pluggy, rich, attrs, every installed store plugin: redis, pynamodb/botocore)",
+        )
+    ]
+    with tempfile.TemporaryDirectory() as tmp:
+        directory = Path(tmp)
+        sqlite_path = directory / "startup.db"
+        sqlite_url = f"sqlite://{sqlite_path}"
+        seed(sqlite_url, count)
+        results += measure(
+            "sqlite", "sqlite", str(sqlite_path), {"AUTO_CONFIG_CACHE_STORE": sqlite_url}, count
+        )
+        with redis_server(directory) as port:
+            url = f"redis://127.0.0.1:{port}"
+            seed(url, count)
+            results += measure("redis", "redis", str(port), {"AUTO_CONFIG_CACHE_STORE": url}, count)
+        with moto_server() as endpoint:
+            url = f"dynamodb://autoconfig-startup?region=us-east-1&endpoint={endpoint}"
+            seed(url + "&create_table=true&write_mode=batch", count)
+            results += measure(
+                "dynamodb (moto)", "dynamodb", endpoint, {"AUTO_CONFIG_CACHE_STORE": url}, count
+            )
+    return results
+
+
+def main() -> None:
+    args = arguments(__doc__.splitlines()[0] if __doc__ else "")
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "bench")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "bench")
+    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    emit(run(1_000 if args.quick else 10_000), args.json)
+
+
+if __name__ == "__main__":
+    main()
