@@ -31,6 +31,7 @@ from typing import Any
 
 from autoconfig_cache.cache import AutoConfigCache
 from autoconfig_cache.stream import BaseHandler, SnapshotSource, StreamClient, StreamManager
+from bench.common import Result, emit
 
 KEY = "bench-" + secrets.token_hex(16)
 
@@ -121,7 +122,7 @@ def time_json_loads(event_data: str) -> tuple[float, float]:
     return time.perf_counter() - wall, time.thread_time() - cpu
 
 
-async def main_async(n_envs: int, runs: int, shape: str) -> None:
+async def main_async(n_envs: int, runs: int, shape: str, json_path: Path | None = None) -> None:
     data = {"environments": {}, "filters": {}}
     envs: dict[str, Any] = data["environments"]  # type: ignore[assignment]
     for i in range(n_envs):
@@ -198,6 +199,18 @@ async def main_async(n_envs: int, runs: int, shape: str) -> None:
           f"raw JSON; manager / json.loads = {held / json_held:.2f}")
     print(f"peak while receiving        : {peak_used / mb:8.2f} MiB = {peak_used / raw_size:.2f}x "
           "raw JSON")
+    if json_path is not None:  # for bench/run
+        name = f"stream put, {n_envs} {shape} envs"
+        emit([
+            Result(f"{name}: last byte -> all received, wall", statistics.median(latencies), "s",
+                   statistics.median(floors), "json.loads of the event", "<= 2",
+                   f"median of per-run ratios {statistics.median(ratios):.2f}"),
+            Result(f"{name}: last byte -> all received, CPU", statistics.median(cpu_latencies),
+                   "s", statistics.median(cpu_floors), "json.loads of the event (CPU)", "<= 2",
+                   f"median of per-run ratios {statistics.median(cpu_ratios):.2f}"),
+            Result(f"{name}: memory held", held / mb, "MiB", raw_size / mb, "raw JSON size",
+                   "<= 3", f"json.loads alone holds {json_held / raw_size:.2f}x"),
+        ], json_path)
 
 
 def main() -> None:
@@ -205,8 +218,12 @@ def main() -> None:
     parser.add_argument("--environments", type=int, default=10_000)
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--shape", choices=["padded", "minimal"], default="padded")
+    parser.add_argument("--json", type=Path, help="append results as JSON lines (bench/run)")
+    parser.add_argument("--quick", action="store_true", help="1,000 environments, 3 runs")
     args = parser.parse_args()
-    asyncio.run(main_async(args.environments, args.runs, args.shape))
+    if args.quick:
+        args.environments, args.runs = 1_000, 3
+    asyncio.run(main_async(args.environments, args.runs, args.shape, args.json))
 
 
 if __name__ == "__main__":
