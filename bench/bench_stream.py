@@ -123,8 +123,8 @@ def time_json_loads(event_data: str) -> tuple[float, float]:
 
 
 async def main_async(n_envs: int, runs: int, shape: str, json_path: Path | None = None) -> None:
-    data = {"environments": {}, "filters": {}}
-    envs: dict[str, Any] = data["environments"]  # type: ignore[assignment]
+    envs: dict[str, Any] = {}
+    data: dict[str, Any] = {"environments": envs, "filters": {}}
     for i in range(n_envs):
         env = environment(i, shape)
         envs[env["envID"]] = env

@@ -36,7 +36,7 @@ class Result:
         """measured / floor, when there is a floor."""
         if self.floor in (None, 0):
             return None
-        return self.measured / self.floor  # type: ignore[operator]
+        return self.measured / self.floor
 
     def to_json(self) -> dict[str, Any]:
         return {**attrs.asdict(self), "ratio": self.ratio}
