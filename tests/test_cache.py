@@ -86,13 +86,71 @@ async def test_upsert_is_version_guarded() -> None:
         assert (await cache.get_all()).snapshot.environments["a"].version == 6
 
 
-async def test_delete_removes_only_older_items() -> None:
+async def test_delete_leaves_a_tombstone_that_outranks_its_version() -> None:
     async with cache_on(MemoryStore()) as cache:
-        await cache.set_all(snapshot({"a": 5}, {"f": 2}))
-        assert not await cache.delete(ItemKind.ENVIRONMENT, "a", 5)
+        await cache.set_all(snapshot({"a": 5, "b": 5}, {"f": 2}))
         assert await cache.delete(ItemKind.ENVIRONMENT, "a", 6)
         assert await cache.delete(ItemKind.FILTER, "f", 3)
-        assert len((await cache.get_all()).snapshot) == 0
+        # A deletion at the item's own version (how a put drops an item) supersedes it too.
+        assert await cache.delete(ItemKind.ENVIRONMENT, "b", 5)
+        loaded = await cache.get_all()
+    assert len(loaded.snapshot) == 0
+    assert sorted((t.kind, t.item_id, t.version) for t in loaded.snapshot.tombstones) == [
+        (ItemKind.ENVIRONMENT, "a", 6),
+        (ItemKind.ENVIRONMENT, "b", 5),
+        (ItemKind.FILTER, "f", 3),
+    ]
+    assert loaded.report.tombstones == 3
+
+
+async def test_delete_does_not_remove_a_newer_item() -> None:
+    async with cache_on(MemoryStore()) as cache:
+        await cache.upsert(Environment.from_json(env_json("a", 7)))
+        assert not await cache.delete(ItemKind.ENVIRONMENT, "a", 6)
+        assert (await cache.get_all()).snapshot.environments["a"].version == 7
+
+
+async def test_tombstone_stops_a_late_older_update_but_not_a_newer_one() -> None:
+    async with cache_on(MemoryStore()) as cache:
+        await cache.upsert(Environment.from_json(env_json("a", 5)))
+        assert await cache.delete(ItemKind.ENVIRONMENT, "a", 6)
+        # A lagging writer still applying older patches cannot bring the item back...
+        assert not await cache.upsert(Environment.from_json(env_json("a", 5)))
+        assert not await cache.upsert(Environment.from_json(env_json("a", 6)))
+        assert "a" not in (await cache.get_all()).snapshot.environments
+        # ...but a later version is an insert, as the stream's ordering rules say.
+        assert await cache.upsert(Environment.from_json(env_json("a", 7)))
+        assert (await cache.get_all()).snapshot.environments["a"].version == 7
+
+
+async def test_delete_of_an_unknown_item_still_records_the_tombstone() -> None:
+    async with cache_on(MemoryStore()) as cache:
+        assert await cache.delete(ItemKind.FILTER, "never-seen", 4)
+        assert not await cache.upsert(Filter.from_json(filter_json(3), filter_id="never-seen"))
+        assert (await cache.get_all()).snapshot.filters == {}
+
+
+async def test_set_all_keeps_the_tombstones_it_is_given_and_drops_the_rest() -> None:
+    from autoconfig_cache import Tombstone
+
+    async with cache_on(MemoryStore()) as cache:
+        await cache.delete(ItemKind.ENVIRONMENT, "old", 2)
+        kept = Tombstone(ItemKind.ENVIRONMENT, "gone", 9)
+        await cache.set_all(
+            Snapshot(environments=snapshot({"a": 1}).environments, tombstones=(kept,))
+        )
+        loaded = await cache.get_all()
+        assert list(loaded.snapshot.environments) == ["a"]
+        assert loaded.snapshot.tombstones == (kept,)
+        assert not await cache.upsert(Environment.from_json(env_json("gone", 9)))
+
+
+async def test_purge_removes_a_tombstone_outright() -> None:
+    async with cache_on(MemoryStore()) as cache:
+        await cache.delete(ItemKind.ENVIRONMENT, "a", 6)
+        assert await cache.purge(ItemKind.ENVIRONMENT, "a", 6)
+        assert (await cache.get_all()).snapshot.tombstones == ()
+        assert await cache.upsert(Environment.from_json(env_json("a", 1)))
 
 
 async def test_set_all_replaces_the_previous_snapshot() -> None:

@@ -23,6 +23,7 @@ from autoconfig_cache.errors import (
 from autoconfig_cache.hookspecs import hookimpl
 from autoconfig_cache.models import Environment, Filter
 from autoconfig_cache.plugins import PluginRegistry
+from autoconfig_cache.records import store_version
 
 from .items import env_json, filter_json
 
@@ -78,7 +79,7 @@ def test_relay_blob_from_codec_decodes_independently() -> None:
     envelope = relay_decrypt_independently(KEY, record.blob)
     assert envelope == {"kind": "environment", "modelVersion": 1, "data": data}
     assert record.field == "env:env-2"
-    assert record.version == 3
+    assert record.version == store_version(3)
 
 
 def test_relay_filter_round_trip_through_independent_decoder() -> None:

@@ -26,7 +26,7 @@ from .errors import (
     UnknownStoreSchemeError,
 )
 from .hookspecs import hookimpl
-from .models import Environment, ExpiringKey, Filter, Item, Snapshot
+from .models import Environment, ExpiringKey, Filter, Item, Snapshot, Tombstone
 from .records import ItemKind, StoredRecord
 from .report import LoadReport, SkippedItem, SkipReason
 from .store_spec import StoreSpec
@@ -56,6 +56,7 @@ __all__ = [
     "StoreTimeoutError",
     "StoreUnavailableError",
     "StoredRecord",
+    "Tombstone",
     "UnknownStoreSchemeError",
     "hookimpl",
 ]

@@ -22,9 +22,9 @@ from .codec import AesGcmEncryption, BuiltinMigrations, Codec, KeyRing, StorageF
 from .errors import CodecError, StoreClosedError
 from .gcpause import gc_paused
 from .inflight import InFlight
-from .models import Environment, Filter, Item, Snapshot
+from .models import Environment, Filter, Item, Snapshot, Tombstone
 from .plugins import PluginRegistry, get_registry
-from .records import ItemKind, StoredRecord, field_name
+from .records import ItemKind, StoredRecord, field_name, store_version
 from .report import LoadReport, SkippedItem, SkipReason
 from .store_spec import StoreSpec
 from .stores.null import NullStore
@@ -72,7 +72,7 @@ class InspectedRecord:
     """One stored record as ``autoconfig-cache cache inspect``/``verify`` see it."""
 
     record: StoredRecord
-    item: Item | None
+    item: Item | Tombstone | None
     model_version: int | None
     key_id: str | None
     cached_at: datetime | None
@@ -225,6 +225,7 @@ class AutoConfigCache:
         filters: dict[str, Filter] = {}
         skipped: list[SkippedItem] = []
         stale: list[str] = []
+        tombstones: list[Tombstone] = []
         oldest_ms: int | None = None
         current_key = self.codec.keys.current
         decode = self.codec.decode_parts
@@ -240,8 +241,10 @@ class AutoConfigCache:
                 continue
             if isinstance(item, Environment):
                 environments[item.env_id] = item
-            else:
+            elif isinstance(item, Filter):
                 filters[item.filter_id] = item
+            else:
+                tombstones.append(item)
             if key is not None and key is not current_key:
                 stale.append(record.field)
             if cached_at_ms is not None and (oldest_ms is None or cached_at_ms < oldest_ms):
@@ -249,13 +252,14 @@ class AutoConfigCache:
         report = LoadReport(
             environments=len(environments),
             filters=len(filters),
+            tombstones=len(tombstones),
             skipped=tuple(skipped),
             oldest_cached_at=(
                 datetime.fromtimestamp(oldest_ms / 1000, UTC) if oldest_ms is not None else None
             ),
             stale_key_fields=tuple(stale),
         )
-        return LoadResult(Snapshot(environments=environments, filters=filters), report)
+        return LoadResult(Snapshot(environments, filters, tuple(tombstones)), report)
 
     def inspect_records(self, records: Sequence[StoredRecord]) -> list[InspectedRecord]:
         """Decode each record on its own, keeping the problem of those that fail (CLI)."""
@@ -285,7 +289,9 @@ class AutoConfigCache:
 
         :param rewrite_unchanged: re-encrypt items whose version did not change (key rotation).
         """
-        records = [self.codec.encode(item) for item in snapshot.items()]
+        encode = self.codec.encode
+        records = [encode(item) for item in snapshot.items()]
+        records.extend(encode(tombstone) for tombstone in snapshot.tombstones)
         # Stores skip records whose version they already hold. A record that failed to load
         # (tampered, truncated, written under a key since removed) or that is still under a
         # previous key would then stay that way until the item changes: rewrite everything once.
@@ -314,11 +320,29 @@ class AutoConfigCache:
         return written
 
     async def delete(self, kind: ItemKind, item_id: str, version: int) -> bool:
-        """Delete an item if the store holds it at a version lower than ``version``."""
-        deleted: bool = await self._write(
-            self._pm.hook.cache_delete(field=field_name(kind, item_id), version=version), "delete"
+        """Record that an item was deleted at ``version``, unless the store holds a newer state.
+
+        The item is replaced by a tombstone rather than removed, so that a late, older update
+        from another process sharing the cache key cannot bring it back.
+
+        :return: ``True`` if the tombstone was written.
+        """
+        record = self.codec.encode(Tombstone(kind, item_id, version))
+        written: bool = await self._write(self._pm.hook.cache_upsert(record=record), "delete")
+        return written
+
+    async def purge(self, kind: ItemKind, item_id: str, version: int) -> bool:
+        """Remove an item's record (item or tombstone) outright, if stored below ``version``.
+
+        Unlike :meth:`delete` it leaves nothing behind; use it to drop tombstones nobody needs.
+        """
+        purged: bool = await self._write(
+            self._pm.hook.cache_delete(
+                field=field_name(kind, item_id), version=store_version(version, deleted=True) + 1
+            ),
+            "purge",
         )
-        return deleted
+        return purged
 
     async def clear(self) -> None:
         """Delete every item under this cache key."""

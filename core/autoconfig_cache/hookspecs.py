@@ -116,7 +116,8 @@ def cache_set_all(
 def cache_upsert(record: StoredRecord) -> Awaitable[bool] | None:
     """Write one record unless the store already holds the same or a higher version.
 
-    Called after a stream ``patch`` the core accepted. The check and the write are one atomic
+    Called after a stream ``patch`` or ``delete`` the core accepted (a delete is a tombstone
+    record, see :func:`autoconfig_cache.records.store_version`). The check and the write are one atomic
     step on the server (Lua, a transaction or a conditional write), so that many processes can
     share one cache key and no field ever goes back to an older version.
 
@@ -129,7 +130,9 @@ def cache_upsert(record: StoredRecord) -> Awaitable[bool] | None:
 def cache_delete(field: str, version: int) -> Awaitable[bool] | None:
     """Delete ``field`` if the store holds it at a version lower than ``version``.
 
-    Called after a stream ``delete`` the core accepted. An absent field is not an error.
+    Called to remove a record outright (``AutoConfigCache.purge``). Stream deletes do not come
+    here: the core writes them as tombstone records through :func:`cache_upsert`, which the
+    store guards like any other record. An absent field is not an error.
 
     :return: an awaitable of ``True`` if a record was deleted, else ``False``.
     :raises StoreError: when the store cannot be written.

@@ -228,11 +228,34 @@ def item_from_json(kind: ItemKind, item_id: str, data: Any) -> Item:
 
 
 @attrs.frozen
+class Tombstone:
+    """The record that an item was deleted at ``version``.
+
+    Kept in memory by the stream manager and written to the store, so that a late, older
+    update — from a lagging process sharing the cache key, say — cannot bring the item back.
+    """
+
+    kind: ItemKind
+    item_id: str
+    version: int
+
+    @property
+    def id(self) -> str:
+        """The id of the deleted item."""
+        return self.item_id
+
+
+@attrs.frozen
 class Snapshot:
-    """A complete AutoConfig state: every environment and filter, keyed by id."""
+    """A complete AutoConfig state: every environment and filter, keyed by id.
+
+    ``tombstones`` lists the items known to be deleted (and at which version); it is empty for
+    a snapshot that came from a stream ``put``.
+    """
 
     environments: Mapping[str, Environment] = attrs.field(factory=dict)
     filters: Mapping[str, Filter] = attrs.field(factory=dict)
+    tombstones: tuple[Tombstone, ...] = ()
 
     def items(self) -> list[Item]:
         """All items, environments first."""

@@ -28,6 +28,17 @@ def field_name(kind: ItemKind, item_id: str) -> str:
     return f"{kind.field_prefix}:{item_id}"
 
 
+def store_version(item_version: int, *, deleted: bool = False) -> int:
+    """The version a store compares for an item at ``item_version``, or for its tombstone.
+
+    Stores keep one integer per field and refuse to replace it with a lower one. Items are
+    stored at ``2 * version`` and tombstones at ``2 * version + 1``, so that a deletion outranks
+    the item it deleted at the same version (a ``put`` that drops an item records its tombstone
+    at the item's own version), while any later version of the item outranks the deletion.
+    """
+    return 2 * item_version + (1 if deleted else 0)
+
+
 def parse_field(field: str) -> tuple[ItemKind, str] | None:
     """Split a store field into kind and id; ``None`` if it is not an item field."""
     prefix, sep, item_id = field.partition(":")
@@ -45,8 +56,9 @@ class StoredRecord:
     """One encrypted item as a store keeps it.
 
     :param field: ``env:<id>`` or ``filter:<id>``.
-    :param version: the item's version, used by stores for version-guarded writes. A store that
-        cannot tell the version of a record it reads (e.g. one written by a Relay Proxy) returns 0.
+    :param version: what stores compare for version-guarded writes: the item's version as
+        :func:`store_version` encodes it (an integer that only grows). A store that cannot tell
+        the version of a record it reads (e.g. one written by a Relay Proxy) returns 0.
     :param blob: the encrypted envelope, opaque to the store.
     """
 

@@ -42,6 +42,7 @@ class LoadReport:
 
     :param environments: environments loaded.
     :param filters: filters loaded.
+    :param tombstones: deleted items recorded in the store (not served; they stop older updates).
     :param skipped: records skipped, each with its reason.
     :param oldest_cached_at: when the oldest loaded item was written, if the format records it
         (``v2``); ``None`` for ``relay`` data, which carries no time.
@@ -51,6 +52,7 @@ class LoadReport:
 
     environments: int = 0
     filters: int = 0
+    tombstones: int = 0
     skipped: tuple[SkippedItem, ...] = ()
     oldest_cached_at: datetime | None = None
     stale_key_fields: tuple[str, ...] = ()
@@ -71,6 +73,7 @@ class LoadReport:
         return {
             "environments": self.environments,
             "filters": self.filters,
+            "tombstones": self.tombstones,
             "skipped": [item.to_json() for item in self.skipped],
             "oldestCachedAt": self.oldest_cached_at.isoformat() if self.oldest_cached_at else None,
             "staleKeyFields": len(self.stale_key_fields),

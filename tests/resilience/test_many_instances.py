@@ -60,6 +60,7 @@ class StoreSampler(threading.Thread):
         self.cache = open_cache(redis.url)  # used only to decode; it never connects
         self.stop = threading.Event()
         self.highest: Versions = {}
+        self.deleted_at: Versions = {}
         #: (field, highest version seen before, version seen now)
         self.regressions: list[tuple[str, int, int]] = []
         self.samples = 0
@@ -81,9 +82,15 @@ class StoreSampler(threading.Thread):
                 self.undecodable += len(result.report.skipped)
                 current = snapshot_versions(result.snapshot)
                 for field, version in current.items():
-                    if version < self.highest.get(field, 0):
-                        self.regressions.append((field, self.highest[field], version))
+                    if version <= self.deleted_at.get(field, 0) or version < self.highest.get(
+                        field, 0
+                    ):
+                        self.regressions.append((field, self.highest.get(field, 0), version))
                     self.highest[field] = max(version, self.highest.get(field, 0))
+                # A tombstone at version d means every item version <= d is gone for good.
+                for tombstone in result.snapshot.tombstones:
+                    field = f"{tombstone.kind.field_prefix}:{tombstone.item_id}"
+                    self.deleted_at[field] = max(tombstone.version, self.deleted_at.get(field, 0))
                 self.samples += 1
                 time.sleep(0.02)
 
@@ -110,25 +117,6 @@ def events(model: Model, rng: random.Random) -> list[tuple[str, int, bool]]:
         (plan.delete if delete else plan.upsert)(field, version)
         planned.append(event)
     return planned
-
-
-def resurrections(
-    regressions: list[tuple[str, int, int]], deletes: list[tuple[str, int]]
-) -> tuple[list[tuple[str, int, int]], list[tuple[str, int, int]]]:
-    """Split observed regressions into (explained, unexplained).
-
-    Explained: the higher version had been deleted (an accepted delete above it), and a slower
-    instance, still behind in the stream, then upserted an older version into the now empty field.
-    The version guard of an upsert compares with what is stored, and the store keeps no tombstone,
-    so such a write is accepted until that instance applies the delete too. Anything else is a
-    live item going back to an older version: the guard itself failed.
-    """
-    explained: list[tuple[str, int, int]] = []
-    unexplained: list[tuple[str, int, int]] = []
-    for field, high, low in regressions:
-        deleted_above = any(f == field and v > high for f, v in deletes)
-        (explained if deleted_above else unexplained).append((field, high, low))
-    return explained, unexplained
 
 
 def test_three_instances_on_one_cache_key_converge_and_live_versions_never_go_down(
@@ -182,10 +170,8 @@ def test_three_instances_on_one_cache_key_converge_and_live_versions_never_go_do
             "events_ignored_stale": model.ignored,
             "send_seconds": round(sent_in, 2),
             "store_samples": sampler.samples,
-            "regressions_live": len(resurrections(sampler.regressions, model.deletes)[1]),
-            "transient_resurrections_after_delete": len(
-                resurrections(sampler.regressions, model.deletes)[0]
-            ),
+            "regressions": len(sampler.regressions),
+            "tombstones_in_store": len(sampler.deleted_at),
             "seconds_to_converge_after_last_event": None if seconds is None else round(seconds, 2),
             "updates_lost": len(diff(expected, last.get("store", {}))),
             "store_errors": [s["store"]["errorCount"] for s in statuses],
@@ -194,8 +180,7 @@ def test_three_instances_on_one_cache_key_converge_and_live_versions_never_go_do
         with redis.client() as client:
             raw = b"".join(client.hvals(CACHE_KEY))
         figures["plaintext_in_store"] = sum(
-            1 for status in statuses for env_id in status["environments"]
-            if env_id.encode() in raw
+            1 for status in statuses for env_id in status["environments"] if env_id.encode() in raw
         )
         for instance in instances:
             assert instance.stop() == 0
@@ -204,9 +189,9 @@ def test_three_instances_on_one_cache_key_converge_and_live_versions_never_go_do
 
         assert model.ignored > 100 and model.accepted > 500  # the interleaving really happened
         assert sampler.samples > 10
-        # Versions of live items never go down; deleted items may reappear briefly at an older
-        # version (see resurrections() and the xfail test below), which the store then deletes.
-        assert resurrections(sampler.regressions, model.deletes)[1] == []
+        # No item ever goes back: neither a live item to an older version, nor a deleted item
+        # to a version at or below its deletion (the stores keep tombstones).
+        assert sampler.regressions == []
         assert sampler.undecodable == 0
         assert seconds is not None, diff(expected, last.get("store", {}))
         assert figures["updates_lost"] == 0
@@ -215,12 +200,6 @@ def test_three_instances_on_one_cache_key_converge_and_live_versions_never_go_do
         redis.kill()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known gap: stores keep no tombstone, so cache_upsert's guard (absent or lower) lets a "
-    "lagging writer put back an older version of a deleted item until it applies the delete "
-    "itself; needs a store-side tombstone (hook contract + every store)",
-)
 async def test_a_deleted_item_is_not_resurrected_by_a_lagging_writer(
     tmp_path: Path,
 ) -> None:

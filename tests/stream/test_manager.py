@@ -83,12 +83,15 @@ async def test_cache_wins_serves_before_the_stream_and_is_not_written_back(
         done = await handler.wait_for(("all_received", "stream"))
         after_cache = handler.calls[handler.calls.index(("all_received", "cache")) + 1 : done]
         assert sorted(after_cache) == [
-            ("env_added", "e3", 1), ("env_deleted", "e2", 20),
-            ("env_updated", "e1", 11), ("filter_deleted", "f1", 5),
+            ("env_added", "e3", 1),
+            ("env_deleted", "e2", 20),
+            ("env_updated", "e1", 11),
+            ("filter_deleted", "f1", 5),
         ]
         assert manager.source is SnapshotSource.STREAM
-        await eventually(lambda: store_equals(store, put_versions(STREAM)),
-                         what="the stream's put persisted")
+        await eventually(
+            lambda: store_equals(store, put_versions(STREAM)), what="the stream's put persisted"
+        )
 
 
 async def test_stream_put_wins_cancels_the_cache_read_and_discards_it(
@@ -104,8 +107,9 @@ async def test_stream_put_wins_cancels_the_cache_read_and_discards_it(
         assert store.read_cancelled
         assert manager.status().cache_read_cancelled
         store.gate.set()  # a late answer from the store must change nothing
-        await eventually(lambda: store_equals(store, put_versions(STREAM)),
-                         what="the stream's put persisted")
+        await eventually(
+            lambda: store_equals(store, put_versions(STREAM)), what="the stream's put persisted"
+        )
         assert ("all_received", "cache") not in handler.calls
         assert not any(call[1] == "cache-only" for call in handler.calls)
         assert versions(manager.snapshot()) == put_versions(STREAM)
@@ -181,8 +185,10 @@ async def test_patch_and_delete_are_written_to_the_store(server: StreamServer) -
         await server.push_delete("/environments/e1", 11)
         await server.push_patch("/filters/f2", filter_json(1))
         await handler.wait_for(("filter_added", "f2", 1))
-        await eventually(lambda: store_equals(store, put_versions(server.snapshot)),
-                         what="store equals the stream's state")
+        await eventually(
+            lambda: store_equals(store, put_versions(server.snapshot)),
+            what="store equals the stream's state",
+        )
 
 
 async def test_store_outage_then_recovery_ends_equal_to_the_stream(server: StreamServer) -> None:
@@ -210,8 +216,10 @@ async def test_store_outage_then_recovery_ends_equal_to_the_stream(server: Strea
         await eventually(lambda: not manager.status().store_dirty, what="store resynchronised")
         await server.push_patch("/environments/e4", env_json("e4", 1))
         await handler.wait_for(("env_added", "e4", 1))
-        await eventually(lambda: store_equals(store, put_versions(server.snapshot)),
-                         what="store equals the stream's state")
+        await eventually(
+            lambda: store_equals(store, put_versions(server.snapshot)),
+            what="store equals the stream's state",
+        )
         status = manager.status()
         assert status.store_error_count >= 2
         assert status.resync_count >= 1
@@ -231,8 +239,9 @@ async def test_store_down_at_start_is_resynchronised_when_it_answers(
         assert manager.status().source is SnapshotSource.STREAM
         await eventually(lambda: manager.status().store_error_count >= 2)
         store.failing = False
-        await eventually(lambda: store_equals(store, put_versions(STREAM)),
-                         what="store written once it answers")
+        await eventually(
+            lambda: store_equals(store, put_versions(STREAM)), what="store written once it answers"
+        )
 
 
 class FailingHandler(RecordingHandler):
@@ -322,3 +331,37 @@ async def test_close_cancels_a_cache_read_in_flight(server: StreamServer) -> Non
     await store.read_started.wait()
     await manager.close()
     assert store.read_cancelled
+
+
+# ---- tombstones ---------------------------------------------------------------------------------
+
+
+async def tombstones_in(store: object) -> dict[str, int]:
+    return {t.item_id: t.version for t in (await stored_snapshot(store)).tombstones}
+
+
+async def test_a_delete_is_stored_as_a_tombstone_that_a_restarted_manager_honours(
+    server: StreamServer,
+) -> None:
+    server.set_snapshot(CACHED)
+    store = CountingStore()
+    async with make_manager(server, RecordingHandler(), make_cache(store)) as first:
+        await first.wait_ready()
+        await server.push_delete("/environments/e2", 21)
+        await eventually(lambda: tombstones_in(store), what="the delete is stored as a tombstone")
+        assert await tombstones_in(store) == {"e2": 21}
+    # A new instance starts from the store while LaunchDarkly is down; when the stream is back
+    # it replays an older patch of the deleted item, which must not bring it back.
+    server.reject_with = 503
+    handler = RecordingHandler()
+    async with make_manager(server, handler, make_cache(store)) as second:
+        await handler.wait_for(("all_received", "cache"))
+        assert "e2" not in second.snapshot().environments
+        server.reject_with = None
+        await handler.wait_for(("all_received", "stream"))
+        await server.push_patch("/environments/e2", env_json("e2", 20))
+        await server.push_patch("/environments/e3", env_json("e3", 1))  # a marker after it
+        await handler.wait_for(("env_added", "e3", 1))
+        assert not [call for call in handler.calls if call[1:2] == ("e2",) and "added" in call[0]]
+        assert "e2" not in second.snapshot().environments
+        assert "env:e2" not in versions(await stored_snapshot(store))

@@ -31,7 +31,7 @@ from rich.table import Table
 from ..cache import AutoConfigCache, InspectedRecord
 from ..config import Config
 from ..errors import MalformedItemError
-from ..models import Environment, Filter, Snapshot
+from ..models import Environment, Filter, Snapshot, Tombstone
 from ..records import parse_field
 from ..secrets import mask, redact_url
 from .output import CommandFailed, err, out, print_json
@@ -159,6 +159,7 @@ def _record_json(cache: AutoConfigCache, entry: InspectedRecord) -> dict[str, An
         "onPreviousKey": _on_previous_key(cache, entry),
         "cachedAt": entry.cached_at.isoformat() if entry.cached_at else None,
         "problem": entry.problem.to_json() if entry.problem else None,
+        "deleted": isinstance(entry.item, Tombstone),
     }
     item = entry.item
     if isinstance(item, Environment):
@@ -243,11 +244,12 @@ def run_inspect(args: argparse.Namespace) -> int:
                 key, names = f"{item.proj_key}/{item.key}", "-"
             else:
                 key, names = "-", "-"
-            status = (
-                f"[red]{entry.problem.reason}[/red]"
-                if entry.problem is not None
-                else "[green]ok[/green]"
-            )
+            if entry.problem is not None:
+                status = f"[red]{entry.problem.reason}[/red]"
+            elif isinstance(item, Tombstone):
+                status = "[yellow]deleted[/yellow]"
+            else:
+                status = "[green]ok[/green]"
             table.add_row(
                 row["kind"] or "?",
                 row["id"] or entry.record.field,
@@ -475,7 +477,8 @@ def run_rotate_key(args: argparse.Namespace) -> int:
             )
         environments = {e.item.env_id: e.item for e in inspected if isinstance(e.item, Environment)}
         filters = {e.item.filter_id: e.item for e in inspected if isinstance(e.item, Filter)}
-        snapshot = Snapshot(environments=environments, filters=filters)
+        tombstones = tuple(e.item for e in inspected if isinstance(e.item, Tombstone))
+        snapshot = Snapshot(environments=environments, filters=filters, tombstones=tombstones)
         previous = sum(1 for entry in inspected if _on_previous_key(cache, entry))
         with _progress() as progress:
             progress.add_task(f"re-encrypting {len(snapshot)} item(s)", total=None)

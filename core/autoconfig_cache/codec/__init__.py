@@ -17,10 +17,10 @@ import attrs
 import pluggy
 
 from ..errors import InvalidKeyError, MalformedEnvelopeError, UnknownKindError
-from ..models import Item, item_from_json
-from ..records import StoredRecord, field_name, parse_field
+from ..models import Item, Tombstone, item_from_json
+from ..records import StoredRecord, field_name, parse_field, store_version
 from .aesgcm import AesGcmEncryption, v2_header_fields
-from .envelope import decode_envelope, encode_envelope
+from .envelope import decode_envelope, encode_envelope, encode_tombstone_envelope
 from .formats import EncryptionContext, StorageFormat
 from .keys import DerivedKey, KeyRing
 from .migrations import (
@@ -64,7 +64,7 @@ class DecodedItem:
     :param cached_at_ms: when it was written (ms since the epoch), if the format records it.
     """
 
-    item: Item
+    item: Item | Tombstone
     model_version: int
     key: DerivedKey | None
     cached_at_ms: int | None
@@ -107,21 +107,30 @@ class Codec:
         """The encryption context of ``field`` at ``version`` in this cache."""
         return EncryptionContext(self.cache_key, field, version, self.format)
 
-    def encode(self, item: Item, *, cached_at_ms: int | None = None) -> StoredRecord:
-        """Encrypt ``item`` into the record the store keeps."""
+    def encode(self, item: Item | Tombstone, *, cached_at_ms: int | None = None) -> StoredRecord:
+        """Encrypt ``item`` (or a tombstone) into the record the store keeps."""
+        if cached_at_ms is None:
+            cached_at_ms = int(time.time() * 1000)
+        if isinstance(item, Tombstone):
+            plaintext = encode_tombstone_envelope(
+                item.kind, item.version, cached_at_ms=cached_at_ms
+            )
+            version = store_version(item.version, deleted=True)
+        else:
+            plaintext = encode_envelope(
+                item.kind,
+                item.to_json(),
+                relay=self.format is StorageFormat.RELAY,
+                cached_at_ms=cached_at_ms,
+            )
+            version = store_version(item.version)
         field = field_name(item.kind, item.id)
-        plaintext = encode_envelope(
-            item.kind,
-            item.to_json(),
-            relay=self.format is StorageFormat.RELAY,
-            cached_at_ms=cached_at_ms if cached_at_ms is not None else int(time.time() * 1000),
-        )
-        context = self.context(field, item.version)
+        context = self.context(field, version)
         if self._builtin_only:
             blob = self._builtin.cache_encrypt(plaintext, context)
         else:
             blob = self._hook.cache_encrypt(plaintext=plaintext, context=context)
-        return StoredRecord(field=field, version=item.version, blob=blob)
+        return StoredRecord(field=field, version=version, blob=blob)
 
     def decode(self, record: StoredRecord) -> DecodedItem:
         """Decrypt, migrate and parse one record.
@@ -130,7 +139,9 @@ class Codec:
         """
         return DecodedItem(*self.decode_parts(record))
 
-    def decode_parts(self, record: StoredRecord) -> tuple[Item, int, DerivedKey | None, int | None]:
+    def decode_parts(
+        self, record: StoredRecord
+    ) -> tuple[Item | Tombstone, int, DerivedKey | None, int | None]:
         """:meth:`decode` without building a :class:`DecodedItem` (the bulk-load path)."""
         parsed_field = parse_field(record.field)
         if parsed_field is None:
@@ -159,6 +170,11 @@ class Codec:
             item_json, cached_at = _unwrap_current(
                 migrate_to_current(self._hook, kind.value, model_version, data)
             )
+        if item_json is _DELETED:
+            deleted_version = data.get("version") if isinstance(data, dict) else None
+            if type(deleted_version) is not int:
+                raise MalformedEnvelopeError("tombstone without an integer 'version'")
+            return Tombstone(kind, item_id, deleted_version), model_version, key, cached_at
         item = item_from_json(kind, item_id, item_json)
         return item, model_version, key, cached_at
 
@@ -168,18 +184,28 @@ class Codec:
         return fields[0].hex() if fields else None
 
 
+_DELETED = object()
+"""What :func:`_unwrap_current` returns as the item of a tombstone."""
+
+
 def _unwrap_current(data: Any) -> tuple[Any, int | None]:
+    if isinstance(data, dict) and data.get("deleted") is True:
+        return _DELETED, _cached_at_ms(data)
     if not isinstance(data, dict) or "item" not in data:
         raise MalformedEnvelopeError(
             f"model version {CURRENT_MODEL_VERSION} data must be an object with an 'item'"
         )
+    return data["item"], _cached_at_ms(data)
+
+
+def _cached_at_ms(data: dict[str, Any]) -> int | None:
     cached_at_ms = data.get("cachedAt")
     if cached_at_ms is not None:
         if isinstance(cached_at_ms, bool) or not isinstance(cached_at_ms, int):
             raise MalformedEnvelopeError(f"cachedAt {cached_at_ms!r} is not a time in ms")
         if _ms_to_datetime(cached_at_ms) is None:
             raise MalformedEnvelopeError(f"cachedAt {cached_at_ms} is not a valid time")
-    return data["item"], cached_at_ms
+    return cached_at_ms
 
 
 def _ms_to_datetime(ms: int | None) -> datetime | None:

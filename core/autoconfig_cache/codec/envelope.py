@@ -28,6 +28,18 @@ def encode_envelope(kind: ItemKind, item_json: Any, *, relay: bool, cached_at_ms
     return jsoncodec.dumps(envelope)
 
 
+def encode_tombstone_envelope(kind: ItemKind, version: int, *, cached_at_ms: int) -> bytes:
+    """Serialise a tombstone. Always the current model version, in both formats: a Relay
+    Proxy sharing the store skips (and logs) items of a model version it does not know, which
+    is what it should do with a deleted item."""
+    envelope = {
+        "kind": str(kind),
+        "modelVersion": CURRENT_MODEL_VERSION,
+        "data": {"deleted": True, "version": version, "cachedAt": cached_at_ms},
+    }
+    return jsoncodec.dumps(envelope)
+
+
 def decode_envelope(plaintext: bytes) -> tuple[ItemKind, int, Any]:
     """Parse an envelope into ``(kind, model version, data)``.
 

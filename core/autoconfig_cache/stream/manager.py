@@ -36,7 +36,7 @@ import attrs
 
 from ..cache import AutoConfigCache
 from ..gcpause import gc_paused
-from ..models import Environment, Filter, Item, Snapshot
+from ..models import Environment, Filter, Item, Snapshot, Tombstone
 from ..records import ItemKind
 from ..report import LoadReport
 from .client import (
@@ -276,8 +276,18 @@ class StreamManager:
 
     def snapshot(self) -> Snapshot:
         """The configuration held now (new mappings; the items themselves are immutable)."""
+        tombstones = [
+            Tombstone(kind, item_id, version)
+            for kind, receiver in (
+                (ItemKind.ENVIRONMENT, self._environments),
+                (ItemKind.FILTER, self._filters),
+            )
+            for item_id, version in receiver.tombstones().items()
+        ]
         return Snapshot(
-            environments=self._environments.live_items(), filters=self._filters.live_items()
+            environments=self._environments.live_items(),
+            filters=self._filters.live_items(),
+            tombstones=tuple(tombstones),
         )
 
     def get_environment(self, env_id: str) -> Environment | None:
@@ -337,6 +347,15 @@ class StreamManager:
                 log.info("cache result discarded: the stream's put arrived first")
                 return
             self._cache_load = result.report
+            # Deletions the store remembers: an older update arriving later stays ignored here
+            # too, exactly as if this process had seen the delete itself.
+            for tombstone in result.snapshot.tombstones:
+                receiver = (
+                    self._environments
+                    if tombstone.kind is ItemKind.ENVIRONMENT
+                    else self._filters
+                )
+                receiver.delete(tombstone.item_id, tombstone.version)
             if len(result.snapshot) == 0:
                 log.info("cache holds no AutoConfig data; waiting for the stream")
                 return

@@ -110,6 +110,10 @@ class MessageReceiver(Generic[T]):
         """True if ``item_id`` has a tombstone."""
         return item_id in self._tombstones
 
+    def tombstones(self) -> dict[str, int]:
+        """A new dict of the deleted ids and the version each was deleted at."""
+        return dict(self._tombstones)
+
     def items(self) -> Iterator[tuple[str, T]]:
         """The live items, by id."""
         return iter(self._live.items())
