@@ -10,6 +10,7 @@ copied to another field, another cache key or relabelled with another version fa
 
 from __future__ import annotations
 
+import functools
 import os
 import struct
 
@@ -28,11 +29,17 @@ _HEADER = struct.Struct(f">3sB{KEY_ID_SIZE}sq")
 V2_HEADER_SIZE = _HEADER.size
 
 
-def _associated_data(header: bytes, context: EncryptionContext) -> bytes:
-    cache_key = context.cache_key.encode("utf-8")
-    field = context.field.encode("utf-8")
+@functools.lru_cache(maxsize=32)
+def _length_prefixed(text: str) -> bytes:
+    # Cached: a process uses one or two cache keys, and each load binds 10,000 blobs to one.
+    raw = text.encode("utf-8")
+    return struct.pack(">I", len(raw)) + raw
+
+
+def _associated_data(header: bytes, cache_key: str, field: str) -> bytes:
+    raw_field = field.encode("utf-8")
     return b"".join(
-        (header, struct.pack(">I", len(cache_key)), cache_key, struct.pack(">I", len(field)), field)
+        (header, _length_prefixed(cache_key), struct.pack(">I", len(raw_field)), raw_field)
     )
 
 
@@ -64,7 +71,8 @@ class AesGcmEncryption:
         if context.format is StorageFormat.RELAY:
             return nonce + key.relay.encrypt(nonce, plaintext, None)
         header = _HEADER.pack(V2_MAGIC, V2_FORMAT_BYTE, key.key_id, context.version)
-        return header + nonce + key.v2.encrypt(nonce, plaintext, _associated_data(header, context))
+        aad = _associated_data(header, context.cache_key, context.field)
+        return header + nonce + key.v2.encrypt(nonce, plaintext, aad)
 
     @hookimpl(trylast=True)
     def cache_decrypt(self, blob: bytes, context: EncryptionContext) -> bytes:
@@ -73,9 +81,17 @@ class AesGcmEncryption:
 
     def decrypt_with_key(self, blob: bytes, context: EncryptionContext) -> tuple[bytes, DerivedKey]:
         """Decrypt ``blob`` and say which configured key opened it (for rotation reports)."""
-        if context.format is StorageFormat.RELAY:
+        return self.decrypt_record(
+            blob, context.cache_key, context.field, context.version, context.format
+        )
+
+    def decrypt_record(
+        self, blob: bytes, cache_key: str, field: str, version: int, format: StorageFormat
+    ) -> tuple[bytes, DerivedKey]:
+        """:meth:`decrypt_with_key` without building a context (the bulk-load path)."""
+        if format is StorageFormat.RELAY:
             return self._decrypt_relay(blob)
-        return self._decrypt_v2(blob, context)
+        return self._decrypt_v2(blob, cache_key, field, version)
 
     def _decrypt_relay(self, blob: bytes) -> tuple[bytes, DerivedKey]:
         if len(blob) < NONCE_SIZE + TAG_SIZE:
@@ -92,7 +108,9 @@ class AesGcmEncryption:
             "truncated, or was written under a key that is not configured"
         )
 
-    def _decrypt_v2(self, blob: bytes, context: EncryptionContext) -> tuple[bytes, DerivedKey]:
+    def _decrypt_v2(
+        self, blob: bytes, cache_key: str, field: str, expected_version: int
+    ) -> tuple[bytes, DerivedKey]:
         fields = v2_header_fields(blob)
         if fields is None:
             raise DecryptionError(
@@ -100,10 +118,10 @@ class AesGcmEncryption:
                 "format, set AUTO_CONFIG_CACHE_FORMAT=relay"
             )
         key_id, version = fields
-        if context.version and version != context.version:
+        if expected_version and version != expected_version:
             raise DecryptionError(
                 f"blob header says version {version} but the store holds it as version "
-                f"{context.version}: the blob was moved or relabelled"
+                f"{expected_version}: the blob was moved or relabelled"
             )
         key = self.keys.by_id(key_id)
         if key is None:
@@ -115,7 +133,8 @@ class AesGcmEncryption:
         nonce = blob[V2_HEADER_SIZE : V2_HEADER_SIZE + NONCE_SIZE]
         ciphertext = blob[V2_HEADER_SIZE + NONCE_SIZE :]
         try:
-            return key.v2.decrypt(nonce, ciphertext, _associated_data(header, context)), key
+            aad = _associated_data(header, cache_key, field)
+            return key.v2.decrypt(nonce, ciphertext, aad), key
         except InvalidTag:
             raise DecryptionError(
                 "authentication failed: the blob is tampered or truncated, or was copied from "
