@@ -474,3 +474,46 @@ def test_create_table_on_a_store_without_storage_says_there_is_nothing_to_create
     result = run_cli(["cache", "create-table"], env)
     assert result.returncode == 0, result.stderr
     assert "the memory store has nothing to create" in result.stdout
+
+
+# -- tombstones ---------------------------------------------------------------------------------
+
+
+def delete_through_the_library(url: str, env_id: str, version: int) -> None:
+    import asyncio
+
+    from autoconfig_cache import AutoConfigCache, ItemKind
+
+    async def delete() -> None:
+        async with AutoConfigCache.open(url, cache_key="test", encryption_key=KEY) as cache:
+            assert await cache.delete(ItemKind.ENVIRONMENT, env_id, version)
+
+    asyncio.run(delete())
+
+
+def test_inspect_and_verify_show_a_tombstone_as_deleted_not_as_a_problem(
+    tmp_path: Path, store_env: Callable[..., dict[str, str]]
+) -> None:
+    url = seeded(tmp_path)
+    env_id = next(iter(load(url, encryption_key=KEY).snapshot.environments))
+    delete_through_the_library(url, env_id, 2)
+    records = json.loads(run_cli(["cache", "inspect", "--json"], store_env()).stdout)["records"]
+    deleted = [record for record in records if record["deleted"]]
+    assert [(r["id"], r["version"], r["problem"]) for r in deleted] == [(env_id, 2, None)]
+    assert run_cli(["cache", "verify"], store_env()).returncode == 0
+    exported = json.loads(run_cli(["cache", "export"], store_env()).stdout)
+    assert env_id not in exported["environments"]
+
+
+def test_rotate_key_keeps_tombstones(
+    tmp_path: Path, store_env: Callable[..., dict[str, str]]
+) -> None:
+    url = seeded(tmp_path)
+    env_id = next(iter(load(url, encryption_key=KEY).snapshot.environments))
+    delete_through_the_library(url, env_id, 2)
+    new = "key-new-cccc-3333"
+    env = store_env(key=new, AUTO_CONFIG_CACHE_PREVIOUS_ENCRYPTION_KEYS=KEY)
+    assert run_cli(["cache", "rotate-key"], env).returncode == 0
+    reloaded = load(url, encryption_key=new)
+    assert reloaded.report.skipped == ()
+    assert [(t.item_id, t.version) for t in reloaded.snapshot.tombstones] == [(env_id, 2)]
