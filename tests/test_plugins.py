@@ -134,3 +134,19 @@ def test_hook_tracing_logs_hook_calls(
     with caplog.at_level("DEBUG", logger="autoconfig_cache.hooks"):
         _ = PluginRegistry(load_entry_points=False).stores
     assert any("autoconfig_cache_register_stores" in r.getMessage() for r in caplog.records)
+
+
+def test_discovery_does_not_import_the_store_clients() -> None:
+    """Every process discovers every installed plugin; only the store it opens may cost imports."""
+    import subprocess
+
+    code = (
+        "import sys\n"
+        "from autoconfig_cache.plugins import get_registry\n"
+        "stores = get_registry().stores\n"
+        "assert {'redis', 'dynamodb', 'sqlite'} <= set(stores), sorted(stores)\n"
+        "heavy = sorted(m for m in ('redis', 'pynamodb', 'botocore') if m in sys.modules)\n"
+        "print(','.join(heavy))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == ""

@@ -565,7 +565,10 @@ class DynamoDBStore:
                 self.settings.table,
                 self.settings.cache_key,
                 record.field,
-                attributes={ITEM_ATTR: attributes[ITEM_ATTR], VERSION_ATTR: attributes[VERSION_ATTR]},
+                attributes={
+                    ITEM_ATTR: attributes[ITEM_ATTR],
+                    VERSION_ATTR: attributes[VERSION_ATTR],
+                },
                 condition=condition,
             )
         except Exception as exc:
@@ -677,8 +680,7 @@ class DynamoDBStore:
         if isinstance(cause, TableDoesNotExist):
             self._table_ready = False
             return StoreSchemaError(
-                f"DynamoDB table {table!r} does not exist in {self._where()}; "
-                f"{_MISSING_TABLE_HINT}"
+                f"DynamoDB table {table!r} does not exist in {self._where()}; {_MISSING_TABLE_HINT}"
             )
         if isinstance(cause, ClientError):
             code = _error_code(exc) or "unknown"

@@ -254,7 +254,11 @@ class RedisStore:
     def _script(self, client: Client, name: str) -> Any:
         script = self._scripts.get(name)
         if script is None:
-            source = {"upsert": scripts.UPSERT, "delete": scripts.DELETE, "set_all": scripts.SET_ALL}
+            source = {
+                "upsert": scripts.UPSERT,
+                "delete": scripts.DELETE,
+                "set_all": scripts.SET_ALL,
+            }
             script = client.register_script(source[name])
             self._scripts[name] = script
         return script
@@ -297,8 +301,12 @@ class RedisStore:
             raise StoreUnavailableError(
                 f"{what} failed: authentication refused ({exc}); check username/password"
             ) from None
-        except (redis_errors.ConnectionError, redis_errors.ClusterError,
-                redis_errors.RedisClusterException, redis_errors.TryAgainError) as exc:
+        except (
+            redis_errors.ConnectionError,
+            redis_errors.ClusterError,
+            redis_errors.RedisClusterException,
+            redis_errors.TryAgainError,
+        ) as exc:
             raise StoreUnavailableError(
                 f"{what} failed: cannot reach the server ({type(exc).__name__}: {exc}); "
                 f"check the URL, TLS settings and that the server is up"
