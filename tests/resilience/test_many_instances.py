@@ -119,7 +119,7 @@ def events(model: Model, rng: random.Random) -> list[tuple[str, int, bool]]:
     return planned
 
 
-def test_three_instances_on_one_cache_key_converge_and_live_versions_never_go_down(
+def test_three_instances_on_one_cache_key_converge_and_no_item_ever_goes_back(
     tmp_path: Path,
     stream_factory: Callable[..., StreamServerProcess],
     services: Callable[..., WatchedService],
