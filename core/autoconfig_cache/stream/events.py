@@ -117,6 +117,15 @@ def parse_put(body: dict[str, Any]) -> PutMessage | None:
     data = body.get("data")
     if not isinstance(data, dict):
         raise MalformedEventError("put event: 'data' must be a JSON object")
+    environments = data.get("environments")
+    if type(environments) is dict:
+        # The parser over-allocates each object's table (a 13-field environment takes 632
+        # bytes instead of 464). These dicts are held for the life of the process, so rebuild
+        # each environment's once, right-sized: ~0.5 us per environment for 6% less memory.
+        data["environments"] = {
+            env_id: dict(env.items()) if type(env) is dict else env
+            for env_id, env in environments.items()
+        }
     try:
         snapshot, problems = Snapshot.from_put_data(data)
     except MalformedItemError as exc:
