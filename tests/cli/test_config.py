@@ -9,6 +9,7 @@ import pytest
 from autoconfig_cache.codec import StorageFormat
 from autoconfig_cache.config import DEFAULT_PORT, DEFAULT_STREAM_URI, Config
 from autoconfig_cache.errors import ConfigurationError, UnknownStoreSchemeError
+from tests.services import service_missing
 
 SECRET = "sdk-0123456789-very-secret-autoconfig-key-WXYZ"
 
@@ -69,7 +70,7 @@ def test_store_url_cache_key_format_and_previous_keys_from_env() -> None:
 
 def test_redis_settings_build_a_url_and_options() -> None:
     if not _has_scheme("redis"):
-        pytest.skip("redis plugin not installed")
+        service_missing("redis plugin not installed")
     config = load(
         {
             "USE_REDIS": "true",
@@ -89,7 +90,7 @@ def test_redis_settings_build_a_url_and_options() -> None:
 
 def test_dynamodb_settings_build_a_url_with_endpoint() -> None:
     if not _has_scheme("dynamodb"):
-        pytest.skip("dynamodb plugin not installed")
+        service_missing("dynamodb plugin not installed")
     config = load(
         {
             "USE_DYNAMODB": "true",

@@ -32,6 +32,7 @@ from tests.resilience.conftest import (
     versions_of,
 )
 from tests.service.conftest import StreamServerProcess, wait_for
+from tests.services import require_plugin
 
 CORRUPTED = 12  # 4 bit flips, 4 truncations, 2 swapped pairs
 
@@ -74,7 +75,7 @@ class SqliteBlobs:
 
 class RedisBlobs:
     def __init__(self, directory: Path) -> None:
-        pytest.importorskip("autoconfig_cache_redis")
+        require_plugin("autoconfig_cache_redis")
         from tests.redis.servers import RedisServer
 
         self.server = RedisServer(directory / "redis")

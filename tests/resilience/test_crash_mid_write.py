@@ -32,6 +32,7 @@ from tests.resilience.conftest import (
     status_versions,
 )
 from tests.service.conftest import StreamServerProcess, wait_for
+from tests.services import require_plugin
 
 ENVIRONMENTS = 10_000
 
@@ -41,7 +42,7 @@ def sqlite_store(directory: Path) -> tuple[str, Callable[[], None]]:
 
 
 def redis_store(directory: Path) -> tuple[str, Callable[[], None]]:
-    pytest.importorskip("autoconfig_cache_redis")
+    require_plugin("autoconfig_cache_redis")
     from tests.redis.servers import RedisServer
 
     server = RedisServer(directory / "redis")

@@ -15,8 +15,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from tests.resilience.conftest import (
     LeakWatch,
     WatchedService,
@@ -33,8 +31,9 @@ from tests.resilience.conftest import (
     watch_data,
 )
 from tests.service.conftest import StreamServerProcess, wait_for
+from tests.services import require_plugin
 
-pytest.importorskip("autoconfig_cache_redis")
+require_plugin("autoconfig_cache_redis")
 from tests.redis.servers import RedisServer
 
 

@@ -18,8 +18,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from autoconfig_cache.records import ItemKind, StoredRecord
 from tests.resilience.conftest import (
     CACHE_KEY,
@@ -40,8 +38,9 @@ from tests.resilience.conftest import (
     versions_of,
 )
 from tests.service.conftest import StreamServerProcess
+from tests.services import require_plugin
 
-pytest.importorskip("autoconfig_cache_redis")
+require_plugin("autoconfig_cache_redis")
 from autoconfig_cache_redis.layout import versions_key
 from tests.redis.servers import RedisServer
 

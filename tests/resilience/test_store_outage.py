@@ -38,9 +38,10 @@ from tests.resilience.conftest import (
     versions_of,
 )
 from tests.service.conftest import StreamServerProcess
+from tests.services import require_plugin
 
-pytest.importorskip("autoconfig_cache_redis")
-pytest.importorskip("autoconfig_cache_dynamodb")
+require_plugin("autoconfig_cache_redis")
+require_plugin("autoconfig_cache_dynamodb")
 from tests.dynamodb.conftest import REGION, MotoServer
 from tests.redis.servers import RedisServer
 

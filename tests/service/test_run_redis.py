@@ -6,12 +6,11 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-import pytest
-
 from tests.cli.conftest import KNOWN_SDK_KEY, run_cli
 from tests.service.conftest import AUTOCONFIG_KEY, ServiceProcess, StreamServerProcess, wait_for
+from tests.services import require_plugin
 
-pytest.importorskip("autoconfig_cache_redis")
+require_plugin("autoconfig_cache_redis")
 from tests.redis.servers import RedisServer
 
 Start = Callable[..., ServiceProcess]
