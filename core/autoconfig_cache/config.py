@@ -30,6 +30,7 @@ from .codec import StorageFormat
 from .errors import ConfigurationError, UnknownStoreSchemeError
 from .plugins import KNOWN_EXTRAS, PluginRegistry, get_registry
 from .secrets import mask, redact_url
+from .store_spec import parse_flag
 
 if TYPE_CHECKING:
     from .cache import AutoConfigCache
@@ -44,8 +45,6 @@ DEFAULT_LOG_LEVEL = "INFO"
 DEFAULT_REDIS_HOST = "localhost"
 DEFAULT_REDIS_PORT = 6379
 
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off"}
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
@@ -358,8 +357,9 @@ class _Reader:
             return False
         if isinstance(value, bool):
             return value
-        if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
-            return value.strip().lower() in _TRUE
+        flag = parse_flag(value) if isinstance(value, str) else None
+        if flag is not None:
+            return flag
         raise ConfigurationError(
             f"{SETTINGS[name].name()} must be true or false, got {_shown(name, value)}"
         )

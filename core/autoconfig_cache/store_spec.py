@@ -9,6 +9,23 @@ import attrs
 
 from .secrets import redact_url
 
+_TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
+_FALSE_WORDS = frozenset({"0", "false", "no", "off"})
+
+
+def parse_flag(text: str) -> bool | None:
+    """A boolean setting written as text (``true``/``false``, ``1``/``0``, ``yes``/``no``,
+    ``on``/``off``, any case, surrounding spaces ignored); ``None`` if it is none of these.
+
+    One vocabulary for environment variables, TOML strings and store options alike.
+    """
+    word = text.strip().lower()
+    if word in _TRUE_WORDS:
+        return True
+    if word in _FALSE_WORDS:
+        return False
+    return None
+
 
 @attrs.frozen
 class StoreSpec:

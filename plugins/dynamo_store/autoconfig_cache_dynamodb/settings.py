@@ -16,7 +16,7 @@ from urllib.parse import unquote, urlsplit
 import attrs
 
 from autoconfig_cache.errors import ConfigurationError
-from autoconfig_cache.store_spec import StoreSpec
+from autoconfig_cache.store_spec import StoreSpec, parse_flag
 
 WriteMode = Literal["conditional", "batch"]
 BillingMode = Literal["PAY_PER_REQUEST", "PROVISIONED"]
@@ -49,8 +49,6 @@ KNOWN_OPTIONS = frozenset(
     }
 )
 
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off", ""}
 
 
 @attrs.frozen
@@ -207,9 +205,7 @@ def _non_negative_int(raw: str) -> int:
 
 
 def _bool(raw: str) -> bool:
-    lowered = raw.lower()
-    if lowered in _TRUE:
-        return True
-    if lowered in _FALSE:
-        return False
-    raise ValueError("expected true or false")
+    flag = parse_flag(raw) if raw.strip() else False  # an empty option means "off"
+    if flag is None:
+        raise ValueError("expected true or false")
+    return flag

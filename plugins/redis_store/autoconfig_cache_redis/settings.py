@@ -25,7 +25,7 @@ from urllib.parse import unquote, urlsplit
 import attrs
 
 from autoconfig_cache.errors import ConfigurationError
-from autoconfig_cache.store_spec import StoreSpec
+from autoconfig_cache.store_spec import StoreSpec, parse_flag
 
 logger = logging.getLogger(__name__)
 
@@ -72,8 +72,6 @@ KNOWN_OPTIONS: dict[str, str] = {
     "sentinel_password": "sentinel: password for the sentinels themselves",
 }
 
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off", ""}
 
 
 @attrs.frozen
@@ -239,10 +237,9 @@ def _bool_option(options: Mapping[str, str], name: str, default: bool, where: st
     if name not in options:
         return default
     value = options[name].strip().lower()
-    if value in _TRUE:
-        return True
-    if value in _FALSE:
-        return False
+    flag = parse_flag(value) if value else False  # an empty option means "off"
+    if flag is not None:
+        return flag
     raise ConfigurationError(f"redis store {where}: option {name}={value!r} must be true or false")
 
 
