@@ -27,7 +27,6 @@ import json
 import math
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -43,7 +42,15 @@ from autoconfig_cache.models import Environment, Snapshot
 from autoconfig_cache.plugins import PluginRegistry
 from autoconfig_cache.store_spec import StoreSpec
 from autoconfig_cache_dynamodb import DynamoDBStore
-from bench.common import Result, arguments, best_of, best_of_async, emit, environment_json
+from bench.common import (
+    Result,
+    arguments,
+    best_of,
+    best_of_async,
+    emit,
+    environment_json,
+    free_port,
+)
 
 ENCRYPTION_KEY = "bench-encryption-key-0123456789"
 TABLE = "autoconfig-bench"
@@ -65,9 +72,7 @@ def start_moto() -> tuple[subprocess.Popen[bytes], str]:
     executable = Path(sys.executable).parent / "moto_server"
     if not executable.exists():
         sys.exit("moto_server is not installed in this virtualenv")
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = int(sock.getsockname()[1])
+    port = free_port()
     process = subprocess.Popen(
         [str(executable), "-H", "127.0.0.1", "-p", str(port)],
         stdout=subprocess.DEVNULL,

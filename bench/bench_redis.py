@@ -38,7 +38,15 @@ from autoconfig_cache.models import Snapshot
 from autoconfig_cache.records import StoredRecord
 from autoconfig_cache.store_spec import StoreSpec
 from autoconfig_cache_redis import RedisStore
-from bench.common import Result, arguments, best_of, best_of_async, emit, environment_json
+from bench.common import (
+    Result,
+    arguments,
+    best_of,
+    best_of_async,
+    emit,
+    environment_json,
+    free_port,
+)
 
 ENCRYPTION_KEY = "bench-encryption-key-0123456789"
 REPEATS = 7
@@ -51,14 +59,10 @@ REPEATS = 7
 
 def start_redis_for_bench(directory: Path) -> tuple[subprocess.Popen[bytes], int]:
     """Start ``redis-server`` on a free loopback port; return the process and the port."""
-    import socket
-
     executable = shutil.which("redis-server")
     if executable is None:
         sys.exit("redis-server is not installed")
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = int(sock.getsockname()[1])
+    port = free_port()
     process = subprocess.Popen(
         [executable, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
          "--appendonly", "no", "--dir", str(directory)],

@@ -29,7 +29,6 @@ import asyncio
 import http.client
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -40,7 +39,7 @@ from pathlib import Path
 
 from autoconfig_cache.cache import AutoConfigCache
 from autoconfig_cache.models import Environment, Snapshot
-from bench.common import Result, arguments, emit, environment_json
+from bench.common import Result, arguments, emit, environment_json, free_port
 
 ENCRYPTION_KEY = "bench-encryption-key-0123456789"
 AUTOCONFIG_KEY = "rel-bench-startup-0000"
@@ -79,12 +78,6 @@ items = [json.loads(aes.decrypt(b[:12], b[12:], None)) for b in blobs]
 assert items
 print(len(items), time.perf_counter() - started)
 """
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @contextmanager

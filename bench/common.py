@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import secrets
+import socket
 import statistics
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -40,6 +41,13 @@ class Result:
 
     def to_json(self) -> dict[str, Any]:
         return {**attrs.asdict(self), "ratio": self.ratio}
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago (for the servers a benchmark starts)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def best_of(repeats: int, run: Callable[[], Any]) -> float:
