@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from pathlib import Path
 
 import pytest
 
@@ -302,3 +303,26 @@ async def test_next_put_repairs_records_that_failed_to_load() -> None:
         repaired = await cache.get_all()
     assert repaired.report.skipped == ()
     assert sorted(repaired.snapshot.environments) == ["a", "b"]
+
+
+async def test_a_plugin_wrapping_only_create_storage_is_registered_into_the_cache(
+    tmp_path: Path,
+) -> None:
+    calls: list[str] = []
+
+    class CreateStorageAudit:
+        @hookimpl(wrapper=True)
+        def cache_create_storage(self):  # type: ignore[no-untyped-def]
+            calls.append("create_storage")
+            return (yield)
+
+    registry = PluginRegistry(load_entry_points=False)
+    registry.register(CreateStorageAudit(), name="audit")
+    async with AutoConfigCache.open(
+        f"sqlite://{tmp_path / 'cache.db'}",
+        cache_key="k",
+        encryption_key=KEY,
+        registry=registry,
+    ) as cache:
+        assert await cache.create_storage()
+    assert calls == ["create_storage"]

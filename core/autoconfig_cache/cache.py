@@ -41,24 +41,6 @@ _SKIP_REASONS: dict[str, SkipReason] = {
     "UnknownModelVersionError": SkipReason.UNKNOWN_MODEL_VERSION,
 }
 
-# Hooks a discovered plugin may implement for a cache (everything but store discovery).
-_CACHE_HOOKS = frozenset(
-    {
-        "cache_get_all",
-        "cache_set_all",
-        "cache_upsert",
-        "cache_delete",
-        "cache_clear",
-        "cache_close",
-        "cache_encrypt",
-        "cache_decrypt",
-        "cache_migrate_item",
-        "autoconfig_cache_on_load",
-        "autoconfig_cache_on_write_error",
-    }
-)
-
-
 @attrs.frozen
 class LoadResult:
     """What :meth:`AutoConfigCache.get_all` returns: the usable snapshot and the load report."""
@@ -103,9 +85,8 @@ class AutoConfigCache:
         self._encryption = AesGcmEncryption(keys)
         self._pm.register(self._encryption, name="aesgcm")
         self._pm.register(BuiltinMigrations(), name="builtin-migrations")
-        for name, plugin in (registry or get_registry()).pm.list_name_plugin():
-            if _implements_cache_hooks(registry or get_registry(), plugin):
-                self._pm.register(plugin, name=name)
+        for name, plugin in (registry or get_registry()).cache_plugins():
+            self._pm.register(plugin, name=name)
         self.store: object = store if store is not None else NullStore()
         self._pm.register(self.store, name="store")
         self.codec = Codec(
@@ -385,11 +366,6 @@ class AutoConfigCache:
     ) -> AutoConfigCache:
         """A cache with caching off: reads are empty, writes are discarded."""
         return cls(None, cache_key=cache_key, keys=KeyRing.from_strings(encryption_key))
-
-
-def _implements_cache_hooks(registry: PluginRegistry, plugin: object) -> bool:
-    callers = registry.pm.get_hookcallers(plugin) or []
-    return any(caller.name in _CACHE_HOOKS for caller in callers)
 
 
 def _skipped(field: str, exc: CodecError) -> SkippedItem:

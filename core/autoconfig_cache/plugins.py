@@ -197,10 +197,17 @@ class PluginRegistry:
                 infos.append(PluginInfo(name, self._versions.get(name), (), (), error))
         return sorted(infos, key=lambda info: info.name)
 
-    def implementations(self, hook_name: str) -> list[object]:
-        """Plugin objects implementing ``hook_name`` (e.g. migrations, encryption, wrappers)."""
-        caller = getattr(self.pm.hook, hook_name)
-        return [impl.plugin for impl in caller.get_hookimpls()]
+    def cache_plugins(self) -> list[tuple[str, object]]:
+        """``(name, plugin)`` of every plugin a cache must register too: those implementing any
+        hook besides store discovery (encryption, migration, observers, store-call wrappers)."""
+        return [
+            (name, plugin)
+            for name, plugin in self.pm.list_name_plugin()
+            if any(
+                caller.name != "autoconfig_cache_register_stores"
+                for caller in self.pm.get_hookcallers(plugin) or []
+            )
+        ]
 
 
 def _own_version() -> str | None:
