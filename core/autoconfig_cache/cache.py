@@ -19,12 +19,20 @@ import pluggy
 
 from . import hookspecs
 from .codec import AesGcmEncryption, BuiltinMigrations, Codec, KeyRing, StorageFormat
-from .errors import CodecError, StoreClosedError
+from .errors import (
+    CodecError,
+    DecryptionError,
+    MalformedEnvelopeError,
+    MalformedItemError,
+    StoreClosedError,
+    UnknownKindError,
+    UnknownModelVersionError,
+)
 from .gcpause import gc_paused
 from .inflight import InFlight
 from .models import Environment, Filter, Item, Snapshot, Tombstone
 from .plugins import PluginRegistry, get_registry
-from .records import ItemKind, StoredRecord, field_name, store_version
+from .records import ItemKind, StoredRecord, field_name, parse_field, store_version
 from .report import LoadReport, SkippedItem, SkipReason
 from .store_spec import StoreSpec
 from .stores.null import NullStore
@@ -33,13 +41,14 @@ logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-_SKIP_REASONS: dict[str, SkipReason] = {
-    "DecryptionError": SkipReason.UNDECRYPTABLE,
-    "MalformedEnvelopeError": SkipReason.MALFORMED,
-    "MalformedItemError": SkipReason.MALFORMED,
-    "UnknownKindError": SkipReason.UNKNOWN_KIND,
-    "UnknownModelVersionError": SkipReason.UNKNOWN_MODEL_VERSION,
+_SKIP_REASONS: dict[type[CodecError], SkipReason] = {
+    DecryptionError: SkipReason.UNDECRYPTABLE,
+    MalformedEnvelopeError: SkipReason.MALFORMED,
+    MalformedItemError: SkipReason.MALFORMED,
+    UnknownKindError: SkipReason.UNKNOWN_KIND,
+    UnknownModelVersionError: SkipReason.UNKNOWN_MODEL_VERSION,
 }
+
 
 @attrs.frozen
 class LoadResult:
@@ -369,7 +378,13 @@ class AutoConfigCache:
 
 
 def _skipped(field: str, exc: CodecError) -> SkippedItem:
-    reason = _SKIP_REASONS.get(type(exc).__name__, SkipReason.MALFORMED)
-    if field and not field.startswith(("env:", "filter:")):
+    if parse_field(field) is None:
         reason = SkipReason.FOREIGN_FIELD
+    else:
+        # Along the class hierarchy, so that a plugin's subclass of DecryptionError (say)
+        # is reported as what it is.
+        reason = next(
+            (_SKIP_REASONS[cls] for cls in type(exc).__mro__ if cls in _SKIP_REASONS),
+            SkipReason.MALFORMED,
+        )
     return SkippedItem(field=field, reason=reason, message=str(exc))
