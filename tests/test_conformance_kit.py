@@ -197,6 +197,7 @@ def test_kit_catches_a_delete_without_a_version_guard(pytester: pytest.Pytester)
     assert failed_tests(result) == {
         "test_delete_keeps_a_field_stored_at_an_equal_version",
         "test_delete_keeps_a_field_stored_at_a_higher_version",
+        "test_delete_removes_a_tombstone_stored_at_a_lower_version_only",
     }
 
 
@@ -270,6 +271,110 @@ def test_kit_large_item_size_is_a_class_attribute(pytester: pytest.Pytester) -> 
         pytester, kit_module(store, "large_item_size = 1000"), "-k", "large_item_upsert"
     )
     result.assert_outcomes(passed=1)
+
+
+def test_kit_skips_the_tombstone_capability_checks_visibly_for_a_store_without_it(
+    pytester: pytest.Pytester,
+) -> None:
+    store = """
+    class Store(MemoryStore):
+        keeps_tombstones_apart = False
+    """
+    result = run_kit(pytester, kit_module(store), "-rs", "-k", "tombstone")
+    outcomes = result.parseoutcomes()
+    assert outcomes.get("failed", 0) == 0, result.stdout.str()
+    # The generic check (a tombstone is a guarded record) still runs; the capability's are
+    # skipped, each with a reason naming the attribute, never passed silently.
+    assert outcomes["passed"] == 1
+    assert outcomes["skipped"] >= 10
+    result.stdout.fnmatch_lines(["*SKIPPED*does not declare keeps_tombstones_apart = True*"])
+
+
+def test_kit_catches_a_store_that_declares_the_capability_but_drops_the_deleted_flag(
+    pytester: pytest.Pytester,
+) -> None:
+    store = """
+    class Store(MemoryStore):
+        keeps_tombstones_apart = True
+
+        @hookimpl
+        async def cache_get_all(self):
+            self._check_open()
+            return [StoredRecord(r.field, r.version, r.blob)
+                    for r in self._data.records.values()]
+    """
+    result = run_kit(pytester, kit_module(store), "-k", "tombstone")
+    failed = failed_tests(result)
+    assert {
+        "test_upserted_tombstone_round_trips_with_deleted_true",
+        "test_set_all_round_trips_items_and_tombstones_with_their_deleted_flags",
+        "test_tombstone_at_a_higher_version_replaces_the_item",
+    } <= failed
+    # The flag is all this store loses: guards and plain records still pass.
+    assert "test_tombstone_records_are_version_guarded_like_any_record" not in failed
+
+
+def test_kit_catches_a_version_guard_that_ignores_the_other_kind_of_record(
+    pytester: pytest.Pytester,
+) -> None:
+    # The bug of a store that keeps items and tombstones in two places and checks only the one
+    # it writes to.
+    store = """
+    class Store(MemoryStore):
+        @hookimpl
+        async def cache_upsert(self, record):
+            self._check_open()
+            current = self._data.records.get(record.field)
+            if (current is not None and current.deleted == record.deleted
+                    and current.version >= record.version):
+                return False
+            self._data.records[record.field] = record
+            return True
+    """
+    result = run_kit(pytester, kit_module(store), "-k", "tombstone or item")
+    failed = failed_tests(result)
+    assert {
+        "test_tombstone_at_an_equal_or_lower_version_leaves_the_item",
+        "test_item_at_an_equal_or_lower_version_leaves_the_tombstone",
+        "test_tombstone_records_are_version_guarded_like_any_record",
+    } <= failed
+    assert "test_item_at_a_higher_version_replaces_the_tombstone" not in failed
+
+
+def test_kit_catches_a_set_all_that_keeps_stale_tombstones(pytester: pytest.Pytester) -> None:
+    store = """
+    class Store(MemoryStore):
+        @hookimpl
+        async def cache_set_all(self, records, rewrite_unchanged):
+            self._check_open()
+            stored = self._data.records
+            wanted = {record.field for record in records}
+            for field in [f for f, r in stored.items() if f not in wanted and not r.deleted]:
+                del stored[field]
+            for record in records:
+                current = stored.get(record.field)
+                if current is None or current.version < record.version or (
+                        rewrite_unchanged and current.version == record.version):
+                    stored[record.field] = record
+    """
+    result = run_kit(pytester, kit_module(store), "-k", "set_all")
+    assert failed_tests(result) == {"test_set_all_removes_tombstones_absent_from_the_snapshot"}
+
+
+def test_kit_catches_a_set_all_that_writes_tombstones_as_items(pytester: pytest.Pytester) -> None:
+    store = """
+    class Store(MemoryStore):
+        @hookimpl
+        async def cache_set_all(self, records, rewrite_unchanged):
+            live = [StoredRecord(r.field, r.version, r.blob) for r in records]
+            await super().cache_set_all(records=live, rewrite_unchanged=rewrite_unchanged)
+    """
+    result = run_kit(pytester, kit_module(store), "-k", "set_all")
+    assert {
+        "test_set_all_turns_items_into_tombstones_and_back",
+        "test_set_all_round_trips_items_and_tombstones_with_their_deleted_flags",
+        "test_set_all_with_rewrite_unchanged_rewrites_an_equal_version_tombstone",
+    } <= failed_tests(result)
 
 
 def test_kit_catches_hook_signatures_that_do_not_match_the_specification(

@@ -60,8 +60,13 @@ class StoredRecord:
         :func:`store_version` encodes it (an integer that only grows). A store that cannot tell
         the version of a record it reads (e.g. one written by a Relay Proxy) returns 0.
     :param blob: the encrypted envelope, opaque to the store.
+    :param deleted: the record is a tombstone (the item was deleted at ``version``). A store that
+        declares ``keeps_tombstones_apart = True`` holds such records where a Relay Proxy sharing
+        the store does not read them and returns them with ``deleted=True``; any other store may
+        ignore the flag (the core also recognises a tombstone from its decrypted envelope).
     """
 
     field: str
     version: int
     blob: bytes = attrs.field(repr=lambda b: f"<{len(b)} bytes>")
+    deleted: bool = False

@@ -8,6 +8,11 @@ store objects, as several processes would. Without it they run concurrent tasks 
 
 Class attributes let a store adjust sizes or declare what it cannot do; see
 :class:`StoreConformance`. Every test is named after the one behaviour it checks.
+
+A store whose class sets ``keeps_tombstones_apart = True`` (the optional capability described
+by :class:`~autoconfig_cache.records.StoredRecord`) is also checked for it: tombstone records come
+back with ``deleted=True``, and the version guards hold across the item/tombstone transitions.
+For any other store those tests are skipped, with a reason saying so.
 """
 
 from __future__ import annotations
@@ -38,6 +43,23 @@ def blob_for(field: str, version: int, size: int = 0) -> bytes:
 def record(field: str, version: int, blob: bytes | None = None) -> StoredRecord:
     """A :class:`StoredRecord`, with :func:`blob_for` as the default blob."""
     return StoredRecord(field, version, blob_for(field, version) if blob is None else blob)
+
+
+def tombstone(field: str, version: int, blob: bytes | None = None) -> StoredRecord:
+    """A tombstone record (``deleted=True``); the blob defaults to :func:`blob_for`."""
+    return StoredRecord(
+        field, version, blob_for(field, version) if blob is None else blob, deleted=True
+    )
+
+
+def as_states(records: Sequence[StoredRecord]) -> dict[str, tuple[int, bytes, bool]]:
+    """Records by field as ``(version, blob, deleted)``, asserting that no field appears twice."""
+    result: dict[str, tuple[int, bytes, bool]] = {}
+    for item in records:
+        assert item.field not in result, f"get_all returned field {item.field!r} twice"
+        assert type(item.deleted) is bool, f"deleted of {item.field!r} is not a bool"
+        result[item.field] = (item.version, item.blob, item.deleted)
+    return result
 
 
 def as_map(records: Sequence[StoredRecord]) -> dict[str, tuple[int, bytes]]:
@@ -405,6 +427,195 @@ class StoreConformance:
         assert await conformance_hooks.upsert(record("env:a", 10)) is True
         assert await conformance_hooks.upsert(record("env:a", 9)) is False
         assert as_map(await conformance_hooks.get_all())["env:a"][0] == 10
+
+    # -----------------------------------------------------------------------------------------
+    # tombstones: every store keeps them; stores declaring keeps_tombstones_apart flag them
+    # -----------------------------------------------------------------------------------------
+
+    def require_tombstones_apart(self, hooks: StoreHooks) -> None:
+        """Skip (visibly) unless the store declares ``keeps_tombstones_apart = True``."""
+        if getattr(hooks.store, "keeps_tombstones_apart", False) is not True:
+            pytest.skip(
+                "the store does not declare keeps_tombstones_apart = True: it keeps tombstones "
+                "as ordinary records (a Relay Proxy sharing it would read them), so the "
+                "capability's checks do not apply"
+            )
+
+    async def test_tombstone_records_are_version_guarded_like_any_record(
+        self, conformance_hooks: StoreHooks
+    ) -> None:
+        # Whatever the store does with the deleted flag, a tombstone is a record: it round-trips
+        # and outranks lower versions, and a higher version replaces it.
+        assert await conformance_hooks.upsert(tombstone("env:a", 7, b"gone")) is True
+        assert as_map(await conformance_hooks.get_all()) == {"env:a": (7, b"gone")}
+        assert await conformance_hooks.upsert(record("env:a", 6)) is False
+        assert await conformance_hooks.upsert(record("env:a", 8, b"back")) is True
+        assert as_map(await conformance_hooks.get_all()) == {"env:a": (8, b"back")}
+
+    async def test_upserted_tombstone_round_trips_with_deleted_true(
+        self, conformance_hooks: StoreHooks
+    ) -> None:
+        self.require_tombstones_apart(conformance_hooks)
+        assert await conformance_hooks.upsert(tombstone("env:a", 7, b"gone")) is True
+        assert await conformance_hooks.upsert(record("filter:b", 4, b"live")) is True
+        assert as_states(await conformance_hooks.get_all()) == {
+            "env:a": (7, b"gone", True),
+            "filter:b": (4, b"live", False),
+        }
+
+    async def test_set_all_round_trips_items_and_tombstones_with_their_deleted_flags(
+        self, conformance_hooks: StoreHooks
+    ) -> None:
+        self.require_tombstones_apart(conformance_hooks)
+        every_byte = bytes(range(256))
+        await conformance_hooks.set_all(
+            [
+                record("env:a", 4, b"alpha"),
+                tombstone("env:b", 5, every_byte),
+                tombstone("filter:c", 2**53 + 1, b"charlie"),
+            ]
+        )
+        assert as_states(await conformance_hooks.get_all()) == {
+            "env:a": (4, b"alpha", False),
+            "env:b": (5, every_byte, True),
+            "filter:c": (2**53 + 1, b"charlie", True),
+        }
+
+    async def test_tombstone_at_a_higher_version_replaces_the_item(
+        self, conformance_hooks: StoreHooks
+    ) -> None:
+        self.require_tombstones_apart(conformance_hooks)
+        await conformance_hooks.upsert(record("env:a", 6, b"item"))
+        assert await conformance_hooks.upsert(tombstone("env:a", 7, b"gone")) is True
+        assert as_states(await conformance_hooks.get_all()) == {"env:a": (7, b"gone", True)}
+
+    async def test_tombstone_at_an_equal_or_lower_version_leaves_the_item(
+        self, conformance_hooks: StoreHooks
+    ) -> None:
+        self.require_tombstones_apart(conformance_hooks)
+        await conformance_hooks.upsert(record("env:a", 6, b"item"))
+        assert await conformance_hooks.upsert(tombstone("env:a", 6)) is False
+        assert await conformance_hooks.upsert(tombstone("env:a", 5)) is False
+        assert as_states(await conformance_hooks.get_all()) == {"env:a": (6, b"item", False)}
+
+    async def test_item_at_an_equal_or_lower_version_leaves_the_tombstone(
+        self, conformance_hooks: StoreHooks
+    ) -> None:
+        self.require_tombstones_apart(conformance_hooks)
+        await conformance_hooks.upsert(tombstone("env:a", 7, b"gone"))
+        assert await conformance_hooks.upsert(record("env:a", 7)) is False
+        assert await conformance_hooks.upsert(record("env:a", 6)) is False
+        assert as_states(await conformance_hooks.get_all()) == {"env:a": (7, b"gone", True)}
+
+    async def test_item_at_a_higher_version_replaces_the_tombstone(
+        self, conformance_hooks: StoreHooks
+    ) -> None:
+        self.require_tombstones_apart(conformance_hooks)
+        await conformance_hooks.upsert(tombstone("env:a", 7, b"gone"))
+        assert await conformance_hooks.upsert(record("env:a", 8, b"back")) is True
+        assert as_states(await conformance_hooks.get_all()) == {"env:a": (8, b"back", False)}
+
+    async def test_set_all_turns_items_into_tombstones_and_back(
+        self, conformance_hooks: StoreHooks
+    ) -> None:
+        self.require_tombstones_apart(conformance_hooks)
+        await conformance_hooks.set_all([record("env:a", 2), record("env:b", 2)])
+        await conformance_hooks.set_all([tombstone("env:a", 3), record("env:b", 2)])
+        assert as_states(await conformance_hooks.get_all()) == {
+            "env:a": (3, blob_for("env:a", 3), True),
+            "env:b": (2, blob_for("env:b", 2), False),
+        }
+        await conformance_hooks.set_all([record("env:a", 4), tombstone("env:b", 5)])
+        assert as_states(await conformance_hooks.get_all()) == {
+            "env:a": (4, blob_for("env:a", 4), False),
+            "env:b": (5, blob_for("env:b", 5), True),
+        }
+
+    async def test_set_all_keeps_a_stored_tombstone_over_an_older_or_equal_item(
+        self, conformance_hooks: StoreHooks
+    ) -> None:
+        self.require_tombstones_apart(conformance_hooks)
+        await conformance_hooks.upsert(tombstone("env:a", 7, b"gone"))
+        await conformance_hooks.set_all([record("env:a", 6)])
+        await conformance_hooks.set_all([record("env:a", 7)])
+        assert as_states(await conformance_hooks.get_all()) == {"env:a": (7, b"gone", True)}
+
+    async def test_set_all_keeps_a_stored_item_over_an_older_tombstone(
+        self, conformance_hooks: StoreHooks
+    ) -> None:
+        self.require_tombstones_apart(conformance_hooks)
+        await conformance_hooks.upsert(record("env:a", 8, b"item"))
+        await conformance_hooks.set_all([tombstone("env:a", 7)])
+        assert as_states(await conformance_hooks.get_all()) == {"env:a": (8, b"item", False)}
+
+    async def test_set_all_removes_tombstones_absent_from_the_snapshot(
+        self, conformance_hooks: StoreHooks
+    ) -> None:
+        self.require_tombstones_apart(conformance_hooks)
+        await conformance_hooks.set_all([tombstone("env:a", 3), record("env:b", 2)])
+        await conformance_hooks.set_all([record("env:b", 2)])
+        assert as_states(await conformance_hooks.get_all()) == {
+            "env:b": (2, blob_for("env:b", 2), False)
+        }
+        # Nothing of the removed tombstone is left behind to block a lower version.
+        assert await conformance_hooks.upsert(record("env:a", 1)) is True
+
+    async def test_set_all_with_rewrite_unchanged_rewrites_an_equal_version_tombstone(
+        self, conformance_hooks: StoreHooks
+    ) -> None:
+        self.require_tombstones_apart(conformance_hooks)
+        await conformance_hooks.set_all([tombstone("env:a", 5, b"old key")])
+        await conformance_hooks.set_all([tombstone("env:a", 5, b"new key")], rewrite_unchanged=True)
+        assert as_states(await conformance_hooks.get_all()) == {"env:a": (5, b"new key", True)}
+
+    async def test_delete_removes_a_tombstone_stored_at_a_lower_version_only(
+        self, conformance_hooks: StoreHooks
+    ) -> None:
+        self.require_tombstones_apart(conformance_hooks)
+        await conformance_hooks.set_all([tombstone("env:a", 5), tombstone("env:b", 5)])
+        assert await conformance_hooks.delete("env:a", 5) is False
+        assert await conformance_hooks.delete("env:b", 6) is True
+        assert as_states(await conformance_hooks.get_all()) == {
+            "env:a": (5, blob_for("env:a", 5), True)
+        }
+        assert await conformance_hooks.upsert(record("env:b", 1)) is True
+
+    async def test_clear_removes_tombstones(self, conformance_hooks: StoreHooks) -> None:
+        self.require_tombstones_apart(conformance_hooks)
+        await conformance_hooks.set_all([tombstone("env:a", 9), record("env:b", 1)])
+        await conformance_hooks.clear()
+        assert await conformance_hooks.get_all() == []
+        assert await conformance_hooks.upsert(record("env:a", 1)) is True
+
+    async def test_concurrent_upserts_of_items_and_tombstones_keep_the_highest_version(
+        self, conformance_writers: list[StoreHooks]
+    ) -> None:
+        self.require_tombstones_apart(conformance_writers[0])
+        # Odd versions are tombstones, even ones items (as records.store_version encodes them);
+        # half of the fields end deleted, half alive.
+        fields = {f"env:mixed-{index}": 20 + index % 2 for index in range(10)}
+        written: list[tuple[str, int]] = []
+
+        def make(field: str, version: int) -> StoredRecord:
+            return tombstone(field, version) if version % 2 else record(field, version)
+
+        async def writer(hooks: StoreHooks, seed: int) -> None:
+            plan = [(f, v) for f, top in fields.items() for v in range(1, top + 1)]
+            random.Random(seed).shuffle(plan)
+            for field, version in plan:
+                if await hooks.upsert(make(field, version)):
+                    written.append((field, version))
+
+        await asyncio.wait_for(
+            asyncio.gather(*(writer(w, seed) for seed, w in enumerate(conformance_writers))),
+            timeout=self.hang_guard_seconds * 4,
+        )
+        stored = as_states(await conformance_writers[0].get_all())
+        assert stored == {
+            field: (top, blob_for(field, top), top % 2 == 1) for field, top in fields.items()
+        }
+        for field, top in fields.items():
+            assert written.count((field, top)) == 1, f"{field} v{top} written more than once"
 
     # -----------------------------------------------------------------------------------------
     # concurrency

@@ -50,7 +50,6 @@ KNOWN_OPTIONS = frozenset(
 )
 
 
-
 @attrs.frozen
 class DynamoDBSettings:
     """Everything the DynamoDB store needs to know, validated.

@@ -1,13 +1,28 @@
 """The DynamoDB store: one item per environment or filter, in the Relay Proxy's table schema.
 
-Item layout (a Relay Proxy v8 sharing the table reads and writes the first three attributes and
-ignores the fourth)::
+Row layout (a Relay Proxy sharing the table reads and writes ``namespace``, ``key`` and ``item``
+and ignores the rest)::
 
     namespace (S, partition key)  the cache key
     key       (S, sort key)       env:<envID> | filter:<filterID>
-    item      (B)                 the encrypted blob, raw bytes
-    version   (N)                 the item's version, for version-guarded writes; an item
-                                  without it (written by a Relay Proxy) counts as version 0
+    item      (B)                 a live item's encrypted blob, raw bytes
+    tombstone (B)                 instead of ``item``: the blob of the tombstone the core wrote
+                                  when the item was deleted (``StoredRecord.deleted``)
+    version   (N)                 the stored version, for version-guarded writes; a row without
+                                  it (written by a Relay Proxy) counts as version 0
+
+A row holds ``item`` or ``tombstone``, never both: every writer, this store and a Relay Proxy
+alike, puts whole rows. Why tombstones stay in the partition a Relay Proxy reads, in a row
+without ``item``: the Relay Proxy's cache (ld-relay ``internal/autoconfigcache/dynamodb_store.go``,
+the same in every version read: v8 before the envelope, e.g. commit 2762a87c; v8 with the
+envelope, commit 3b16c8e9; v9, the ``ld-relay/v9`` module with ``log/slog``) skips a row that has
+no binary ``item`` attribute in ``GetAll`` (``if !ok || itemAttr == nil { continue }``: no
+decryption, no log line), so it never loads nor logs our tombstones. Its
+``SetAll`` queries every sort key of the partition and deletes each one it is not writing, so a
+Relay Proxy's full rewrite removes our tombstones too, and its ``Upsert`` (a plain PutItem)
+replaces a tombstone row with an item row without ``version`` (read as a Relay-written item of
+unknown version). Keeping each field in one row keeps every transition between item and
+tombstone a single conditional write; see ``docs/stores/dynamodb.md`` for the trade-off.
 
 PynamoDB's :class:`~pynamodb.connection.Connection` does the talking. It is synchronous, so every
 call runs on a thread pool the store owns; the event loop only orchestrates (paging, chunking,
@@ -58,10 +73,12 @@ logger = logging.getLogger(__name__)
 
 _T = TypeVar("_T")
 
-#: Attribute names: the first three are the Relay Proxy's, ``version`` is this project's.
+#: Attribute names: the first three are the Relay Proxy's, ``tombstone`` and ``version`` this
+#: project's.
 NAMESPACE_ATTR = "namespace"
 KEY_ATTR = "key"
 ITEM_ATTR = "item"
+TOMBSTONE_ATTR = "tombstone"
 VERSION_ATTR = "version"
 
 #: DynamoDB's maximum item size (names and values of every attribute), in bytes.
@@ -71,6 +88,8 @@ BATCH_SIZE = 25
 
 #: The stored item's `version` attribute, as an operand of condition expressions.
 _stored_version = Path(VERSION_ATTR)
+#: The stored item's `tombstone` attribute (present on tombstone rows only).
+_stored_tombstone = Path(TOMBSTONE_ATTR)
 
 #: Error codes that mean "try again later", not "this request is wrong".
 _TRANSIENT_CODES = frozenset(
@@ -90,18 +109,22 @@ _MISSING_TABLE_HINT = (
 )
 
 
-def item_size(cache_key: str, field: str, blob: bytes, version: int) -> int:
+def item_size(
+    cache_key: str, field: str, blob: bytes, version: int, *, deleted: bool = False
+) -> int:
     """The size DynamoDB charges for one item: attribute names plus values.
 
     Numbers are counted generously (one byte per digit plus one) so that an item this function
     accepts is never refused by DynamoDB.
+
+    :param deleted: the blob is a tombstone's (stored under ``tombstone`` instead of ``item``).
     """
     return (
         len(NAMESPACE_ATTR)
         + len(cache_key.encode())
         + len(KEY_ATTR)
         + len(field.encode())
-        + len(ITEM_ATTR)
+        + len(TOMBSTONE_ATTR if deleted else ITEM_ATTR)
         + len(blob)
         + len(VERSION_ATTR)
         + len(str(version))
@@ -119,6 +142,11 @@ class DynamoDBStore:
     Build it with :meth:`from_spec` (what the ``dynamodb`` scheme's factory does). Nothing
     connects until the first operation.
     """
+
+    #: Tombstones are rows without the ``item`` attribute, which every Relay Proxy release skips
+    #: without a word (see the module docstring); ``cache_get_all`` returns them with
+    #: ``deleted=True``.
+    keeps_tombstones_apart = True
 
     def __init__(self, settings: DynamoDBSettings) -> None:
         self.settings = settings
@@ -168,7 +196,11 @@ class DynamoDBStore:
 
     @hookimpl
     async def cache_get_all(self) -> list[StoredRecord]:
-        """Every record under the cache key: a paginated Query with consistent reads."""
+        """Every record under the cache key: a paginated Query with consistent reads.
+
+        Rows with ``item`` are live records; rows with ``tombstone`` instead are tombstones
+        (``deleted=True``).
+        """
         async with self._operation("get_all"):
             records: list[StoredRecord] = []
             async for page in self._query_pages(keys_only=False):
@@ -183,19 +215,32 @@ class DynamoDBStore:
         """Write only what changed, delete only what disappeared (see ``docs/stores/dynamodb.md``)."""
         async with self._operation("set_all"):
             stored: dict[str, int] = {}
+            tombstoned: set[str] = set()
             async for page in self._query_pages(keys_only=True):
                 for item in page:
-                    stored[item[KEY_ATTR]["S"]] = _version_of(item)
+                    field = item[KEY_ATTR]["S"]
+                    stored[field] = _version_of(item)
+                    if TOMBSTONE_ATTR in item:
+                        tombstoned.add(field)
             wanted = {record.field for record in records}
             to_write: list[StoredRecord] = []
+            # Tombstones that replace, at the same version, a row holding ``item``: the same
+            # deletion written by 0.1 where a Relay Proxy reads it. Rewriting moves it out.
+            relocate: set[str] = set()
             for record in records:
                 current = stored.get(record.field)
+                moves = (
+                    record.deleted and current == record.version and record.field not in tombstoned
+                )
                 if (
                     current is None
                     or current < record.version
                     or (rewrite_unchanged and current == record.version)
+                    or moves
                 ) and self._fits(record):
                     to_write.append(record)
+                    if moves:
+                        relocate.add(record.field)
             to_delete = {field: version for field, version in stored.items() if field not in wanted}
             if not to_write and not to_delete:
                 return
@@ -211,7 +256,9 @@ class DynamoDBStore:
                     [self._item_attributes(r) for r in to_write], list(to_delete)
                 )
             else:
-                failed = await self._conditional_write(to_write, to_delete, rewrite_unchanged)
+                failed = await self._conditional_write(
+                    to_write, to_delete, rewrite_unchanged, relocate
+                )
             if failed:
                 raise PartialWriteError(
                     f"DynamoDB set_all on table {self.settings.table!r}", sorted(failed)
@@ -219,11 +266,15 @@ class DynamoDBStore:
 
     @hookimpl
     async def cache_upsert(self, record: StoredRecord) -> bool:
-        """A PutItem conditional on ``attribute_not_exists(version) OR version < :v``."""
+        """A PutItem conditional on ``attribute_not_exists(version) OR version < :v``.
+
+        A tombstone record replaces the whole row with one holding ``tombstone`` instead of
+        ``item``, and a live record the reverse, so one conditional write guards every transition.
+        """
         async with self._operation("upsert"):
             if not self._fits(record):
                 return False
-            return await self._call(self._put_conditional, record, False)
+            return await self._call(self._put_conditional, record, False, False)
 
     @hookimpl
     async def cache_delete(self, field: str, version: int) -> bool:
@@ -234,7 +285,7 @@ class DynamoDBStore:
 
     @hookimpl
     async def cache_clear(self) -> None:
-        """Delete every item under the cache key (BatchWriteItem, unconditional)."""
+        """Delete every row under the cache key, tombstones included (BatchWriteItem)."""
         async with self._operation("clear"):
             fields: list[str] = []
             async for page in self._query_pages(keys_only=True):
@@ -340,6 +391,7 @@ class DynamoDBStore:
         to_write: Sequence[StoredRecord],
         to_delete: dict[str, int],
         rewrite_unchanged: bool,
+        relocate: set[str],
     ) -> list[str]:
         """Version-guarded PutItem/DeleteItem per changed item, ``write_concurrency`` at once.
 
@@ -367,7 +419,10 @@ class DynamoDBStore:
                     logger.warning("DynamoDB write of %s failed: %s", field, exc)
                     failed.append(field)
 
-        jobs = [attempt(r.field, self._put_conditional, r, rewrite_unchanged) for r in to_write]
+        jobs = [
+            attempt(r.field, self._put_conditional, r, rewrite_unchanged, r.field in relocate)
+            for r in to_write
+        ]
         for field, seen in to_delete.items():
             # Delete only what we saw (or older): a newer re-add by another writer survives.
             condition = _stored_version.does_not_exist() | (_stored_version <= _number(seen))
@@ -547,28 +602,39 @@ class DynamoDBStore:
                 self.settings.cache_key,
                 consistent_read=True,
                 exclusive_start_key=start_key,
-                attributes_to_get=[KEY_ATTR, VERSION_ATTR] if keys_only else None,
+                # The tombstone blob (small) only tells set_all which rows are tombstones;
+                # projection cannot test for an attribute without reading it.
+                attributes_to_get=[KEY_ATTR, VERSION_ATTR, TOMBSTONE_ATTR] if keys_only else None,
             )
         except Exception as exc:
             raise self._translate(exc, "Query") from exc
         return data.get("Items", []), data.get("LastEvaluatedKey")
 
-    def _put_conditional(self, record: StoredRecord, allow_equal: bool) -> bool:
+    def _put_conditional(self, record: StoredRecord, allow_equal: bool, relocate: bool) -> bool:
+        """Put the whole row unless a same or newer version is stored.
+
+        :param allow_equal: also replace a row stored at the same version (``rewrite_unchanged``).
+        :param relocate: also replace a row at the same version that holds ``item`` (a tombstone
+            written by 0.1 where a Relay Proxy reads it), and only such a row.
+        """
         self._step()
         value = _number(record.version)
         condition = _stored_version.does_not_exist() | (
             (_stored_version <= value) if allow_equal else (_stored_version < value)
         )
+        if relocate and not allow_equal:
+            condition = condition | (
+                (_stored_version == value) & _stored_tombstone.does_not_exist()
+            )
         attributes = self._item_attributes(record)
+        attributes.pop(NAMESPACE_ATTR)
+        attributes.pop(KEY_ATTR)
         try:
             self._connection.put_item(
                 self.settings.table,
                 self.settings.cache_key,
                 record.field,
-                attributes={
-                    ITEM_ATTR: attributes[ITEM_ATTR],
-                    VERSION_ATTR: attributes[VERSION_ATTR],
-                },
+                attributes=attributes,
                 condition=condition,
             )
         except Exception as exc:
@@ -618,13 +684,23 @@ class DynamoDBStore:
         return {NAMESPACE_ATTR: {"S": self.settings.cache_key}, KEY_ATTR: {"S": field}}
 
     def _item_attributes(self, record: StoredRecord) -> dict[str, Any]:
+        """The whole row of ``record``: ``item`` for a live record, ``tombstone`` for a deleted one.
+
+        Writing a row without ``item`` is what hides a tombstone from a Relay Proxy.
+        """
         item = self._key(record.field)
-        item[ITEM_ATTR] = {"B": record.blob}
+        item[TOMBSTONE_ATTR if record.deleted else ITEM_ATTR] = {"B": record.blob}
         item[VERSION_ATTR] = {"N": str(record.version)}
         return item
 
     def _fits(self, record: StoredRecord) -> bool:
-        size = item_size(self.settings.cache_key, record.field, record.blob, record.version)
+        size = item_size(
+            self.settings.cache_key,
+            record.field,
+            record.blob,
+            record.version,
+            deleted=record.deleted,
+        )
         if size <= MAX_ITEM_SIZE:
             return True
         logger.error(
@@ -640,15 +716,22 @@ class DynamoDBStore:
     def _record_from_item(self, item: dict[str, Any]) -> StoredRecord | None:
         field = item.get(KEY_ATTR, {}).get("S")
         blob = item.get(ITEM_ATTR, {}).get("B")
+        deleted = False
+        if not isinstance(blob, bytes | bytearray):
+            blob = item.get(TOMBSTONE_ATTR, {}).get("B")
+            deleted = True
         if not isinstance(field, str) or not isinstance(blob, bytes | bytearray):
             logger.warning(
-                "DynamoDB item %r in table %r has no binary %r attribute; skipped",
+                "DynamoDB item %r in table %r has no binary %r or %r attribute; skipped",
                 field,
                 self.settings.table,
                 ITEM_ATTR,
+                TOMBSTONE_ATTR,
             )
             return None
-        return StoredRecord(field=field, version=_version_of(item), blob=bytes(blob))
+        return StoredRecord(
+            field=field, version=_version_of(item), blob=bytes(blob), deleted=deleted
+        )
 
     def _where(self) -> str:
         if self.settings.endpoint:

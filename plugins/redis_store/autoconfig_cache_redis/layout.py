@@ -1,10 +1,16 @@
 """Where the Redis store keeps things.
 
 * The data hash: key = the cache key exactly, fields ``env:<id>`` / ``filter:<id>``, values = the
-  blobs exactly. This is the Relay Proxy v8 layout, so both can share one cache.
-* The versions hash: field -> item version (decimal), plus ``~generation``. The Relay Proxy
-  never reads nor writes it. Its key must land in the same Redis Cluster slot as the data hash so
-  that one Lua script can update both; see :func:`versions_key`.
+  blobs exactly. This is the Relay Proxy's layout, so both can share one cache. It holds only
+  live items: a Relay Proxy decodes every field of it as an item.
+* The versions hash: field -> stored version (decimal), plus ``~generation``. The Relay Proxy
+  never reads nor writes it.
+* The tombstones hash: field -> blob of the tombstone the core wrote when the item was deleted.
+  The Relay Proxy never reads nor writes it either, so a deletion it never sees cannot show up
+  in its cache as a bogus item.
+
+The companion hashes' keys must land in the same Redis Cluster slot as the data hash so that one
+Lua script can update all three; see :func:`companion_key`.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ from __future__ import annotations
 from autoconfig_cache.errors import ConfigurationError
 
 VERSIONS_SUFFIX = ":versions"
+TOMBSTONES_SUFFIX = ":tombstones"
 
 
 def hash_tag(key: str) -> str | None:
@@ -29,12 +36,12 @@ def hash_tag(key: str) -> str | None:
     return key[start + 1 : end]
 
 
-def versions_key(cache_key: str) -> str:
-    """The key of the versions hash that goes with the data hash ``cache_key``.
+def companion_key(cache_key: str, suffix: str) -> str:
+    """The key of the companion hash ``suffix`` (e.g. ``:versions``) of the data hash ``cache_key``.
 
-    * ``cache_key`` without a hash tag and without ``}``: ``{<cache_key>}:versions``. Its hash
+    * ``cache_key`` without a hash tag and without ``}``: ``{<cache_key>}<suffix>``. Its hash
       tag is the whole cache key, so Redis Cluster puts it in the data hash's slot.
-    * ``cache_key`` with a hash tag (``app{x}``): ``<cache_key>:versions``, which keeps the same
+    * ``cache_key`` with a hash tag (``app{x}``): ``<cache_key><suffix>``, which keeps the same
       tag and so the same slot.
     * ``cache_key`` containing ``}`` but no valid tag (``a}b``, ``a{}b``): no companion key name
       can share its slot, so such a cache key is rejected (on every mode, so that moving to a
@@ -43,11 +50,21 @@ def versions_key(cache_key: str) -> str:
     if not cache_key:
         raise ConfigurationError("the cache key is empty; set a non-empty cache key")
     if hash_tag(cache_key) is not None:
-        return cache_key + VERSIONS_SUFFIX
+        return cache_key + suffix
     if "}" in cache_key:
         raise ConfigurationError(
             f"cache key {cache_key!r} contains '}}' without forming a Redis Cluster hash tag; "
-            f"the store cannot place its versions hash in the same slot. Remove the braces or "
-            f"use a proper hash tag such as 'prefix{{tag}}'"
+            f"the store cannot place its companion hashes in the same slot. Remove the braces "
+            f"or use a proper hash tag such as 'prefix{{tag}}'"
         )
-    return "{" + cache_key + "}" + VERSIONS_SUFFIX
+    return "{" + cache_key + "}" + suffix
+
+
+def versions_key(cache_key: str) -> str:
+    """The key of the versions hash that goes with the data hash ``cache_key``."""
+    return companion_key(cache_key, VERSIONS_SUFFIX)
+
+
+def tombstones_key(cache_key: str) -> str:
+    """The key of the tombstones hash that goes with the data hash ``cache_key``."""
+    return companion_key(cache_key, TOMBSTONES_SUFFIX)

@@ -1,16 +1,21 @@
 """Lua scripts that make every write of the Redis store atomic and version-guarded.
 
-Every script takes ``KEYS[1]`` = the data hash (the cache key, Relay Proxy layout) and
-``KEYS[2]`` = the companion versions hash (field -> item version). Both keys hash to the same
-Redis Cluster slot (see :func:`autoconfig_cache_redis.layout.versions_key`), so each script runs
-on one node.
+Every script takes ``KEYS[1]`` = the data hash (the cache key, Relay Proxy layout: live items
+only), ``KEYS[2]`` = the versions hash (field -> stored version) and ``KEYS[3]`` = the tombstones
+hash (field -> tombstone blob). The three keys hash to the same Redis Cluster slot (see
+:func:`autoconfig_cache_redis.layout.companion_key`), so each script runs on one node.
 
-The stored version of a field is:
+A field is stored in at most one of the data and tombstones hashes; the scripts move it from one
+to the other as an item is deleted and comes back. Its stored version is:
 
-* absent when the data hash lacks the field (a versions entry without data is stale, e.g. left
-  behind when a Relay Proxy deleted the whole hash);
-* unknown when the data hash has the field but the versions hash does not: a Relay
-  Proxy wrote it. Any write replaces it, as the Relay Proxy itself would;
+* absent when neither hash has the field (a versions entry without either is stale, e.g. left
+  behind when a Relay Proxy deleted the whole data hash);
+* unknown when the data hash has the field but the versions hash does not: a Relay Proxy wrote
+  it. Any write replaces it, as the Relay Proxy itself would;
+* unknown too when both the data and the tombstones hash have the field. These scripts never
+  leave a field in both, so a Relay Proxy wrote the item back (its ``put`` or ``upsert``) after
+  this store recorded its deletion: the Relay Proxy's item is what both readers see, and the
+  tombstone no longer describes it;
 * otherwise the number in the versions hash.
 
 Every script that changes something sets the versions hash's ``~generation`` field to a random
@@ -27,7 +32,7 @@ GENERATION_FIELD = "~generation"
 
 # Versions are compared as canonical decimal strings (length first, then text), not as Lua
 # numbers: Lua numbers are doubles, which cannot tell 2**53 from 2**53 + 1.
-_STORED_VERSION = """
+_COMMON = """
 local function newer(a, b)
   -- true when decimal string a is greater than decimal string b (both canonical)
   if #a ~= #b then
@@ -35,17 +40,22 @@ local function newer(a, b)
   end
   return a > b
 end
-local function stored_version(field)
-  -- false: no such field; '': field written by someone else (unknown version); else digits
-  if redis.call('HEXISTS', KEYS[1], field) == 0 then
-    return false
+local function stored_state(field)
+  -- Returns version, deleted. version: false = no such field; '' = unknown (written by someone
+  -- else); else canonical digits. deleted: true when the field is held as a tombstone.
+  local live = redis.call('HEXISTS', KEYS[1], field) == 1
+  local tombstone = redis.call('HEXISTS', KEYS[3], field) == 1
+  if not live and not tombstone then
+    return false, false
+  end
+  if live and tombstone then
+    return '', false
   end
   local v = redis.call('HGET', KEYS[2], field)
   if not v or not string.match(v, '^%d+$') then
-    return ''
+    return '', tombstone
   end
-  local canonical = string.gsub(v, '^0+(%d)', '%1')
-  return canonical
+  return (string.gsub(v, '^0+(%d)', '%1')), tombstone
 end
 local function should_write(stored, version, rewrite)
   if stored == false or stored == '' then
@@ -56,28 +66,50 @@ local function should_write(stored, version, rewrite)
   end
   return newer(version, stored)
 end
-"""
-
-#: ARGV: field, version, blob, token. Returns 1 if written, 0 if a same or newer version is there.
-UPSERT = (
-    _STORED_VERSION
-    + """
-local field = ARGV[1]
-if not should_write(stored_version(field), ARGV[2], false) then
+local function write(field, version, blob, deleted)
+  -- A live item goes to the data hash, a tombstone to the tombstones hash; never both.
+  if deleted then
+    redis.call('HDEL', KEYS[1], field)
+    redis.call('HSET', KEYS[3], field, blob)
+  else
+    redis.call('HSET', KEYS[1], field, blob)
+    redis.call('HDEL', KEYS[3], field)
+  end
+  redis.call('HSET', KEYS[2], field, version)
+end
+local function remove(field)
+  -- 1 if an item or a tombstone was removed, else 0; the versions entry goes either way.
+  local removed = redis.call('HDEL', KEYS[1], field) + redis.call('HDEL', KEYS[3], field)
+  redis.call('HDEL', KEYS[2], field)
+  if removed > 0 then
+    return 1
+  end
   return 0
 end
-redis.call('HSET', KEYS[1], field, ARGV[3])
-redis.call('HSET', KEYS[2], field, ARGV[2], '~generation', ARGV[4])
+"""
+
+#: ARGV: field, version, blob, token, deleted ('1' | '0'). Returns 1 if written, 0 if a same or
+#: newer version is there (item or tombstone alike).
+UPSERT = (
+    _COMMON
+    + """
+local field = ARGV[1]
+if not should_write((stored_state(field)), ARGV[2], false) then
+  return 0
+end
+write(field, ARGV[2], ARGV[3], ARGV[5] == '1')
+redis.call('HSET', KEYS[2], '~generation', ARGV[4])
 return 1
 """
 )
 
-#: ARGV: field, version, token. Returns 1 if deleted, 0 if absent or stored at >= version.
+#: ARGV: field, version, token. Removes the item or the tombstone. Returns 1 if removed, 0 if
+#: absent or stored at >= version.
 DELETE = (
-    _STORED_VERSION
+    _COMMON
     + """
 local field = ARGV[1]
-local stored = stored_version(field)
+local stored = stored_state(field)
 if stored == false then
   redis.call('HDEL', KEYS[2], field)
   return 0
@@ -85,25 +117,29 @@ end
 if stored ~= '' and not newer(ARGV[2], stored) then
   return 0
 end
-redis.call('HDEL', KEYS[1], field)
-redis.call('HDEL', KEYS[2], field)
+remove(field)
 redis.call('HSET', KEYS[2], '~generation', ARGV[3])
 return 1
 """
 )
 
 #: ARGV: mode ('diff' | 'full'), rewrite_unchanged ('1' | '0'), token, expected generation
-#: ('' when absent), expected number of data fields, n, then n x (field, version, blob),
-#: m, then m fields to delete (diff mode only; full mode deletes every field it was not sent).
-#: Returns {written, deleted}, or -1 when (diff mode) the hash changed since the client read it.
+#: ('' when absent), expected number of fields of the data and tombstones hashes together, n,
+#: then n x (field, version, blob, deleted), m, then m fields to delete (diff mode only; full
+#: mode deletes every field it was not sent).
+#: A record is written when should_write says so; a tombstone also when the data hash holds the
+#: field at the same version (a 0.1 tombstone, which moves to the tombstones hash).
+#: Returns {written, deleted}, or -1 when (diff mode) the hashes changed since the client read
+#: them.
 SET_ALL = (
-    _STORED_VERSION
+    _COMMON
     + """
 local mode = ARGV[1]
 local rewrite = ARGV[2] == '1'
 if mode == 'diff' then
   local generation = redis.call('HGET', KEYS[2], '~generation') or ''
-  if generation ~= ARGV[4] or redis.call('HLEN', KEYS[1]) ~= tonumber(ARGV[5]) then
+  local fields = redis.call('HLEN', KEYS[1]) + redis.call('HLEN', KEYS[3])
+  if generation ~= ARGV[4] or fields ~= tonumber(ARGV[5]) then
     return -1
   end
 end
@@ -114,25 +150,30 @@ local keep = {}
 local i = 7
 for _ = 1, n do
   local field = ARGV[i]
+  local wants_tombstone = ARGV[i + 3] == '1'
   keep[field] = true
-  if should_write(stored_version(field), ARGV[i + 1], rewrite) then
-    redis.call('HSET', KEYS[1], field, ARGV[i + 2])
-    redis.call('HSET', KEYS[2], field, ARGV[i + 1])
+  local stored, stored_tombstone = stored_state(field)
+  -- A tombstone at the version of an item in the data hash is the same deletion, written there
+  -- by 0.1: rewriting it moves it out of the Relay Proxy's view. (Never the reverse: a tombstone
+  -- outranks an item at the same version.)
+  local relocate = wants_tombstone and not stored_tombstone
+  if should_write(stored, ARGV[i + 1], rewrite or relocate) then
+    write(field, ARGV[i + 1], ARGV[i + 2], wants_tombstone)
     written = written + 1
   end
-  i = i + 3
+  i = i + 4
 end
 if mode == 'diff' then
   local m = tonumber(ARGV[i])
   for j = i + 1, i + m do
-    deleted = deleted + redis.call('HDEL', KEYS[1], ARGV[j])
-    redis.call('HDEL', KEYS[2], ARGV[j])
+    deleted = deleted + remove(ARGV[j])
   end
 else
-  for _, field in ipairs(redis.call('HKEYS', KEYS[1])) do
-    if not keep[field] then
-      deleted = deleted + redis.call('HDEL', KEYS[1], field)
-      redis.call('HDEL', KEYS[2], field)
+  for _, key in ipairs({KEYS[1], KEYS[3]}) do
+    for _, field in ipairs(redis.call('HKEYS', key)) do
+      if not keep[field] then
+        deleted = deleted + remove(field)
+      end
     end
   end
   for _, field in ipairs(redis.call('HKEYS', KEYS[2])) do

@@ -73,7 +73,6 @@ KNOWN_OPTIONS: dict[str, str] = {
 }
 
 
-
 @attrs.frozen
 class Node:
     """One host and port."""

@@ -1,7 +1,9 @@
 """The Redis/Valkey store: one hash per cache key, Relay Proxy compatible, version-guarded.
 
-See :mod:`autoconfig_cache_redis.layout` for the keys and :mod:`autoconfig_cache_redis.scripts`
-for the atomic Lua scripts. The client is created lazily, on the first operation, so that an
+Live items sit in the hash a Relay Proxy reads; tombstones (``StoredRecord.deleted``) sit in a
+companion hash it never reads (the store declares ``keeps_tombstones_apart``). See
+:mod:`autoconfig_cache_redis.layout` for the keys and :mod:`autoconfig_cache_redis.scripts` for
+the atomic Lua scripts. The client is created lazily, on the first operation, so that an
 unreachable server never blocks start-up; each operation is bounded by the ``timeout`` option.
 """
 
@@ -34,7 +36,7 @@ from autoconfig_cache.records import StoredRecord
 from autoconfig_cache.store_spec import StoreSpec
 
 from . import scripts
-from .layout import versions_key
+from .layout import tombstones_key, versions_key
 from .settings import Mode, RedisSettings
 
 logger = logging.getLogger(__name__)
@@ -67,6 +69,15 @@ def _version_arg(version: int) -> str:
     return str(version)
 
 
+def _flag(value: bool) -> str:
+    return "1" if value else "0"
+
+
+def _record_args(field: bytes, record: StoredRecord) -> tuple[bytes, str, bytes, str]:
+    """The four script arguments of one record: field, version, blob, deleted flag."""
+    return field, _version_arg(record.version), record.blob, _flag(record.deleted)
+
+
 def _version(raw: bytes | None) -> int:
     """A versions-hash value as an int; unknown or malformed -> -1."""
     if raw is None:
@@ -83,10 +94,19 @@ class RedisStore:
     Build it with :meth:`from_spec` (the registered factory); it connects on first use.
     """
 
+    #: Tombstones live in the tombstones hash, which a Relay Proxy never reads (it reads the
+    #: data hash only, with HGETALL), and come back from ``cache_get_all`` with ``deleted=True``.
+    keeps_tombstones_apart = True
+
     def __init__(self, settings: RedisSettings, cache_key: str) -> None:
         self.settings = settings
         self.cache_key = cache_key
-        self._keys = (cache_key.encode(), versions_key(cache_key).encode())
+        # data hash, versions hash, tombstones hash: the KEYS of every script, in this order.
+        self._keys = (
+            cache_key.encode(),
+            versions_key(cache_key).encode(),
+            tombstones_key(cache_key).encode(),
+        )
         self._client: Client | None = None
         self._sentinel: Sentinel | None = None
         self._scripts: dict[str, Any] = {}
@@ -107,23 +127,36 @@ class RedisStore:
 
     @hookimpl
     async def cache_get_all(self) -> list[StoredRecord]:
-        """Every record of the data hash, with its version from the versions hash (0 if unknown)."""
+        """Live items of the data hash and tombstones of the tombstones hash, with their versions.
+
+        A version is 0 when unknown (a field a Relay Proxy wrote).
+        """
         return await self._run("get_all", self._get_all)
 
     @hookimpl
     async def cache_set_all(self, records: Sequence[StoredRecord], rewrite_unchanged: bool) -> None:
-        """Make the hash hold exactly ``records``: one atomic script sending only what changed."""
+        """Make the hashes hold exactly ``records``: one atomic script sending only what changed."""
         await self._run("set_all", lambda client: self._set_all(client, records, rewrite_unchanged))
 
     @hookimpl
     async def cache_upsert(self, record: StoredRecord) -> bool:
-        """Write ``record`` unless a same or newer version is stored (atomic, server side)."""
+        """Write ``record`` unless a same or newer version is stored (atomic, server side).
+
+        A tombstone (``record.deleted``) replaces the item in the data hash by an entry of the
+        tombstones hash; a live record does the reverse.
+        """
         token = secrets.token_hex(8)
 
         async def upsert(client: Client) -> bool:
             result = await self._script(client, "upsert")(
                 keys=self._keys,
-                args=[_encode(record.field), _version_arg(record.version), record.blob, token],
+                args=[
+                    _encode(record.field),
+                    _version_arg(record.version),
+                    record.blob,
+                    token,
+                    _flag(record.deleted),
+                ],
             )
             return bool(result)
 
@@ -131,7 +164,7 @@ class RedisStore:
 
     @hookimpl
     async def cache_delete(self, field: str, version: int) -> bool:
-        """Delete ``field`` if stored at a lower version (atomic, server side)."""
+        """Delete ``field``'s item or tombstone if stored at a lower version (atomic)."""
         token = secrets.token_hex(8)
 
         async def delete(client: Client) -> bool:
@@ -144,12 +177,12 @@ class RedisStore:
 
     @hookimpl
     async def cache_clear(self) -> None:
-        """Delete the data hash and the versions hash."""
+        """Delete the data, versions and tombstones hashes."""
 
         async def clear(client: Client) -> None:
             async with client.pipeline(transaction=True) as pipe:
-                pipe.delete(self._keys[0])
-                pipe.delete(self._keys[1])
+                for key in self._keys:
+                    pipe.delete(key)
                 await pipe.execute()
 
         await self._run("clear", clear)
@@ -179,13 +212,19 @@ class RedisStore:
 
     async def _get_all(self, client: Client) -> list[StoredRecord]:
         async with client.pipeline(transaction=True) as pipe:
-            pipe.hgetall(self._keys[0])
-            pipe.hgetall(self._keys[1])
-            data, versions = await pipe.execute()
+            for key in self._keys:
+                pipe.hgetall(key)
+            data, versions, tombstones = await pipe.execute()
         records = []
         for field, blob in data.items():
-            version = _version(versions.get(field))
+            # A field in both hashes was written back by a Relay Proxy after our tombstone (the
+            # scripts never leave one in both): its item is live, of unknown version.
+            version = -1 if field in tombstones else _version(versions.get(field))
             records.append(StoredRecord(_decode(field), max(version, 0), blob))
+        for field, blob in tombstones.items():
+            if field not in data:
+                version = _version(versions.get(field))
+                records.append(StoredRecord(_decode(field), max(version, 0), blob, deleted=True))
         return records
 
     async def _set_all(
@@ -198,19 +237,27 @@ class RedisStore:
             async with client.pipeline(transaction=True) as pipe:
                 pipe.hgetall(self._keys[1])
                 pipe.hkeys(self._keys[0])
-                versions, present_list = await pipe.execute()
+                pipe.hkeys(self._keys[2])
+                versions, live_list, tombstone_list = await pipe.execute()
             generation = versions.pop(_GENERATION, b"")
-            present = set(present_list)
+            live, tombstoned = set(live_list), set(tombstone_list)
+            present = live | tombstoned
             writes: list[Any] = []
             for field, record in snapshot.items():
                 if field in present:
-                    stored = _version(versions.get(field))
+                    # The same rules as the script's stored_state: in both hashes = unknown.
+                    both = field in live and field in tombstoned
+                    stored = -1 if both else _version(versions.get(field))
+                    # A tombstone at the version of a field held in the data hash is the same
+                    # deletion written there by 0.1: rewriting it moves it out of the Relay
+                    # Proxy's view (the script applies the same rule).
+                    relocate = record.deleted and field not in tombstoned
                     if stored > record.version or (
-                        stored == record.version and not rewrite_unchanged
+                        stored == record.version and not (rewrite_unchanged or relocate)
                     ):
                         continue
-                writes.extend((field, _version_arg(record.version), record.blob))
-            # Fields to drop: data fields absent from the snapshot, and stale versions entries.
+                writes.extend(_record_args(field, record))
+            # Fields to drop: items and tombstones absent from the snapshot, and stale versions.
             deletes = [field for field in present.union(versions) if field not in snapshot]
             if not writes and not deletes:
                 return
@@ -221,8 +268,8 @@ class RedisStore:
                     "1" if rewrite_unchanged else "0",
                     token,
                     generation,
-                    len(present),
-                    len(writes) // 3,
+                    len(live_list) + len(tombstone_list),
+                    len(writes) // 4,
                     *writes,
                     len(deletes),
                     *deletes,
@@ -240,7 +287,7 @@ class RedisStore:
         # Under sustained contention send the whole snapshot: the script diffs it server side.
         args: list[Any] = ["full", "1" if rewrite_unchanged else "0", token, "", 0, len(snapshot)]
         for field, record in snapshot.items():
-            args.extend((field, _version_arg(record.version), record.blob))
+            args.extend(_record_args(field, record))
         await set_all(keys=self._keys, args=args)
 
     # -----------------------------------------------------------------------------------------
@@ -314,8 +361,9 @@ class RedisStore:
         except redis_errors.ResponseError as exc:
             if "WRONGTYPE" in str(exc):
                 raise StoreSchemaError(
-                    f"{what} failed: key {self.cache_key!r} (or its versions hash) holds a "
-                    f"value that is not a hash; use another cache key or delete that key"
+                    f"{what} failed: key {self.cache_key!r} (or its versions or tombstones "
+                    f"hash) holds a value that is not a hash; use another cache key or delete "
+                    f"that key"
                 ) from None
             raise StoreError(f"{what} failed: the server refused the command: {exc}") from None
         except redis_errors.RedisError as exc:
