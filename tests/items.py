@@ -33,3 +33,46 @@ def filter_json(version: int = 1, **extra: Any) -> dict[str, Any]:
     }
     data.update(extra)
     return data
+
+
+def concurrent_env_json(env_id: str, version: int = 1, **extra: Any) -> dict[str, Any]:
+    """An environment as newer AutoConfig streams send it: ``sdkKeys`` and ``mobileKeys`` list
+    the whole accepted credential set (the anchor ``sdkKey.value``/``mobKey`` among them), with
+    an expiring and a view-scoped SDK key and a second mobile key. Every value is random."""
+    data = env_json(env_id, version)
+    sdk, mob = data["sdkKey"]["value"], data["mobKey"]
+    data["sdkKeys"] = [
+        {"key": "default", "value": sdk, "hasViews": False},
+        {
+            "key": "rotating",
+            "value": f"sdk-{secrets.token_hex(12)}",
+            "expiry": 1_900_000_000_000,
+            "hasViews": False,
+        },
+        {"key": "views-only", "value": f"sdk-{secrets.token_hex(12)}", "hasViews": True},
+    ]
+    data["mobileKeys"] = [
+        {"key": "default", "value": mob, "hasViews": False},
+        {
+            "key": "second",
+            "value": f"mob-{secrets.token_hex(12)}",
+            "expiry": 1_900_000_000_000,
+            "hasViews": False,
+        },
+    ]
+    data.update(extra)
+    return data
+
+
+def credential_values(env: dict[str, Any]) -> list[str]:
+    """Every secret in an environment's JSON: ``sdkKey.value``, ``sdkKey.expiring.value``,
+    ``mobKey`` and each ``value`` of ``sdkKeys`` and ``mobileKeys`` (empty ones left out)."""
+    values = [env["sdkKey"]["value"], env.get("mobKey")]
+    expiring = env["sdkKey"].get("expiring")
+    if isinstance(expiring, dict):
+        values.append(expiring.get("value"))
+    for field in ("sdkKeys", "mobileKeys"):
+        for entry in env.get(field) or []:
+            if isinstance(entry, dict):
+                values.append(entry.get("value"))
+    return [value for value in values if isinstance(value, str) and value]

@@ -3,10 +3,20 @@
 Each item keeps the JSON it was built from (``raw``), unchanged, so that fields added by a newer
 LaunchDarkly schema survive a round trip through the cache. The typed attributes are a view on
 the fields this project uses.
+
+Concurrent keys: newer AutoConfig streams send, per environment, the whole accepted credential
+set as ``sdkKeys`` and ``mobileKeys``, arrays of ``{"key", "value", "expiry"?, "hasViews"}``
+(ld-relay ``internal/envfactory/env_rep.go``, ``ConcurrentKeyRep``), beside the singular
+``sdkKey``/``mobKey`` that stay the designated ("anchor") keys. Older streams, and caches written
+by an older Relay or by this project's 0.1, have no arrays. :attr:`Environment.sdk_keys` and
+:attr:`Environment.mobile_keys` then synthesise them from ``sdkKey`` (plus ``sdkKey.expiring``)
+and ``mobKey`` at use time, as the Relay Proxy's ``EnvironmentRep.ToParams`` does; nothing is
+ever written back into ``raw``.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any, TypeAlias
 
@@ -44,6 +54,80 @@ class ExpiringKey:
 
     value: str = attrs.field(repr=mask)
     timestamp: int
+
+
+@attrs.frozen
+class ConcurrentKey:
+    """One accepted credential of an environment: an entry of ``sdkKeys`` or ``mobileKeys``.
+
+    :param key: the credential's identifier, which is not secret (``""`` when synthesised from
+        ``sdkKey``/``mobKey``, which carry none).
+    :param value: the credential itself. A secret: masked in ``repr``; mask it before showing it.
+    :param expiry: when LaunchDarkly stops accepting it, in ms since the epoch; ``None`` for a
+        key that does not expire.
+    :param has_views: whether the key is scoped to views (the Relay Proxy does not serve such a
+        key, except the designated one).
+    """
+
+    key: str
+    value: str = attrs.field(repr=mask)
+    expiry: int | None = None
+    has_views: bool = False
+
+    def to_json(self, *, masked: bool = False) -> JSONObject:
+        """The entry's JSON shape (``expiry`` left out when ``None``); ``masked`` masks the value."""
+        data: JSONObject = {"key": self.key, "value": mask(self.value) if masked else self.value}
+        if self.expiry is not None:
+            data["expiry"] = self.expiry
+        data["hasViews"] = self.has_views
+        return data
+
+
+class MalformedCredentialsError(MalformedItemError):
+    """An environment's credential set (``sdkKey``, ``mobKey``, ``sdkKeys``, ``mobileKeys``) is
+    one the Relay Proxy refuses. The message names the field, never a credential's value.
+
+    In a stream ``patch`` this restarts the stream and keeps the environment's previous state, as
+    the Relay Proxy v9 does; in a ``put`` and in the cache only that environment is left out.
+    """
+
+
+#: Go's ``int64``, the type of ``expiry`` in ld-relay's ``ConcurrentKeyRep``.
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+#: ``ldtime.UnixMillisecondTime`` (``sdkKey.expiring.timestamp``) is a ``uint64``.
+_UINT64_MAX = 2**64 - 1
+#: A credential must be sendable in an HTTP header: ld-relay v9 ``BuildAcceptedSet`` refuses any
+#: character below 32 or above 127 (``isValidHTTPHeaderValue``, package ``internal/envfactory``).
+_HEADER_SAFE = re.compile(r"[\x20-\x7f]+").fullmatch
+
+
+def go_field(data: Mapping[str, Any], name: str) -> Any:
+    """The value of the JSON field ``name`` in ``data`` as Go's ``encoding/json`` decodes it
+    into a struct field of that name: keys match case-insensitively, and when several keys match,
+    the last one in the document wins (each is decoded in turn into the same field). ``None``
+    when no key matches.
+
+    This matters for Relay-written data: a Relay Proxy v8 writes the expiring SDK key as
+    ``"sdkKey": {"Expiring": {...}}``, because ``SDKKeyRep.Expiring`` has no JSON tag there and Go
+    then uses the field name; v8 and v9 (which tags it ``expiring``) read it back whatever the
+    case (ld-relay ``internal/envfactory/env_rep.go``). Used for the small ``sdkKey`` and
+    ``sdkKey.expiring`` objects; the other fields the Relay Proxy writes carry their JSON tag.
+    """
+    found = data.get(name)
+    if len(data) == 1 and found is not None:
+        return found  # the common {"value": ...} costs one lookup
+    folded = name.casefold()
+    for key, value in data.items():
+        if key == name or (type(key) is str and key.casefold() == folded):
+            found = value
+    return found
+
+
+def go_field_names(data: Mapping[str, Any], name: str) -> list[str]:
+    """Every key of ``data`` that Go's ``encoding/json`` decodes into the field ``name`` (see
+    :func:`go_field`): for code that must rewrite all of them, such as masking."""
+    folded = name.casefold()
+    return [key for key in data if type(key) is str and key.casefold() == folded]
 
 
 @attrs.frozen(repr=False)
@@ -89,24 +173,63 @@ class Environment:
     @property
     def sdk_key(self) -> str:
         """The current server-side SDK key. A secret: mask it before showing it."""
-        return str(self.raw["sdkKey"]["value"])
+        return str(go_field(self.raw["sdkKey"], "value"))
 
     @property
     def mob_key(self) -> str:
-        """The mobile key. A secret: mask it before showing it."""
-        return str(self.raw.get("mobKey", ""))
+        """The mobile key (``""`` when the environment has none). A secret: mask it before
+        showing it."""
+        mob = self.raw.get("mobKey")
+        return mob if type(mob) is str else ""
+
+    @property
+    def sdk_keys(self) -> tuple[ConcurrentKey, ...]:
+        """Every SDK key the environment accepts (``sdkKeys``). Secrets: mask their values.
+
+        Without a (non-empty) ``sdkKeys`` array the set is synthesised, as the Relay Proxy v9
+        does (ld-relay ``internal/envfactory/env_rep.go``, ``ToParams``): ``sdkKey.value``, plus
+        ``sdkKey.expiring.value`` with its ``timestamp`` as expiry when that value is set. The
+        synthesised entries have an empty ``key``. ``raw`` is never changed.
+        """
+        entries = self.raw.get("sdkKeys")
+        if type(entries) is list and entries:
+            return tuple(_concurrent_key(entry) for entry in entries)
+        keys = [ConcurrentKey("", self.sdk_key)]
+        expiring = self.expiring_sdk_key
+        if expiring is not None:
+            keys.append(ConcurrentKey("", expiring.value, expiring.timestamp))
+        return tuple(keys)
+
+    @property
+    def mobile_keys(self) -> tuple[ConcurrentKey, ...]:
+        """Every mobile key the environment accepts (``mobileKeys``). Secrets: mask their values.
+
+        Without a (non-empty) ``mobileKeys`` array the set is synthesised from ``mobKey``: one
+        entry, or none when ``mobKey`` is empty (a server-side-only environment), as the Relay
+        Proxy v9 does. ``raw`` is never changed.
+        """
+        entries = self.raw.get("mobileKeys")
+        if type(entries) is list and entries:
+            return tuple(_concurrent_key(entry) for entry in entries)
+        mob = self.mob_key
+        return (ConcurrentKey("", mob),) if mob else ()
 
     @property
     def expiring_sdk_key(self) -> ExpiringKey | None:
-        """The previous SDK key while it is still valid, if any."""
-        expiring = self.raw["sdkKey"].get("expiring")
-        if not isinstance(expiring, dict):
+        """The previous SDK key while it is still valid, if any.
+
+        Read from ``sdkKey.expiring``, the name matched case-insensitively as the Relay Proxy
+        does: a v8 Relay writes it as ``Expiring`` (see :func:`go_field`).
+        """
+        expiring = go_field(self.raw["sdkKey"], "expiring")
+        if type(expiring) is not dict:
             return None
-        value = expiring.get("value")
-        if not isinstance(value, str) or not value:
+        value = go_field(expiring, "value")
+        if type(value) is not str or not value:
             return None
-        timestamp = expiring.get("timestamp", 0)
-        return ExpiringKey(value=value, timestamp=timestamp if isinstance(timestamp, int) else 0)
+        # An absent timestamp is Go's zero value, 0, in the Relay Proxy too.
+        timestamp = go_field(expiring, "timestamp")
+        return ExpiringKey(value=value, timestamp=timestamp if type(timestamp) is int else 0)
 
     @property
     def default_ttl(self) -> int:
@@ -148,7 +271,7 @@ class Environment:
             or type(data.get("envKey")) is not str
             or type(data.get("projKey")) is not str
             or type(sdk) is not dict
-            or type(sdk.get("value")) is not str
+            or type(go_field(sdk, "value")) is not str
         ):
             raise _environment_problem(data)
         if expected_id is not None and env_id != expected_id:
@@ -156,6 +279,7 @@ class Environment:
                 f"environment {env_id!r}: envID does not match the key it was sent under "
                 f"({expected_id!r})"
             )
+        _check_credentials(data, sdk, env_id)
         return cls(env_id, version, data)
 
     def to_json(self) -> JSONObject:
@@ -174,6 +298,179 @@ def _environment_problem(data: JSONObject) -> MalformedItemError:
     except MalformedItemError as problem:
         return problem
     return MalformedItemError(f"{what}: field 'sdkKey.value' must be a string")
+
+
+def _concurrent_key(entry: Any) -> ConcurrentKey:
+    """An entry of ``sdkKeys``/``mobileKeys`` that :func:`_check_credentials` accepted."""
+    if type(entry) is not dict:
+        # Only an Environment built without from_json gets here; never raise from an accessor
+        # (they are read when masking and logging).
+        return ConcurrentKey("", "")
+    key, value, expiry = entry.get("key"), entry.get("value"), entry.get("expiry")
+    return ConcurrentKey(
+        key if type(key) is str else "",
+        value if type(value) is str else "",
+        expiry if type(expiry) is int else None,
+        entry.get("hasViews") is True,
+    )
+
+
+def _check_credentials(data: JSONObject, sdk: JSONObject, env_id: str) -> None:
+    """Refuse a credential set the Relay Proxy v9 refuses; raise :class:`MalformedCredentialsError`.
+
+    Two layers, both from ld-relay:
+
+    * types, as Go's JSON decoding of ``EnvironmentRep`` enforces them
+      (``internal/envfactory/env_rep.go``; the fields of ``sdkKey`` matched case-insensitively
+      as Go matches them, see :func:`go_field`): ``mobKey`` a string; ``sdkKey.expiring`` an object
+      with a string ``value`` and a non-negative integer ``timestamp``; ``sdkKeys`` and
+      ``mobileKeys`` arrays of objects whose ``key`` and ``value`` are strings, ``expiry`` an
+      integer (Unix ms) and ``hasViews`` a boolean. ``null`` is Go's zero value, accepted where Go
+      accepts it (an entry that is ``null`` has an empty value, refused below);
+    * the accepted set, as ``BuildAcceptedSet`` (package ``internal/envfactory``) checks it on
+      the set that ``ToParams`` gives (the arrays, or the set synthesised from ``sdkKey`` and
+      ``mobKey`` when an array is absent or empty): no empty value; only characters 32 to 127,
+      which an HTTP header can carry; ``sdkKey.value`` set and one of the ``sdkKeys`` values; a
+      non-empty ``mobKey`` one of the ``mobileKeys`` values; ``mobileKeys`` not empty without a
+      ``mobKey``.
+
+    View-scoped keys (``hasViews``) are not malformed: the Relay Proxy serves the rest and skips
+    them, so they are kept here as received. Messages name fields, never values.
+    """
+    anchor: str = go_field(sdk, "value")
+    mob = data.get("mobKey")
+    # The common shape (no arrays, no expiring key) costs a few dict lookups and two regex
+    # matches: this runs for every environment of every put and cache load.
+    if (
+        anchor
+        and _HEADER_SAFE(anchor)
+        and (mob is None or (type(mob) is str and (not mob or _HEADER_SAFE(mob))))
+        and len(sdk) == 1
+        and "sdkKeys" not in data
+        and "mobileKeys" not in data
+    ):
+        return
+    what = f"environment {env_id!r}"
+    if mob is None:
+        mob = ""
+    elif type(mob) is not str:
+        raise MalformedCredentialsError(
+            f"{what}: field 'mobKey' must be a string, got {type(mob).__name__}"
+        )
+    expiring_value = ""
+    # ``Expiring`` as a v8 Relay writes it is the same field (see go_field).
+    expiring = go_field(sdk, "expiring")
+    if expiring is not None:
+        if type(expiring) is not dict:
+            raise MalformedCredentialsError(
+                f"{what}: field 'sdkKey.expiring' must be an object, got {type(expiring).__name__}"
+            )
+        value = go_field(expiring, "value")
+        if value is not None and type(value) is not str:
+            raise MalformedCredentialsError(
+                f"{what}: field 'sdkKey.expiring.value' must be a string, "
+                f"got {type(value).__name__}"
+            )
+        timestamp = go_field(expiring, "timestamp")
+        if timestamp is not None and (
+            type(timestamp) is not int or not 0 <= timestamp <= _UINT64_MAX
+        ):
+            raise MalformedCredentialsError(
+                f"{what}: field 'sdkKey.expiring.timestamp' must be a non-negative integer "
+                f"(ms since the epoch)"
+            )
+        expiring_value = value or ""
+    sdk_entries = _key_entries(data, "sdkKeys", what)
+    if sdk_entries is None:
+        _check_value(what, "sdkKey.value", anchor)
+        if expiring_value:
+            _check_value(what, "sdkKey.expiring.value", expiring_value)
+    elif anchor not in sdk_entries:
+        raise MalformedCredentialsError(
+            f"{what}: 'sdkKey.value' is not one of the 'sdkKeys' values"
+            if anchor
+            else f"{what}: 'sdkKey.value' is empty: no designated SDK key"
+        )
+    mobile_entries = _key_entries(data, "mobileKeys", what)
+    if mobile_entries is None:
+        if mob:
+            _check_value(what, "mobKey", mob)
+    elif not mob:
+        raise MalformedCredentialsError(
+            f"{what}: 'mobileKeys' is not empty but 'mobKey' is: no designated mobile key"
+        )
+    elif mob not in mobile_entries:
+        raise MalformedCredentialsError(f"{what}: 'mobKey' is not one of the 'mobileKeys' values")
+
+
+def _check_value(what: str, label: str, value: str) -> None:
+    """Refuse an empty credential, or one an HTTP header cannot carry."""
+    if not value:
+        raise MalformedCredentialsError(f"{what}: {label}: the credential is empty")
+    if not _HEADER_SAFE(value):
+        raise MalformedCredentialsError(
+            f"{what}: {label}: the credential has characters an HTTP header cannot carry "
+            f"(only 32 to 127 are allowed)"
+        )
+
+
+def _key_entries(data: JSONObject, field: str, what: str) -> set[str] | None:
+    """The values of the array ``field``, each entry checked (types, then the value itself);
+    ``None`` when the array is absent, ``null`` or empty (the Relay Proxy then synthesises the
+    set from ``sdkKey``/``mobKey``)."""
+    entries = data.get(field)
+    if entries is None:
+        return None
+    if type(entries) is not list:
+        raise MalformedCredentialsError(
+            f"{what}: field {field!r} must be an array, got {type(entries).__name__}"
+        )
+    if not entries:
+        return None
+    values: set[str] = set()
+    for index, entry in enumerate(entries):
+        if type(entry) is not dict:
+            raise MalformedCredentialsError(
+                f"{what}: {field}[{index}] must be an object, got {type(entry).__name__}"
+            )
+        key = entry.get("key")
+        value = entry.get("value")
+        expiry = entry.get("expiry")
+        has_views = entry.get("hasViews")
+        if (
+            (key is None or type(key) is str)
+            and type(value) is str
+            and value
+            and _HEADER_SAFE(value)
+            and (expiry is None or (type(expiry) is int and _INT64_MIN <= expiry <= _INT64_MAX))
+            and (has_views is None or type(has_views) is bool)
+        ):
+            values.add(value)
+            continue
+        label = f"{field}[{index}]"
+        if key is not None and type(key) is not str:
+            raise MalformedCredentialsError(
+                f"{what}: {label}: field 'key' must be a string, got {type(key).__name__}"
+            )
+        if key:
+            label = f"{label} (key {key!r})"  # the identifier, not the credential: not secret
+        if value is not None and type(value) is not str:
+            raise MalformedCredentialsError(
+                f"{what}: {label}: field 'value' must be a string, got {type(value).__name__}"
+            )
+        if expiry is not None and (
+            type(expiry) is not int or not _INT64_MIN <= expiry <= _INT64_MAX
+        ):
+            raise MalformedCredentialsError(
+                f"{what}: {label}: field 'expiry' must be an integer (ms since the epoch)"
+            )
+        if has_views is not None and type(has_views) is not bool:
+            raise MalformedCredentialsError(
+                f"{what}: {label}: field 'hasViews' must be a boolean, "
+                f"got {type(has_views).__name__}"
+            )
+        _check_value(what, label, value or "")
+    return values
 
 
 @attrs.frozen

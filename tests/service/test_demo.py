@@ -7,7 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from autoconfig_cache.demo.data import environment_json, sample_put_data
 from tests.cli.conftest import clean_environ
+from tests.items import credential_values
 
 
 def test_demo_runs_the_outage_story_and_exits_0() -> None:
@@ -42,6 +44,15 @@ def test_demo_runs_the_outage_story_and_exits_0() -> None:
         assert found >= 0, f"{step!r} missing after position {position}: {text}"
         position = found + len(step)
     assert "Traceback" not in result.stderr
+    # Every environment carries concurrent keys (sdkKeys, mobileKeys): none is shown in clear.
+    data = sample_put_data(environments=6, filters=2)
+    ids = list(data["environments"])
+    shown = [*data["environments"].values(), environment_json(ids[1], version=2)]
+    shown.append(environment_json("0006billprod000000000000"))
+    assert all(env.get("sdkKeys") and env.get("mobileKeys") for env in shown)
+    for env in shown:
+        for value in credential_values(env):
+            assert value not in result.stdout and value not in result.stderr
 
     folder = re.search(r"SQLite cache: (\S+?);", text)
     assert folder is not None

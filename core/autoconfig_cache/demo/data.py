@@ -18,20 +18,46 @@ def environment_json(
     env_name: str = "Production",
     version: int = 1,
     sdk_key: str | None = None,
+    concurrent_keys: bool = True,
 ) -> dict[str, Any]:
-    """One environment as the AutoConfig stream sends it (keys are fake but key-shaped)."""
-    return {
+    """One environment as the AutoConfig stream sends it (keys are fake but key-shaped).
+
+    With ``concurrent_keys`` (the default, as newer streams send it) the environment also lists
+    its whole accepted credential set: ``sdkKeys`` holds the current SDK key and a previous one
+    that is being rotated out (it expires on 2100-01-01), ``mobileKeys`` the mobile key. Every
+    ``value`` there is a secret like ``sdkKey.value``, so the demo shows that none of them is
+    ever printed in clear.
+    """
+    sdk = sdk_key or sdk_key_for(env_id, version, "sdk")
+    mob = sdk_key_for(env_id, version, "mob")
+    data: dict[str, Any] = {
         "envID": env_id,
         "envKey": env_key,
         "envName": env_name,
-        "mobKey": sdk_key_for(env_id, version, "mob"),
+        "mobKey": mob,
         "projKey": proj_key,
         "projName": proj_name,
-        "sdkKey": {"value": sdk_key or sdk_key_for(env_id, version, "sdk")},
+        "sdkKey": {"value": sdk},
         "defaultTtl": 0,
         "secureMode": False,
         "version": version,
     }
+    if concurrent_keys:
+        data["sdkKeys"] = [
+            {"key": "default", "value": sdk, "hasViews": False},
+            {
+                "key": "previous",
+                "value": sdk_key_for(f"{env_id}:previous", version, "sdk"),
+                "expiry": ROTATED_KEY_EXPIRY_MS,
+                "hasViews": False,
+            },
+        ]
+        data["mobileKeys"] = [{"key": "default", "value": mob, "hasViews": False}]
+    return data
+
+
+#: When the demo's rotated-out SDK keys expire (2100-01-01T00:00:00Z, in ms since the epoch).
+ROTATED_KEY_EXPIRY_MS = 4_102_444_800_000
 
 
 def sdk_key_for(env_id: str, version: int, prefix: str) -> str:

@@ -18,8 +18,10 @@ from typing import Any
 
 from ..cache import AutoConfigCache
 from ..config import Config
+from ..errors import ConfigurationError
 from ..models import Environment, Filter
-from ..stream.client import BackoffPolicy
+from ..secrets import redact_url
+from ..stream.client import BackoffPolicy, StreamClient
 from ..stream.handler import BaseHandler, SnapshotSource
 from ..stream.manager import StreamManager
 from .status import StatusServer
@@ -88,6 +90,32 @@ def _version() -> str | None:
         return None
 
 
+def stream_client(
+    config: Config, autoconfig_key: str, *, backoff: BackoffPolicy | None = None
+) -> StreamClient:
+    """The stream client ``config`` describes: stream URI, outbound proxy, extra CA files.
+
+    :raises ConfigurationError: when the client rejects a setting (the configuration has already
+        checked them, so only a file that changed since can get here).
+    """
+    if config.proxy_url:
+        log.info("AutoConfig stream through the proxy at %s", redact_url(config.proxy_url))
+    try:
+        return StreamClient(
+            config.stream_uri,
+            autoconfig_key,
+            backoff=backoff,
+            proxy_url=config.proxy_url,
+            proxy_user=config.proxy_user,
+            proxy_password=config.proxy_password,
+            ca_files=config.ca_cert_files,
+        )
+    except ValueError as exc:
+        raise ConfigurationError(
+            f"{exc}; check PROXY_URL, PROXY_AUTH_* and PROXY_CA_CERTS"
+        ) from None
+
+
 class Service:
     """One running instance: cache + stream manager + status server.
 
@@ -109,6 +137,8 @@ class Service:
     ) -> None:
         self.config = config
         autoconfig_key = config.require_autoconfig_key()
+        # Before the cache is opened, so that a bad proxy or CA setting leaves nothing open.
+        client = stream_client(config, autoconfig_key, backoff=backoff)
         if config.store_url:
             self.cache = config.open_cache()
         else:
@@ -116,9 +146,7 @@ class Service:
         self.manager = StreamManager(
             self.cache,
             handler or LoggingHandler(),
-            autoconfig_key=autoconfig_key,
-            stream_uri=config.stream_uri,
-            backoff=backoff,
+            client=client,
         )
         self.status_server = StatusServer(
             self.manager,

@@ -23,6 +23,7 @@ from aiohttp import web
 from ..errors import AutoConfigCacheError
 from ..models import Environment, Filter
 from ..secrets import mask
+from ..stream.client import StreamState
 from ..stream.handler import SnapshotSource
 from ..stream.manager import StreamManager, StreamManagerStatus
 
@@ -121,6 +122,13 @@ class StatusServer:
                 "connections": state.stream_connections,
                 "error": state.stream_error,
                 "stopped": state.stream_stopped,
+                "state": str(state.stream_state),
+                "stateSince": _iso(state.stream_state_since),
+                "errorTime": _iso(state.stream_error_at),
+                "errorStatus": state.stream_error_status,
+                "unauthorized": state.stream_unauthorized,
+                "retryExtended": state.stream_retry_extended,
+                "nextAttemptTime": _iso(state.stream_next_attempt_at),
             },
             "store": {
                 "scheme": self.store_scheme,
@@ -166,6 +174,24 @@ class StatusServer:
             "gauge",
             "1 while the AutoConfig stream is connected.",
             [("", state.stream_connected)],
+        )
+        metric(
+            "stream_state",
+            "gauge",
+            "The AutoConfig stream's state (1 for the current one).",
+            [(f'{{state="{s}"}}', float(state.stream_state is s)) for s in StreamState],
+        )
+        metric(
+            "stream_state_age_seconds",
+            "gauge",
+            "Seconds since the stream entered its current state (NaN: unknown).",
+            [("", _age(now, state.stream_state_since))],
+        )
+        metric(
+            "stream_unauthorized",
+            "gauge",
+            "1 while LaunchDarkly rejects the AutoConfig key (401/403); retries continue.",
+            [("", state.stream_unauthorized)],
         )
         metric(
             "stream_last_event_age_seconds",

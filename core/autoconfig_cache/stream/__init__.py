@@ -11,7 +11,14 @@
 
 from __future__ import annotations
 
-from .client import AuthenticationError, BackoffPolicy, RestartStream, StreamClient
+from .client import (
+    AuthenticationError,
+    BackoffPolicy,
+    RestartStream,
+    StreamClient,
+    StreamHTTPError,
+    StreamState,
+)
 from .events import (
     DeleteMessage,
     MalformedEventError,
@@ -45,9 +52,11 @@ __all__ = [
     "ServerSentEvent",
     "SnapshotSource",
     "StreamClient",
+    "StreamHTTPError",
     "StreamManager",
     "StreamManagerStatus",
     "StreamMessage",
     "StreamServer",
+    "StreamState",
     "parse_event",
 ]

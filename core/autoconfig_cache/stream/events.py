@@ -1,6 +1,6 @@
 """Typed AutoConfig stream messages, parsed from server-sent events.
 
-The stream sends four event types (DESIGN.md "Data model"):
+The stream sends four event types:
 
 * ``put``: ``{"path": "/", "data": {"environments": {...}, "filters": {...}}}``;
 * ``patch``: ``{"path": "/environments/<id>" | "/filters/<id>", "data": {...}}``;
@@ -9,8 +9,16 @@ The stream sends four event types (DESIGN.md "Data model"):
 
 :func:`parse_event` returns one of the message classes below, or ``None`` for a message to be
 ignored (another path, an unknown event type, an item whose id does not match its path); the
-reason is logged at the level DESIGN.md gives. Malformed JSON raises
-:class:`MalformedEventError`, after which the caller restarts the connection.
+reason is logged. Malformed JSON raises :class:`MalformedEventError`, after which the caller
+restarts the connection.
+
+A malformed credential set (:class:`~autoconfig_cache.models.MalformedCredentialsError`) is
+handled as the Relay Proxy v9 handles it (ld-relay
+``internal/autoconfig/stream_manager_malformed_credentials_test.go``): in a ``patch`` the event is
+refused with :class:`MalformedEventError`, so the environment keeps its previous state, no version
+is recorded (the replay after the reconnect is applied) and the stream restarts to get a fresh
+``put``; in a ``put`` only that environment is left out (it keeps what was known about it) and
+the connection stays up, since a new connection would bring the same data.
 """
 
 from __future__ import annotations
@@ -24,7 +32,7 @@ import attrs
 from .. import jsoncodec
 from ..errors import MalformedItemError
 from ..gcpause import gc_paused
-from ..models import Environment, Filter, Item, Snapshot
+from ..models import Environment, Filter, Item, MalformedCredentialsError, Snapshot
 from ..records import ItemKind
 from .sse import ServerSentEvent
 
@@ -102,7 +110,7 @@ def _split_path(path: Any) -> tuple[ItemKind, str] | None:
         return None
     for prefix, kind in _PATH_PREFIXES.items():
         if path.startswith(prefix):
-            item_id = path[len(prefix):]
+            item_id = path[len(prefix) :]
             if item_id and "/" not in item_id:
                 return kind, item_id
     return None
@@ -133,6 +141,7 @@ def parse_put(body: dict[str, Any]) -> PutMessage | None:
     skipped: dict[ItemKind, frozenset[str]] = {}
     if problems:
         for problem in problems:
+            # The item keeps what is already known of it (see PutMessage.skipped_ids).
             log.warning("put event: ignoring an item: %s", problem)
         raw_envs: dict[str, Any] = data.get("environments") or {}
         raw_filters: dict[str, Any] = data.get("filters") or {}
@@ -165,6 +174,9 @@ def parse_event(event: ServerSentEvent) -> StreamMessage | None:
             item: Item
             try:
                 item = Environment.from_json(body.get("data"), expected_id=item_id)
+            except MalformedCredentialsError as exc:
+                # Nothing is applied; the reconnect brings a put with what LaunchDarkly holds.
+                raise MalformedEventError(f"patch event refused: {exc}") from None
             except MalformedItemError as exc:
                 log.warning("ignoring patch event for environment %r: %s", item_id, exc)
                 return None

@@ -18,7 +18,8 @@ since), and normal writes resume once it succeeds. So no update is lost and none
 of order.
 
 ``reconnect`` events and malformed data restart the connection. A rejected AutoConfig key
-(401/403) stops the stream for good; whatever configuration is held keeps being served.
+(401/403) does not stop the stream: the client keeps retrying on its extended schedule (5 min
+growing to 1 h, as Relay Proxy v9 does), and whatever configuration is held keeps being served.
 """
 
 from __future__ import annotations
@@ -37,14 +38,14 @@ import attrs
 from ..cache import AutoConfigCache
 from ..gcpause import gc_paused
 from ..models import Environment, Filter, Item, Snapshot, Tombstone
-from ..records import ItemKind
+from ..records import ItemKind, StoredRecord, field_name
 from ..report import LoadReport
 from .client import (
     DEFAULT_STREAM_URI,
-    AuthenticationError,
     BackoffPolicy,
     RestartStream,
     StreamClient,
+    StreamState,
 )
 from .events import (
     DeleteMessage,
@@ -96,8 +97,8 @@ class StreamManagerStatus:
     stream_connected: bool
     stream_connections: int
     last_event_at: datetime | None
-    stream_error: str | None  # the last connection problem, or why the stream stopped
-    stream_stopped: bool  # True after an authentication failure: no more retries
+    stream_error: str | None  # the last connection problem (secrets masked); kept on recovery
+    stream_stopped: bool  # True once the stream has ended for good (closed): no more retries
     cache_load: LoadReport | None
     cached_data_age_seconds: float | None
     cache_read_cancelled: bool
@@ -109,6 +110,14 @@ class StreamManagerStatus:
     store_dirty: bool
     resync_count: int
     pending_writes: int
+    # Added after 0.1, with defaults so that existing constructors keep working.
+    stream_state: StreamState = StreamState.INITIALIZING
+    stream_state_since: datetime | None = None
+    stream_error_at: datetime | None = None
+    stream_error_status: int | None = None  # HTTP status of the last failure, if any
+    stream_unauthorized: bool = False  # the key is being rejected (401/403)
+    stream_retry_extended: bool = False  # retrying on the extended schedule
+    stream_next_attempt_at: datetime | None = None
 
     def to_json(self) -> dict[str, object]:
         """A JSON-ready dict (camelCase keys, ISO times)."""
@@ -127,6 +136,13 @@ class StreamManagerStatus:
                 "lastEventAt": iso(self.last_event_at),
                 "error": self.stream_error,
                 "stopped": self.stream_stopped,
+                "state": str(self.stream_state),
+                "stateSince": iso(self.stream_state_since),
+                "errorAt": iso(self.stream_error_at),
+                "errorStatus": self.stream_error_status,
+                "unauthorized": self.stream_unauthorized,
+                "retryExtended": self.stream_retry_extended,
+                "nextAttemptAt": iso(self.stream_next_attempt_at),
             },
             "cache": {
                 "load": self.cache_load.to_json() if self.cache_load else None,
@@ -202,8 +218,9 @@ class StreamManager:
         self._cache_read_cancelled = False
         self._cache_result_discarded = False
         self._cache_load: LoadReport | None = None
-        self._stream_stopped = False
-        self._stream_error: str | None = None
+        #: Items the latest stream put refused as malformed that this process holds no state of
+        #: (the put won the race against the cache read, say): the store keeps its copy of them.
+        self._refused_unknown: dict[ItemKind, frozenset[str]] = {}
         self._writes: asyncio.Queue[_WriteOp] = asyncio.Queue()
         self._dirty = False
         self._resync_attempts = 0
@@ -271,7 +288,7 @@ class StreamManager:
 
     @property
     def stream_task(self) -> asyncio.Task[None] | None:
-        """The task running the stream (done after an authentication failure or close)."""
+        """The task running the stream (it only ends with :meth:`close`)."""
         return self._tasks.get("stream")
 
     def snapshot(self) -> Snapshot:
@@ -308,11 +325,9 @@ class StreamManager:
             filters=len(self._filters),
             stream_connected=state.connected,
             stream_connections=state.connections,
-            last_event_at=(
-                datetime.fromtimestamp(state.last_event_at, UTC) if state.last_event_at else None
-            ),
-            stream_error=self._stream_error or state.last_error,
-            stream_stopped=self._stream_stopped,
+            last_event_at=_utc(state.last_event_at),
+            stream_error=state.last_error,
+            stream_stopped=state.state is StreamState.OFF,
             cache_load=self._cache_load,
             cached_data_age_seconds=(
                 self._cache_load.age_seconds() if self._cache_load is not None else None
@@ -326,6 +341,13 @@ class StreamManager:
             store_dirty=self._dirty,
             resync_count=self._resync_count,
             pending_writes=self._writes.qsize(),
+            stream_state=state.state,
+            stream_state_since=_utc(state.state_since),
+            stream_error_at=_utc(state.last_error_at),
+            stream_error_status=state.last_error_status,
+            stream_unauthorized=state.unauthorized,
+            stream_retry_extended=state.extended,
+            stream_next_attempt_at=_utc(state.next_attempt_at),
         )
 
     # ---- cache --------------------------------------------------------------------------------
@@ -377,11 +399,6 @@ class StreamManager:
             try:
                 await self.client.run(self._on_event)
                 return
-            except AuthenticationError as exc:
-                self._stream_stopped = True
-                self._stream_error = str(exc)
-                log.error("AutoConfig stream stopped: %s; still serving what is held", exc)
-                return
             except Exception:
                 # A bug, not a network problem (the client handles those): keep the stream alive.
                 log.exception("AutoConfig stream loop failed; restarting it")
@@ -428,7 +445,46 @@ class StreamManager:
                 len(snapshot.environments), len(snapshot.filters),
             )
             await self._reconcile(snapshot, message.skipped_ids, SnapshotSource.STREAM)
+            self._note_refused_unknown(message.skipped_ids)
             self._enqueue(_FULL)
+
+    def _receiver(self, kind: ItemKind) -> MessageReceiver[Environment] | MessageReceiver[Filter]:
+        return self._environments if kind is ItemKind.ENVIRONMENT else self._filters
+
+    def _note_refused_unknown(self, skipped: Mapping[ItemKind, frozenset[str]]) -> None:
+        """Remember which items a put refused that this process knows nothing of.
+
+        A refused item this process knows (from the cache or an earlier put) keeps that state,
+        in memory and so in the store (see :meth:`_reconcile_kind`). One it does not know would
+        be left out of the put's ``set_all`` and so deleted from the store, losing the last good
+        copy there. The Relay Proxy v9 keeps it: its ``persistPut`` writes, for each environment
+        the put refused, the entry the cache held before (ld-relay
+        ``internal/autoconfig/stream_manager.go``; ``TestCacheKeepsTheLastGoodEntryForARefused
+        Environment`` in ``stream_manager_malformed_credentials_test.go``). So does
+        :meth:`_store_snapshot`, for these items.
+        """
+        self._refused_unknown = {
+            kind: unknown
+            for kind, ids in skipped.items()
+            if (
+                unknown := frozenset(
+                    item_id
+                    for item_id in ids
+                    if self._receiver(kind).known_version(item_id) is None
+                )
+            )
+        }
+        if self._refused_unknown:
+            fields = sorted(
+                field_name(kind, item_id)
+                for kind, ids in self._refused_unknown.items()
+                for item_id in ids
+            )
+            log.warning(
+                "stream put: %d refused item(s) are unknown to this process; the store keeps "
+                "its copy of them: %s",
+                len(fields), ", ".join(fields[:10]) + (" ..." if len(fields) > 10 else ""),
+            )
 
     async def _apply_patch(self, message: PatchMessage) -> None:
         item = message.item
@@ -543,6 +599,28 @@ class StreamManager:
         self._last_store_error_at = _now()
         log.warning("AutoConfig cache %s failed (%s): %s", operation, type(exc).__name__, exc)
 
+    async def _store_snapshot(self) -> tuple[Snapshot, list[StoredRecord]]:
+        """What a full write gives the store: the state held now, and the stored records of the
+        items the latest put refused that this process knows nothing of (kept as they are).
+
+        The snapshot is taken before any await, so that it matches the queued writes just
+        drained. When there are such items the store is read first; if that read fails, this
+        raises and nothing is written (the write is retried as a re-synchronisation), rather
+        than rewrite the store without them, as the Relay Proxy v9 leaves its cache alone when
+        it cannot read the previous entries.
+        """
+        snapshot = self.snapshot()
+        fields = {
+            field_name(kind, item_id)
+            for kind, ids in self._refused_unknown.items()
+            for item_id in ids
+            if self._receiver(kind).known_version(item_id) is None
+        }
+        if not fields:
+            return snapshot, []
+        records = await self.cache.get_records()
+        return snapshot, [record for record in records if record.field in fields]
+
     async def _writer(self) -> None:
         while True:
             if self._dirty:
@@ -552,7 +630,8 @@ class StreamManager:
             try:
                 if op.kind is _WriteKind.FULL:
                     self._drain_writes()
-                    await self.cache.set_all(self.snapshot())
+                    snapshot, keep = await self._store_snapshot()
+                    await self.cache.set_all(snapshot, keep=keep)
                 elif op.kind is _WriteKind.UPSERT:
                     assert op.item is not None
                     await self.cache.upsert(op.item)
@@ -576,9 +655,9 @@ class StreamManager:
         # Take the snapshot and forget the queued writes with no await in between: every queued
         # change is already in memory, and changes made from now on are queued after this point.
         self._drain_writes()
-        snapshot = self.snapshot()
         try:
-            await self.cache.set_all(snapshot)
+            snapshot, keep = await self._store_snapshot()
+            await self.cache.set_all(snapshot, keep=keep)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -590,6 +669,10 @@ class StreamManager:
         self._resync_count += 1
         self._last_write_at = _now()
         log.info("AutoConfig cache re-synchronised from memory (%d items)", len(snapshot))
+
+
+def _utc(timestamp: float | None) -> datetime | None:
+    return datetime.fromtimestamp(timestamp, UTC) if timestamp is not None else None
 
 
 def _fmt_age(age: float | None) -> str:
