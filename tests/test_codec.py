@@ -8,22 +8,25 @@ import os
 import struct
 
 import pytest
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from autoconfig_cache import AutoConfigCache, KeyRing, SkipReason, StorageFormat, StoredRecord
-from autoconfig_cache.codec import CURRENT_MODEL_VERSION
+from autoconfig_cache.codec import CURRENT_MODEL_VERSION, KeyDerivation
 from autoconfig_cache.errors import (
     DecryptionError,
     InvalidKeyError,
     MalformedEnvelopeError,
     MalformedItemError,
+    NewerFormatError,
     UnknownKindError,
-    UnknownModelVersionError,
 )
 from autoconfig_cache.hookspecs import hookimpl
-from autoconfig_cache.models import Environment, Filter
+from autoconfig_cache.models import Environment, Filter, Tombstone
 from autoconfig_cache.plugins import PluginRegistry
-from autoconfig_cache.records import store_version
+from autoconfig_cache.records import ItemKind, store_version
 
 from .items import env_json, filter_json
 
@@ -46,40 +49,91 @@ def make_cache(
     )
 
 
-def relay_encrypt_independently(key_string: str, envelope: dict[str, object]) -> bytes:
-    """The Relay Proxy v8 format, written from its description with plain cryptography."""
-    aes_key = hashlib.sha256(key_string.strip().encode()).digest()
+def _relay_aes_key(key_string: str, derivation: str) -> bytes:
+    """The Relay Proxy's AES key, from ld-relay internal/autoconfigcache/crypto.go's description:
+    HKDF-SHA256 (no salt, info "ld-relay autoconfig cache") in later v8 and v9, SHA-256 before."""
+    material = key_string.strip().encode()
+    if derivation == "sha256":
+        return hashlib.sha256(material).digest()
+    return HKDF(
+        algorithm=hashes.SHA256(), length=32, salt=None, info=b"ld-relay autoconfig cache"
+    ).derive(material)
+
+
+def relay_encrypt_independently(
+    key_string: str, envelope: dict[str, object], derivation: str = "hkdf"
+) -> bytes:
+    """The Relay Proxy format, written from its description with plain cryptography."""
     nonce = os.urandom(12)
-    return nonce + AESGCM(aes_key).encrypt(nonce, json.dumps(envelope).encode(), None)
+    aes = AESGCM(_relay_aes_key(key_string, derivation))
+    return nonce + aes.encrypt(nonce, json.dumps(envelope).encode(), None)
 
 
-def relay_decrypt_independently(key_string: str, blob: bytes) -> dict[str, object]:
-    aes_key = hashlib.sha256(key_string.strip().encode()).digest()
-    result: dict[str, object] = json.loads(AESGCM(aes_key).decrypt(blob[:12], blob[12:], None))
+def relay_decrypt_independently(
+    key_string: str, blob: bytes, derivation: str = "hkdf"
+) -> dict[str, object]:
+    aes = AESGCM(_relay_aes_key(key_string, derivation))
+    result: dict[str, object] = json.loads(aes.decrypt(blob[:12], blob[12:], None))
     return result
 
 
 # -- relay format: interoperability ------------------------------------------------------------
 
 
-def test_relay_blob_from_independent_encoder_decodes() -> None:
+@pytest.mark.parametrize("derivation", ["hkdf", "sha256"])
+@pytest.mark.parametrize("model_version", [1, 2])
+def test_relay_blob_from_independent_encoder_decodes(derivation: str, model_version: int) -> None:
     data = env_json("env-1", version=7)
     blob = relay_encrypt_independently(
-        KEY, {"kind": "environment", "modelVersion": 1, "data": data}
+        KEY, {"kind": "environment", "modelVersion": model_version, "data": data}, derivation
     )
     decoded = make_cache(StorageFormat.RELAY).codec.decode(StoredRecord("env:env-1", 0, blob))
     assert isinstance(decoded.item, Environment)
     assert decoded.item.to_json() == data
-    assert decoded.model_version == 1
+    assert decoded.model_version == model_version
+    assert decoded.derivation == derivation
+    assert decoded.cached_at is None
 
 
 def test_relay_blob_from_codec_decodes_independently() -> None:
     data = env_json("env-2", version=3)
-    record = make_cache(StorageFormat.RELAY).codec.encode(Environment.from_json(data))
-    envelope = relay_decrypt_independently(KEY, record.blob)
-    assert envelope == {"kind": "environment", "modelVersion": 1, "data": data}
+    record = make_cache(StorageFormat.RELAY).codec.encode(
+        Environment.from_json(data), cached_at_ms=1_700_000_000_000
+    )
+    envelope = relay_decrypt_independently(KEY, record.blob, "hkdf")
+    # What a Relay Proxy decodes (kind, modelVersion 2, data = the item itself), plus this
+    # project's extension field, which Go's JSON decoding skips.
+    assert envelope == {
+        "kind": "environment",
+        "modelVersion": 2,
+        "data": data,
+        "x-autoconfig-cache": {"cachedAt": 1_700_000_000_000},
+    }
     assert record.field == "env:env-2"
     assert record.version == store_version(3)
+    assert record.deleted is False
+
+
+def test_relay_record_from_codec_keeps_its_cache_time() -> None:
+    cache = make_cache(StorageFormat.RELAY)
+    record = cache.codec.encode(Environment.from_json(env_json("e")), cached_at_ms=1_234_567)
+    assert cache.codec.decode(record).cached_at_ms == 1_234_567
+
+
+def test_relay_writes_sha256_when_configured() -> None:
+    cache = AutoConfigCache(
+        None,
+        cache_key="cache-a",
+        keys=KeyRing.from_strings(KEY),
+        format=StorageFormat.RELAY,
+        registry=PluginRegistry(load_entry_points=False),
+        relay_key_derivation=KeyDerivation.SHA256,
+    )
+    record = cache.codec.encode(Environment.from_json(env_json("e")))
+    assert relay_decrypt_independently(KEY, record.blob, "sha256")["modelVersion"] == 2
+    with pytest.raises(InvalidTag):
+        relay_decrypt_independently(KEY, record.blob, "hkdf")
+    assert cache.codec.decode(record).derivation is KeyDerivation.SHA256
 
 
 def test_relay_filter_round_trip_through_independent_decoder() -> None:
@@ -87,6 +141,24 @@ def test_relay_filter_round_trip_through_independent_decoder() -> None:
     record = make_cache(StorageFormat.RELAY).codec.encode(Filter.from_json(data, filter_id="f-9"))
     assert record.field == "filter:f-9"
     assert relay_decrypt_independently(KEY, record.blob)["data"] == data
+
+
+@pytest.mark.parametrize("fmt", list(StorageFormat))
+def test_tombstone_is_marked_in_the_envelope_not_in_data(fmt: StorageFormat) -> None:
+    cache = make_cache(fmt)
+    record = cache.codec.encode(Tombstone(ItemKind.FILTER, "f-1", 9), cached_at_ms=5)
+    assert record.deleted is True
+    assert record.version == store_version(9, deleted=True)
+    decoded = cache.codec.decode(record)
+    assert decoded.item == Tombstone(ItemKind.FILTER, "f-1", 9)
+    assert decoded.cached_at_ms == 5
+    if fmt is StorageFormat.RELAY:
+        envelope = relay_decrypt_independently(KEY, record.blob)
+        assert envelope["modelVersion"] == 2
+        # A Relay Proxy decodes `data` into a Go struct: a JSON string fails to decode (the
+        # record is skipped), where an object (0.1's {"deleted": true, ...}) became an item.
+        assert envelope["data"] == "deleted"
+        assert envelope["x-autoconfig-cache"] == {"deleted": True, "version": 9, "cachedAt": 5}
 
 
 def test_encryption_key_is_trimmed_like_the_relay_proxy() -> None:
@@ -237,30 +309,64 @@ def test_unknown_kind_is_rejected() -> None:
 
 def test_kind_that_disagrees_with_the_field_is_rejected() -> None:
     cache = make_cache()
-    plaintext = json.dumps(
-        {"kind": "filter", "modelVersion": 2, "data": {"item": filter_json(), "cachedAt": 0}}
-    ).encode()
+    plaintext = json.dumps({"kind": "filter", "modelVersion": 2, "data": filter_json()}).encode()
     with pytest.raises(UnknownKindError):
         cache.codec.decode(_encrypt_plaintext(cache, "env:a", 1, plaintext))
 
 
-def test_newer_model_version_is_unknown() -> None:
+@pytest.mark.parametrize("fmt", list(StorageFormat))
+def test_newer_model_version_is_refused_as_newer(fmt: StorageFormat) -> None:
+    cache = make_cache(fmt)
+    plaintext = json.dumps(
+        {"kind": "environment", "modelVersion": CURRENT_MODEL_VERSION + 1, "data": env_json("a")}
+    ).encode()
+    with pytest.raises(NewerFormatError, match="upgrade"):
+        cache.codec.decode(_encrypt_plaintext(cache, "env:a", 2, plaintext))
+
+
+@pytest.mark.parametrize("model_version", [0, -1])
+def test_model_version_below_1_is_malformed(model_version: int) -> None:
+    # 0 is the internal number of 0.1's v2 data; stored, it is as invalid as for a Relay Proxy.
     cache = make_cache()
     plaintext = json.dumps(
-        {"kind": "environment", "modelVersion": CURRENT_MODEL_VERSION + 1, "data": {}}
+        {"kind": "environment", "modelVersion": model_version, "data": env_json("a")}
     ).encode()
-    with pytest.raises(UnknownModelVersionError, match="upgrade"):
-        cache.codec.decode(_encrypt_plaintext(cache, "env:a", 1, plaintext))
+    with pytest.raises(MalformedEnvelopeError):
+        cache.codec.decode(_encrypt_plaintext(cache, "env:a", 2, plaintext))
 
 
-def test_model_1_item_in_a_v2_cache_is_migrated() -> None:
-    cache = make_cache()
+@pytest.mark.parametrize("fmt", list(StorageFormat))
+def test_model_1_item_is_the_item_json(fmt: StorageFormat) -> None:
+    cache = make_cache(fmt)
     data = env_json("a", version=1)
     plaintext = json.dumps({"kind": "environment", "modelVersion": 1, "data": data}).encode()
-    decoded = cache.codec.decode(_encrypt_plaintext(cache, "env:a", 1, plaintext))
+    decoded = cache.codec.decode(_encrypt_plaintext(cache, "env:a", 2, plaintext))
     assert decoded.item.to_json() == data
     assert decoded.model_version == 1
     assert decoded.cached_at is None
+
+
+@pytest.mark.parametrize("fmt", list(StorageFormat))
+def test_model_2_means_the_item_json_in_both_formats(fmt: StorageFormat) -> None:
+    cache = make_cache(fmt)
+    data = env_json("a", version=1)
+    plaintext = json.dumps({"kind": "environment", "modelVersion": 2, "data": data}).encode()
+    decoded = cache.codec.decode(_encrypt_plaintext(cache, "env:a", 2, plaintext))
+    assert decoded.item.to_json() == data
+    assert decoded.legacy is False
+
+
+def test_v2_writes_header_format_byte_3() -> None:
+    record = make_cache().codec.encode(Environment.from_json(env_json("a")))
+    assert record.blob[:4] == b"ACv\x03"
+
+
+def test_v2_blob_of_a_newer_header_format_is_refused_as_newer() -> None:
+    cache = make_cache()
+    record = cache.codec.encode(Environment.from_json(env_json("a")))
+    newer = b"ACv\x04" + record.blob[4:]
+    with pytest.raises(NewerFormatError, match="upgrade"):
+        cache.codec.decode(StoredRecord(record.field, record.version, newer))
 
 
 def test_migration_plugin_is_consulted_before_the_builtin_step() -> None:
@@ -272,7 +378,7 @@ def test_migration_plugin_is_consulted_before_the_builtin_step() -> None:
             self, kind: str, model_version: int, data: dict[str, object]
         ) -> object:
             calls.append((kind, model_version))
-            return {"item": {**data, "envName": "migrated"}, "cachedAt": None}
+            return {**data, "envName": "migrated"}
 
     registry = PluginRegistry(load_entry_points=False)
     registry.register(RenamingMigration(), name="renaming-migration")
@@ -289,7 +395,7 @@ def test_migration_plugin_is_consulted_before_the_builtin_step() -> None:
 def test_environment_whose_id_differs_from_its_field_is_malformed() -> None:
     cache = make_cache()
     plaintext = json.dumps(
-        {"kind": "environment", "modelVersion": 2, "data": {"item": env_json("b"), "cachedAt": 0}}
+        {"kind": "environment", "modelVersion": 2, "data": env_json("b")}
     ).encode()
     with pytest.raises(MalformedItemError, match="does not match"):
         cache.codec.decode(_encrypt_plaintext(cache, "env:a", 1, plaintext))
@@ -334,7 +440,7 @@ def test_skip_messages_never_contain_secrets() -> None:
     cache = make_cache()
     data = env_json("a")
     plaintext = json.dumps(
-        {"kind": "environment", "modelVersion": 2, "data": {"item": {**data, "version": "x"}}}
+        {"kind": "environment", "modelVersion": 2, "data": {**data, "version": "x"}}
     ).encode()
     result = cache.decode_records([_encrypt_plaintext(cache, "env:a", 0, plaintext)])
     text = json.dumps([item.to_json() for item in result.report.skipped])
@@ -382,3 +488,30 @@ def test_encryption_plugin_answers_before_the_builtin_codec() -> None:
     # A blob the plugin does not recognise falls through to the built-in AES-GCM codec.
     builtin_record = make_cache().codec.encode(Environment.from_json(env_json("b")))
     assert cache.codec.decode(builtin_record).item.id == "b"
+
+
+def test_v2_blob_of_an_encryption_plugin_without_the_extension_is_read_as_0_1() -> None:
+    # A third-party plugin's blob has no v2 header to say who wrote it: 0.1's envelope (model 2
+    # with {"item", "cachedAt"}, no extension) is recognised from its shape.
+    plugin = MarkerEncryption()
+    registry = PluginRegistry(load_entry_points=False)
+    registry.register(plugin, name="marker-encryption")
+    cache = make_cache(registry=registry)
+    data = env_json("a", version=3)
+    old = {"kind": "environment", "modelVersion": 2, "data": {"item": data, "cachedAt": 42}}
+    decoded = cache.codec.decode(_encrypt_plaintext(cache, "env:a", 6, json.dumps(old).encode()))
+    assert decoded.item.to_json() == data
+    assert decoded.legacy is True and decoded.cached_at_ms == 42
+    fresh = cache.codec.decode(cache.codec.encode(Environment.from_json(data)))
+    assert fresh.legacy is False and fresh.item.to_json() == data
+
+
+def test_relay_previous_key_under_either_derivation_decrypts_and_is_stale() -> None:
+    data = env_json("old", version=1)
+    blob = relay_encrypt_independently(
+        "old key", {"kind": "environment", "modelVersion": 2, "data": data}, "sha256"
+    )
+    rotated = make_cache(StorageFormat.RELAY, key="new key", previous=("old key",))
+    result = rotated.decode_records([StoredRecord("env:old", 0, blob)])
+    assert list(result.snapshot.environments) == ["old"]
+    assert result.report.stale_key_fields == ("env:old",)

@@ -19,6 +19,7 @@ from .errors import (
     CodecError,
     ConfigurationError,
     DecryptionError,
+    NewerFormatError,
     StoreClosedError,
     StoreError,
     StoreTimeoutError,
@@ -26,7 +27,16 @@ from .errors import (
     UnknownStoreSchemeError,
 )
 from .hookspecs import hookimpl
-from .models import Environment, ExpiringKey, Filter, Item, Snapshot, Tombstone
+from .models import (
+    ConcurrentKey,
+    Environment,
+    ExpiringKey,
+    Filter,
+    Item,
+    MalformedCredentialsError,
+    Snapshot,
+    Tombstone,
+)
 from .records import ItemKind, StoredRecord
 from .report import LoadReport, SkippedItem, SkipReason
 from .store_spec import StoreSpec
@@ -35,6 +45,7 @@ __all__ = [
     "AutoConfigCache",
     "AutoConfigCacheError",
     "CodecError",
+    "ConcurrentKey",
     "ConfigurationError",
     "DecryptionError",
     "Environment",
@@ -46,6 +57,8 @@ __all__ = [
     "KeyRing",
     "LoadReport",
     "LoadResult",
+    "MalformedCredentialsError",
+    "NewerFormatError",
     "SkipReason",
     "SkippedItem",
     "Snapshot",

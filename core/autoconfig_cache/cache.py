@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from collections.abc import Awaitable, Mapping, Sequence
 from datetime import UTC, datetime
 from types import TracebackType
@@ -18,12 +19,22 @@ import attrs
 import pluggy
 
 from . import hookspecs
-from .codec import AesGcmEncryption, BuiltinMigrations, Codec, KeyRing, StorageFormat
+from .codec import (
+    CURRENT_MODEL_VERSION,
+    AesGcmEncryption,
+    BuiltinMigrations,
+    Codec,
+    KeyDerivation,
+    KeyRing,
+    StorageFormat,
+    parse_relay_key_derivation,
+)
 from .errors import (
     CodecError,
     DecryptionError,
     MalformedEnvelopeError,
     MalformedItemError,
+    NewerFormatError,
     StoreClosedError,
     UnknownKindError,
     UnknownModelVersionError,
@@ -60,7 +71,10 @@ class LoadResult:
 
 @attrs.frozen
 class InspectedRecord:
-    """One stored record as ``autoconfig-cache cache inspect``/``verify`` see it."""
+    """One stored record as ``autoconfig-cache cache inspect``/``verify`` see it.
+
+    :param key_derivation: the ``relay`` key derivation that opened it (``None`` for ``v2``).
+    """
 
     record: StoredRecord
     item: Item | Tombstone | None
@@ -68,6 +82,21 @@ class InspectedRecord:
     key_id: str | None
     cached_at: datetime | None
     problem: SkippedItem | None
+    key_derivation: KeyDerivation | None = None
+
+
+@attrs.define
+class _LoadNotes:
+    """What a load learnt beyond the snapshot: what to leave alone, rewrite, or write with."""
+
+    newer: dict[str, StoredRecord] = attrs.Factory(dict)
+    """Records written by a newer release (never rewritten by this one), by field."""
+    outdated: list[str] = attrs.Factory(list)
+    """Fields read through a migration or in 0.1's shape: rewritten in the current shape."""
+    by_derivation: dict[KeyDerivation, list[str]] = attrs.Factory(dict)
+    """``relay`` fields by the key derivation that opened them."""
+    evidence: Counter[KeyDerivation] = attrs.Factory(Counter)
+    """``relay`` derivations of records not written by 0.1 (what ``auto`` follows)."""
 
 
 class AutoConfigCache:
@@ -86,12 +115,13 @@ class AutoConfigCache:
         format: StorageFormat = StorageFormat.V2,
         registry: PluginRegistry | None = None,
         scheme: str = "none",
+        relay_key_derivation: KeyDerivation | None = None,
     ) -> None:
         self.scheme = scheme if store is not None else "none"
         self.format = format
         self._pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
         self._pm.add_hookspecs(hookspecs)
-        self._encryption = AesGcmEncryption(keys)
+        self._encryption = AesGcmEncryption(keys, relay_key_derivation)
         self._pm.register(self._encryption, name="aesgcm")
         self._pm.register(BuiltinMigrations(), name="builtin-migrations")
         for name, plugin in (registry or get_registry()).cache_plugins():
@@ -106,6 +136,11 @@ class AutoConfigCache:
         )
         self._in_flight = InFlight()
         self._needs_rewrite: set[str] = set()
+        self._newer_records: dict[str, StoredRecord] = {}
+        # relay format, `auto` derivation: settled by the first load (or, for a process that
+        # writes without loading, by a read before its first write).
+        self._relay_derivation_settled = relay_key_derivation is not None
+        self._seen_derivations: Counter[KeyDerivation] = Counter()
         self._closed = False
 
     @classmethod
@@ -119,6 +154,8 @@ class AutoConfigCache:
         format: str | StorageFormat = StorageFormat.V2,
         options: Mapping[str, str] | None = None,
         registry: PluginRegistry | None = None,
+        trim_encryption_key: bool = True,
+        relay_key_derivation: str | KeyDerivation | None = None,
     ) -> AutoConfigCache:
         """Open the cache in the store at ``store_url`` (``None`` → the null store).
 
@@ -128,12 +165,26 @@ class AutoConfigCache:
         :param previous_encryption_keys: keys that still decrypt (rotation).
         :param format: ``v2`` (default) or ``relay``.
         :param options: store settings that do not fit the URL.
+        :param trim_encryption_key: ``False`` when ``encryption_key`` is the AutoConfig key,
+            which the Relay Proxy uses as key material as it is. Its trimmed form, which 0.1
+            used, is then kept as a previous key, so what 0.1 wrote still decrypts.
+        :param relay_key_derivation: ``relay`` format: ``hkdf``, ``sha256``, or ``auto``/``None``
+            (the derivation of the records already stored, else HKDF).
         :raises ConfigurationError: bad key, unknown scheme (naming the extra to install), ...
         """
         registry = registry or get_registry()
-        keys = KeyRing.from_strings(encryption_key, previous_encryption_keys)
+        previous = tuple(previous_encryption_keys)
+        if not trim_encryption_key and encryption_key.strip() != encryption_key:
+            # Previous keys are trimmed: this adds the trimmed form 0.1 used, decrypt only.
+            previous = (*previous, encryption_key)
+        keys = KeyRing.from_strings(encryption_key, previous, trim_current=trim_encryption_key)
         storage_format = (
             format if isinstance(format, StorageFormat) else StorageFormat.parse(format)
+        )
+        derivation = (
+            parse_relay_key_derivation(relay_key_derivation)
+            if isinstance(relay_key_derivation, str)
+            else relay_key_derivation
         )
         store = None
         scheme = "none"
@@ -150,6 +201,7 @@ class AutoConfigCache:
             format=storage_format,
             registry=registry,
             scheme=scheme,
+            relay_key_derivation=derivation,
         )
 
     @property
@@ -197,11 +249,32 @@ class AutoConfigCache:
         return await self._run(self._pm.hook.cache_get_all(), "get_all")
 
     async def get_all(self) -> LoadResult:
-        """Load every item; records that cannot be used are skipped and reported, never fatal."""
+        """Load every item; records that cannot be used are skipped and reported, never fatal.
+
+        The next :meth:`set_all` rewrites, once, what this load found unreadable, under a
+        previous key, in an older shape or under the other ``relay`` key derivation — except
+        records a newer release wrote, which this one never overwrites.
+        """
         records = await self.get_records()
-        result = self.decode_records(records)
-        self._needs_rewrite = {item.field for item in result.report.skipped}
-        self._needs_rewrite.update(result.report.stale_key_fields)
+        notes = _LoadNotes()
+        with gc_paused():
+            result = self._decode_records(records, notes)
+        self._note_relay_derivations(notes.evidence, replace=True)
+        self._newer_records = notes.newer
+        if notes.newer:
+            logger.warning(
+                "%d cached item(s) were written by a newer release of autoconfig-cache and are "
+                "left as they are; upgrade this process to read them",
+                len(notes.newer),
+            )
+        needs_rewrite = {item.field for item in result.report.skipped} - notes.newer.keys()
+        needs_rewrite.update(result.report.stale_key_fields)
+        needs_rewrite.update(notes.outdated)
+        write_derivation = self.codec.relay_write_derivation
+        for derivation, fields in notes.by_derivation.items():
+            if derivation is not write_derivation:
+                needs_rewrite.update(fields)
+        self._needs_rewrite = needs_rewrite
         self._pm.hook.autoconfig_cache_on_load(report=result.report)
         return result
 
@@ -210,7 +283,9 @@ class AutoConfigCache:
         with gc_paused():
             return self._decode_records(records)
 
-    def _decode_records(self, records: Sequence[StoredRecord]) -> LoadResult:
+    def _decode_records(
+        self, records: Sequence[StoredRecord], notes: _LoadNotes | None = None
+    ) -> LoadResult:
         environments: dict[str, Environment] = {}
         filters: dict[str, Filter] = {}
         skipped: list[SkippedItem] = []
@@ -221,14 +296,23 @@ class AutoConfigCache:
         decode = self.codec.decode_parts
         for record in records:
             try:
-                item, _, key, cached_at_ms = decode(record)
+                item, model_version, key, cached_at_ms, derivation, legacy = decode(record)
             except CodecError as exc:
                 problem = _skipped(record.field, exc)
                 logger.warning(
                     "cache item %s skipped (%s): %s", record.field, problem.reason, problem.message
                 )
                 skipped.append(problem)
+                if notes is not None and isinstance(exc, NewerFormatError):
+                    notes.newer[record.field] = record
                 continue
+            if notes is not None:
+                if legacy or model_version < CURRENT_MODEL_VERSION:
+                    notes.outdated.append(record.field)
+                if derivation is not None:
+                    notes.by_derivation.setdefault(derivation, []).append(record.field)
+                    if not legacy:
+                        notes.evidence[derivation] += 1
             if isinstance(item, Environment):
                 environments[item.env_id] = item
             elif isinstance(item, Filter):
@@ -252,8 +336,13 @@ class AutoConfigCache:
         return LoadResult(Snapshot(environments, filters, tuple(tombstones)), report)
 
     def inspect_records(self, records: Sequence[StoredRecord]) -> list[InspectedRecord]:
-        """Decode each record on its own, keeping the problem of those that fail (CLI)."""
+        """Decode each record on its own, keeping the problem of those that fail (CLI).
+
+        In the ``relay`` format with the ``auto`` derivation, what it sees also decides what
+        later writes use, as a load does (``cache rotate-key`` inspects, then writes).
+        """
         inspected: list[InspectedRecord] = []
+        evidence: Counter[KeyDerivation] = Counter()
         for record in records:
             key_id = self.codec.key_id_of(record)
             try:
@@ -265,31 +354,114 @@ class AutoConfigCache:
                 continue
             if key_id is None and decoded.key is not None:
                 key_id = decoded.key.key_id_hex
+            if decoded.derivation is not None and not decoded.legacy:
+                evidence[decoded.derivation] += 1
             inspected.append(
                 InspectedRecord(
-                    record, decoded.item, decoded.model_version, key_id, decoded.cached_at, None
+                    record,
+                    decoded.item,
+                    decoded.model_version,
+                    key_id,
+                    decoded.cached_at,
+                    None,
+                    decoded.derivation,
                 )
             )
+        self._note_relay_derivations(evidence, replace=False)
         return inspected
+
+    # -- the relay key derivation (auto) -------------------------------------------------------
+
+    def _note_relay_derivations(self, evidence: Counter[KeyDerivation], *, replace: bool) -> None:
+        """``auto``: write with the derivation most stored records use (HKDF on a tie or none).
+
+        Records 0.1 wrote (SHA-256, which 0.1 always used) are not evidence: they say nothing
+        about the Relay Proxy the store is shared with, and are rewritten anyway.
+        """
+        if self.format is not StorageFormat.RELAY:
+            return
+        if replace:
+            self._seen_derivations = Counter(evidence)
+        else:
+            self._seen_derivations.update(evidence)
+        seen = self._seen_derivations
+        self._encryption.detected_relay_derivation = (
+            (
+                KeyDerivation.SHA256
+                if seen[KeyDerivation.SHA256] > seen[KeyDerivation.HKDF]
+                else KeyDerivation.HKDF
+            )
+            if seen
+            else None
+        )
+        self._relay_derivation_settled = True
+
+    async def _settle_relay_derivation(self, operation: str) -> None:
+        """Before the first write of a process that has not loaded: read what is stored.
+
+        A failed read fails the write (reported as the write's error): writing under a
+        derivation the store's Relay Proxy cannot read would be worse than not writing.
+        """
+        if self._relay_derivation_settled or self.format is not StorageFormat.RELAY or self.is_null:
+            return
+        try:
+            records = await self.get_records()
+        except (asyncio.CancelledError, StoreClosedError):
+            raise
+        except Exception as exc:
+            self._pm.hook.autoconfig_cache_on_write_error(operation=operation, error=exc)
+            raise
+        evidence: Counter[KeyDerivation] = Counter()
+        for record in records:
+            try:
+                _, _, _, _, derivation, legacy = self.codec.decode_parts(record)
+            except CodecError:
+                continue  # a load reports it; here it is just no evidence
+            if derivation is not None and not legacy:
+                evidence[derivation] += 1
+        self._note_relay_derivations(evidence, replace=True)
 
     # -- writing -------------------------------------------------------------------------------
 
-    async def set_all(self, snapshot: Snapshot, *, rewrite_unchanged: bool = False) -> None:
+    async def set_all(
+        self,
+        snapshot: Snapshot,
+        *,
+        rewrite_unchanged: bool = False,
+        keep: Sequence[StoredRecord] = (),
+    ) -> None:
         """Make the store hold exactly ``snapshot`` (only changed items cost writes).
 
         :param rewrite_unchanged: re-encrypt items whose version did not change (key rotation).
+        :param keep: stored records to keep as they are, byte for byte, beside ``snapshot``:
+            records a newer release wrote, which this one can neither load nor re-encrypt
+            (``cache rotate-key`` keeps them). A record whose field ``snapshot`` has is ignored.
         """
+        await self._settle_relay_derivation("set_all")
         encode = self.codec.encode
         records = [encode(item) for item in snapshot.items()]
         records.extend(encode(tombstone) for tombstone in snapshot.tombstones)
+        if self._newer_records:
+            # A record a newer release wrote (a model version or v2 blob format this release
+            # does not know) is never replaced at the same version: the store is handed that
+            # very record back, so that even a rewrite of unchanged versions (the repair below,
+            # key rotation) writes its own bytes again. A higher version of the item, from the
+            # stream, is newer data and replaces it as usual; a lower one never does (the
+            # store's version guard). upsert() and delete() need nothing: stores never replace
+            # a record with one of the same version there.
+            records = [self._keep_newer(record) for record in records]
+        if keep:
+            fields = {record.field for record in records}
+            records.extend(record for record in keep if record.field not in fields)
         # Stores skip records whose version they already hold. A record that failed to load
-        # (tampered, truncated, written under a key since removed) or that is still under a
-        # previous key would then stay that way until the item changes: rewrite everything once.
+        # (tampered, truncated, written under a key since removed), that is still under a
+        # previous key, in an older shape or under the other relay key derivation would then
+        # stay that way until the item changes: rewrite everything once.
         repair = bool(self._needs_rewrite) and not rewrite_unchanged
         if repair:
             logger.info(
-                "rewriting every item once: %d stored item(s) were unreadable or under a "
-                "previous key at the last load",
+                "rewriting every item once: %d stored item(s) were unreadable, under a previous "
+                "key or in an older format at the last load",
                 len(self._needs_rewrite),
             )
         await self._write(
@@ -300,11 +472,17 @@ class AutoConfigCache:
         )
         self._needs_rewrite.clear()
 
+    def _keep_newer(self, record: StoredRecord) -> StoredRecord:
+        """The stored record a newer release wrote for ``record``'s field at its version, if any."""
+        kept = self._newer_records.get(record.field)
+        return kept if kept is not None and kept.version == record.version else record
+
     async def upsert(self, item: Item) -> bool:
         """Store ``item`` unless the store holds the same or a newer version.
 
         :return: ``True`` if written.
         """
+        await self._settle_relay_derivation("upsert")
         record = self.codec.encode(item)
         written: bool = await self._write(self._pm.hook.cache_upsert(record=record), "upsert")
         return written
@@ -317,6 +495,7 @@ class AutoConfigCache:
 
         :return: ``True`` if the tombstone was written.
         """
+        await self._settle_relay_derivation("delete")
         record = self.codec.encode(Tombstone(kind, item_id, version))
         written: bool = await self._write(self._pm.hook.cache_upsert(record=record), "delete")
         return written

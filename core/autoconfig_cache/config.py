@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import os
+import ssl
 import tomllib
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -26,7 +27,7 @@ from urllib.parse import quote, urlsplit
 
 import attrs
 
-from .codec import StorageFormat
+from .codec import KeyDerivation, StorageFormat, parse_relay_key_derivation
 from .errors import ConfigurationError, UnknownStoreSchemeError
 from .plugins import KNOWN_EXTRAS, PluginRegistry, get_registry
 from .secrets import mask, redact_url
@@ -76,6 +77,9 @@ SETTINGS: dict[str, Setting] = {
         "AUTO_CONFIG_CACHE_PREVIOUS_ENCRYPTION_KEYS", "cache.previous_encryption_keys", secret=True
     ),
     "format": Setting("AUTO_CONFIG_CACHE_FORMAT", "cache.format"),
+    "relay_key_derivation": Setting(
+        "AUTO_CONFIG_CACHE_RELAY_KEY_DERIVATION", "cache.relay_key_derivation"
+    ),
     "store": Setting("AUTO_CONFIG_CACHE_STORE", "cache.store"),
     "use_redis": Setting("USE_REDIS", "redis.enabled"),
     "redis_url": Setting("REDIS_URL", "redis.url", secret=True),
@@ -87,6 +91,13 @@ SETTINGS: dict[str, Setting] = {
     "use_dynamodb": Setting("USE_DYNAMODB", "dynamodb.enabled"),
     "dynamodb_table": Setting("DYNAMODB_TABLE", "dynamodb.table"),
     "dynamodb_url": Setting("DYNAMODB_URL", "dynamodb.url"),
+    # The Relay Proxy's [Proxy] settings (ld-relay config/config.go, ProxyConfig), for the stream.
+    "proxy_url": Setting("PROXY_URL", "proxy.url", secret=True),
+    "proxy_user": Setting("PROXY_AUTH_USER", "proxy.user"),
+    "proxy_password": Setting("PROXY_AUTH_PASSWORD", "proxy.password", secret=True),
+    "proxy_domain": Setting("PROXY_AUTH_DOMAIN", "proxy.domain"),
+    "proxy_ntlm": Setting("PROXY_AUTH_NTLM", "proxy.ntlm_auth"),
+    "proxy_ca_certs": Setting("PROXY_CA_CERTS", "proxy.ca_certs"),
 }
 
 # TOML tables that hold free-form key/value pairs rather than named settings.
@@ -103,12 +114,20 @@ class Config:
     :param encryption_key: the key set explicitly, if any (see :attr:`effective_encryption_key`).
     :param previous_encryption_keys: keys that still decrypt, for rotation.
     :param format: the storage format.
+    :param relay_key_derivation: the key derivation ``relay`` records are written with;
+        ``None`` is ``auto`` (that of the records already stored, else HKDF).
+    :param autoconfig_key_as_given: the AutoConfig key exactly as configured (not trimmed): the
+        key material when no encryption key is set, as in the Relay Proxy.
     :param store_url: the store URL (secrets included: log :attr:`redacted_store_url`).
     :param store_options: settings given to the store beside its URL (``tls``, ``password``...).
     :param stream_uri: base URI of the AutoConfig stream.
     :param port: port of the status server.
     :param bind_address: interface of the status server.
     :param log_level: logging level name.
+    :param proxy_url: the outbound proxy of the stream (``None``: the environment's, if any).
+    :param proxy_user: proxy user name (Basic authentication), when not in ``proxy_url``.
+    :param proxy_password: its password (log :attr:`describe`, never this).
+    :param ca_cert_files: PEM files of CA certificates the stream trusts besides the defaults.
     :param source_file: the TOML file read, if any.
     :param warnings: things worth telling the operator that are not errors.
     """
@@ -120,6 +139,8 @@ class Config:
         default=(), repr=lambda keys: f"<{len(keys)} key(s)>"
     )
     format: StorageFormat = StorageFormat.V2
+    relay_key_derivation: KeyDerivation | None = None
+    autoconfig_key_as_given: str | None = attrs.field(default=None, repr=False)
     store_url: str | None = attrs.field(
         default=None, repr=lambda url: repr(redact_url(url) if url else None)
     )
@@ -130,6 +151,14 @@ class Config:
     port: int = DEFAULT_PORT
     bind_address: str = DEFAULT_BIND_ADDRESS
     log_level: str = DEFAULT_LOG_LEVEL
+    proxy_url: str | None = attrs.field(
+        default=None, repr=lambda url: repr(redact_url(url) if url else None)
+    )
+    proxy_user: str | None = None
+    proxy_password: str | None = attrs.field(
+        default=None, repr=lambda password: "'****'" if password else "None"
+    )
+    ca_cert_files: tuple[str, ...] = ()
     source_file: Path | None = None
     warnings: tuple[str, ...] = ()
 
@@ -145,11 +174,13 @@ class Config:
 
     @property
     def effective_encryption_key(self) -> str:
-        """The key that encrypts the cache: the encryption key, else the AutoConfig key.
+        """The key material of the cache: the encryption key (trimmed), else the AutoConfig key
+        as given, not trimmed — what the Relay Proxy does (ld-relay
+        ``internal/autoconfigcache/crypto.go``, ``resolveEncryptionKey``).
 
         :raises ConfigurationError: when neither is set.
         """
-        key = self.encryption_key or self.autoconfig_key
+        key = self.encryption_key or self.autoconfig_key_as_given or self.autoconfig_key
         if not key:
             raise ConfigurationError(
                 "no encryption key: set AUTO_CONFIG_CACHE_ENCRYPTION_KEY (TOML: "
@@ -198,6 +229,8 @@ class Config:
             previous_encryption_keys=self.previous_encryption_keys,
             format=self.format,
             options=self.store_options,
+            trim_encryption_key=self.encryption_key is not None,
+            relay_key_derivation=self.relay_key_derivation,
         )
 
     def describe(self) -> dict[str, object]:
@@ -208,6 +241,7 @@ class Config:
             "encryptionKey": mask(self.encryption_key) or None,
             "previousEncryptionKeys": [mask(key) for key in self.previous_encryption_keys],
             "format": str(self.format),
+            "relayKeyDerivation": str(self.relay_key_derivation or "auto"),
             "store": self.redacted_store_url,
             "storeOptions": {
                 name: ("****" if _secret_option(name) else value)
@@ -217,6 +251,10 @@ class Config:
             "port": self.port,
             "bindAddress": self.bind_address,
             "logLevel": self.log_level,
+            "proxyUrl": redact_url(self.proxy_url) if self.proxy_url else None,
+            "proxyUser": self.proxy_user,
+            "proxyPassword": "****" if self.proxy_password else None,
+            "caCertFiles": list(self.ca_cert_files),
             "configFile": str(self.source_file) if self.source_file else None,
         }
 
@@ -417,6 +455,22 @@ def _build(
                 f"Relay Proxy), got {format_text!r}"
             ) from None
 
+    derivation_text = read.text("relay_key_derivation")
+    relay_key_derivation: KeyDerivation | None = None
+    if derivation_text is not None:
+        try:
+            relay_key_derivation = parse_relay_key_derivation(derivation_text)
+        except ConfigurationError:
+            raise ConfigurationError(
+                f"{SETTINGS['relay_key_derivation'].name()} must be 'auto' (default), 'hkdf' "
+                f"(Relay Proxy v9 and later v8) or 'sha256' (earlier v8), got {derivation_text!r}"
+            ) from None
+        if relay_key_derivation is not None and storage_format is not StorageFormat.RELAY:
+            warnings.append(
+                f"{SETTINGS['relay_key_derivation'].env} ignored because "
+                f"{SETTINGS['format'].env} is not 'relay'"
+            )
+
     stream_uri = read.text("stream_uri") or DEFAULT_STREAM_URI
     _check_http_url(stream_uri, "stream_uri")
     port = read.port("port") or DEFAULT_PORT
@@ -428,7 +482,7 @@ def _build(
             f"got {log_level.lower()!r}"
         )
 
-    store_url, store_options = _choose_store(read, store_options, warnings)
+    store_url, store_options = _choose_store(read, store_options, warnings, cache_key)
     if store_url is not None:
         _check_store_url(store_url, registry)
 
@@ -439,6 +493,8 @@ def _build(
             f"AUTO_CONFIG_CACHE_KEY to run without a cache"
         )
     if store_url is not None and cache_key is None:
+        # Only AUTO_CONFIG_CACHE_STORE gets here: USE_REDIS/USE_DYNAMODB without a cache key
+        # were turned into "no cache" with a warning by _choose_store.
         raise ConfigurationError(
             f"a store is configured ({redact_url(store_url)}) but "
             f"{SETTINGS['cache_key'].name()} is not set; set it to a name for this cache "
@@ -456,12 +512,16 @@ def _build(
         encryption_key=encryption_key,
         previous_encryption_keys=previous,
         format=storage_format,
+        relay_key_derivation=relay_key_derivation,
+        # Not trimmed: key material exactly as the Relay Proxy uses it (see Config).
+        autoconfig_key_as_given=raw.get("autoconfig_key") if autoconfig_key else None,
         store_url=store_url,
         store_options=store_options,
         stream_uri=stream_uri.rstrip("/"),
         port=port,
         bind_address=bind_address,
         log_level=log_level,
+        **_proxy_settings(read, raw.get("proxy_ca_certs"), warnings),
         source_file=path,
         warnings=tuple(warnings),
     )
@@ -523,9 +583,15 @@ def _check_store_url(url: str, registry: PluginRegistry | None) -> None:
 
 
 def _choose_store(
-    read: _Reader, options: dict[str, str], warnings: list[str]
+    read: _Reader, options: dict[str, str], warnings: list[str], cache_key: str | None
 ) -> tuple[str | None, dict[str, str]]:
-    """Pick the one configured store; two at once is an error."""
+    """Pick the one configured store; two at once is an error.
+
+    ``USE_REDIS``/``USE_DYNAMODB`` without a cache key means no cache, with a warning: a Relay
+    Proxy uses that database for flag data and caches AutoConfig only when its cache key is set
+    (ld-relay ``internal/autoconfigcache/store.go``, ``NewStore``: an empty ``CacheKey`` gives the
+    no-op store), so a Relay's settings must run here as they do there.
+    """
     chosen: list[tuple[str, Callable[[], str]]] = []
     generic = read.text("store")
     if generic is not None and generic.strip():
@@ -548,7 +614,15 @@ def _choose_store(
         )
     if not chosen:
         return None, options
-    return chosen[0][1](), options
+    name, build = chosen[0]
+    if cache_key is None and name in ("USE_REDIS", "USE_DYNAMODB"):
+        warnings.append(
+            f"{name} is set but {SETTINGS['cache_key'].name()} is not: running without a cache "
+            f"(caching off), as a Relay Proxy does; set {SETTINGS['cache_key'].env} to keep the "
+            "AutoConfig data in that store"
+        )
+        return None, {}
+    return build(), options
 
 
 def _warn_unused(read: _Reader, names: tuple[str, ...], switch: str, warnings: list[str]) -> None:
@@ -596,3 +670,87 @@ def _dynamodb_url(read: _Reader, options: dict[str, str]) -> str:
         _check_http_url(endpoint, "dynamodb_url")
         options.setdefault("endpoint", endpoint)
     return f"dynamodb://{quote(table, safe='')}"
+
+
+def _proxy_settings(read: _Reader, ca_certs: object, warnings: list[str]) -> dict[str, Any]:
+    """The stream's outbound proxy and extra CA certificates, as :class:`Config` fields.
+
+    The names are the Relay Proxy's (ld-relay ``docs/configuration.md``, section ``[Proxy]``).
+    Relay sends ``PROXY_AUTH_USER``/``PROXY_AUTH_PASSWORD`` only with NTLM and otherwise takes
+    Basic credentials from ``PROXY_URL``; this project has no NTLM, so it sends them as Basic
+    credentials, and takes them from ``PROXY_URL`` too.
+    """
+    url = (read.text("proxy_url") or "").strip() or None
+    user = read.text("proxy_user") or None
+    password = read.text("proxy_password") or None
+    if read.flag("proxy_ntlm"):
+        raise ConfigurationError(
+            f"{SETTINGS['proxy_ntlm'].name()} is true, but NTLM proxy authentication is not "
+            "supported; use a proxy that accepts Basic authentication (PROXY_AUTH_USER and "
+            "PROXY_AUTH_PASSWORD, or user:password in PROXY_URL), or a local NTLM-to-Basic "
+            "proxy, and unset PROXY_AUTH_NTLM"
+        )
+    if read.has("proxy_domain"):
+        warnings.append("PROXY_AUTH_DOMAIN ignored: it is only used by NTLM authentication")
+    if url is not None:
+        _check_http_url(url, "proxy_url")
+        if user is not None and urlsplit(url).username:
+            raise ConfigurationError(
+                "proxy credentials are set twice, in PROXY_URL (TOML: proxy.url) and in "
+                "PROXY_AUTH_USER (TOML: proxy.user); keep one of them"
+            )
+    elif user is not None or password is not None:
+        unused = [SETTINGS[n].env for n in ("proxy_user", "proxy_password") if read.has(n)]
+        warnings.append(
+            f"{', '.join(unused)} ignored because PROXY_URL is not set (a proxy from "
+            "HTTPS_PROXY/HTTP_PROXY takes its credentials from its URL)"
+        )
+        user = password = None
+    if password is not None and user is None:
+        raise ConfigurationError(
+            f"{SETTINGS['proxy_password'].name()} is set but {SETTINGS['proxy_user'].name()} "
+            "is not; set the proxy user name too"
+        )
+    return {
+        "proxy_url": url,
+        "proxy_user": user,
+        "proxy_password": password,
+        "ca_cert_files": _ca_cert_files(ca_certs),
+    }
+
+
+def _ca_cert_files(value: object) -> tuple[str, ...]:
+    """``PROXY_CA_CERTS``: comma-separated paths (env) or a list (TOML), each a readable PEM file
+    with at least one certificate. Empty entries are skipped, as Relay does."""
+    setting = SETTINGS["proxy_ca_certs"]
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        parts = value.split(",")
+    elif isinstance(value, list) and all(isinstance(item, str) for item in value):
+        parts = list(value)
+    else:
+        raise ConfigurationError(
+            f"{setting.name()} must be a comma-separated string of paths (env) or a list of "
+            "paths (TOML)"
+        )
+    files = tuple(part.strip() for part in parts if part.strip())
+    for path in files:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        try:
+            context.load_verify_locations(cafile=path)
+        except FileNotFoundError:
+            raise ConfigurationError(
+                f"{setting.name()}: CA certificate file {path!r} does not exist"
+            ) from None
+        except ssl.SSLError:  # before OSError, of which it is a subclass
+            raise ConfigurationError(
+                f"{setting.name()}: {path!r} holds no PEM certificate; give the CA certificate "
+                "in PEM format (-----BEGIN CERTIFICATE-----)"
+            ) from None
+        except OSError as exc:
+            raise ConfigurationError(
+                f"{setting.name()}: CA certificate file {path!r} cannot be read: "
+                f"{exc.strerror or exc}"
+            ) from None
+    return files

@@ -89,6 +89,14 @@ class UnknownModelVersionError(CodecError):
     """No installed migration can bring the item to the current model version."""
 
 
+class NewerFormatError(UnknownModelVersionError):
+    """The record was written in a model version or blob format newer than this release knows.
+
+    Such a record is skipped like any unreadable one, but never rewritten: the process that
+    wrote it is newer, and its data is not this process's to repair.
+    """
+
+
 class MalformedItemError(CodecError):
     """An item's JSON lacks required fields or has fields of the wrong type."""
 

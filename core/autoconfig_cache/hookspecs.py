@@ -86,7 +86,11 @@ def cache_get_all() -> Awaitable[list[StoredRecord]] | None:
 
     Called at start-up (racing the stream) and by the CLI. An empty store returns ``[]``.
     ``version`` is 0 for records whose version the store does not know (e.g. written by a Relay
-    Proxy, which stores no separate version).
+    Proxy, which stores no separate version). One record per field. A store that declares the
+    optional capability ``keeps_tombstones_apart = True`` returns the tombstones it holds apart
+    with :attr:`StoredRecord.deleted` set, and the field, version and blob they were written
+    with; any other store returns them like any record (the flag may then be ``False``: the
+    core recognises a tombstone from its decrypted envelope).
 
     :return: an awaitable of the records; ``None`` only from a plugin that is not a store.
     :raises StoreError: (or a subclass) when the store cannot be read.
@@ -105,6 +109,12 @@ def cache_set_all(
     equal version is rewritten too (used by key rotation). Delete every field not in
     ``records``. Only changed fields should cost writes: this is O(changed), not a full rewrite.
 
+    Tombstones are records with :attr:`StoredRecord.deleted` set. A store that declares
+    ``keeps_tombstones_apart = True`` writes them where a Relay Proxy reading the store does not
+    see them, removes those missing from ``records`` like any field, and lets an item and a
+    tombstone of one field replace each other under the same version rules; any other store may
+    ignore the flag.
+
     :param records: the full snapshot, one record per field (no duplicates).
     :param rewrite_unchanged: rewrite records whose stored version is equal.
     :raises PartialWriteError: naming the fields that could not be written.
@@ -120,6 +130,12 @@ def cache_upsert(record: StoredRecord) -> Awaitable[bool] | None:
     record, see :func:`autoconfig_cache.records.store_version`). The check and the write are one atomic
     step on the server (Lua, a transaction or a conditional write), so that many processes can
     share one cache key and no field ever goes back to an older version.
+
+    A tombstone has :attr:`StoredRecord.deleted` set. A store that declares
+    ``keeps_tombstones_apart = True`` holds it where a Relay Proxy does not read it, in place of
+    the field's item (one record per field), and compares it with the stored item or tombstone
+    of that field as with any record: a lower or equal version is refused, a higher one
+    replaces either kind. Any other store may ignore the flag.
 
     :return: an awaitable of ``True`` if written, ``False`` if a same or newer version was there.
     :raises StoreError: when the store cannot be written.
@@ -194,7 +210,10 @@ def cache_decrypt(blob: bytes, context: EncryptionContext) -> bytes | None:
 def cache_migrate_item(kind: str, model_version: int, data: Any) -> Any | None:
     """Upgrade an item's envelope ``data`` by exactly one model version.
 
-    The core calls this repeatedly until the item reaches the current model version.
+    The core calls this repeatedly until the item reaches the current model version. Model
+    versions are the Relay Proxy's (1 and 2: ``data`` is the item JSON). Model version 0 is
+    internal, never stored: the ``v2``-format data of autoconfig-cache 0.1,
+    ``{"item": <item JSON>, "cachedAt": <ms>}``, which the built-in step 0 → 1 unwraps.
 
     :param kind: ``environment`` or ``filter``.
     :param model_version: the version ``data`` is in now.

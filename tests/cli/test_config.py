@@ -9,6 +9,7 @@ import pytest
 from autoconfig_cache.codec import StorageFormat
 from autoconfig_cache.config import DEFAULT_PORT, DEFAULT_STREAM_URI, Config
 from autoconfig_cache.errors import ConfigurationError, UnknownStoreSchemeError
+from tests.netfixtures import make_ca
 from tests.services import service_missing
 
 SECRET = "sdk-0123456789-very-secret-autoconfig-key-WXYZ"
@@ -343,3 +344,128 @@ def test_redis_settings_without_use_redis_give_a_warning() -> None:
     config = load({"REDIS_HOST": "cache.internal"})
     assert config.store_url is None
     assert any("REDIS_HOST" in warning and "USE_REDIS" in warning for warning in config.warnings)
+
+
+# -- Relay parity: USE_REDIS / USE_DYNAMODB without a cache key --------------------------------
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"USE_REDIS": "true", "REDIS_HOST": "cache.internal"},
+        # A Relay may set USE_DYNAMODB with per-environment tables only: no DYNAMODB_TABLE either.
+        {"USE_DYNAMODB": "true"},
+    ],
+    ids=["redis", "dynamodb"],
+)
+def test_relay_store_without_a_cache_key_runs_without_a_cache_and_warns(
+    env: dict[str, str],
+) -> None:
+    config = load({"AUTO_CONFIG_KEY": SECRET, **env})
+    assert config.store_url is None and config.cache_key is None
+    assert config.store_scheme == "none"
+    assert config.store_options == {}
+    switch = next(iter(env))
+    assert any(
+        switch in warning and "AUTO_CONFIG_CACHE_KEY" in warning and "without a cache" in warning
+        for warning in config.warnings
+    ), config.warnings
+
+
+def test_relay_store_with_a_cache_key_still_uses_it() -> None:
+    config = load({"USE_DYNAMODB": "true", "DYNAMODB_TABLE": "t", "AUTO_CONFIG_CACHE_KEY": "k"})
+    assert config.store_url == "dynamodb://t"
+    assert not any("AUTO_CONFIG_CACHE_KEY" in warning for warning in config.warnings)
+
+
+def test_two_relay_stores_without_a_cache_key_are_still_an_error() -> None:
+    message = error_of({"USE_REDIS": "true", "USE_DYNAMODB": "true"})
+    assert "USE_REDIS and USE_DYNAMODB" in message
+
+
+# -- outbound proxy and CA certificates (the Relay Proxy's [Proxy] settings) ---------------------
+
+PROXY_PASSWORD = "proxy-pa55word-never-shown"
+
+
+def test_proxy_settings_from_the_environment(tmp_path: Path) -> None:
+    pki = make_ca(tmp_path / "a")
+    other = make_ca(tmp_path / "b")
+    config = load(
+        {
+            "PROXY_URL": "http://proxy.corp:3128",
+            "PROXY_AUTH_USER": "svc",
+            "PROXY_AUTH_PASSWORD": PROXY_PASSWORD,
+            "PROXY_CA_CERTS": f"{pki.ca_file}, ,{other.ca_file}",
+        }
+    )
+    assert config.proxy_url == "http://proxy.corp:3128"
+    assert (config.proxy_user, config.proxy_password) == ("svc", PROXY_PASSWORD)
+    assert config.ca_cert_files == (str(pki.ca_file), str(other.ca_file))  # empty entry skipped
+    described = config.describe()
+    assert described["proxyPassword"] == "****" and described["proxyUser"] == "svc"
+    assert PROXY_PASSWORD not in repr(config) and PROXY_PASSWORD not in str(described)
+
+
+def test_proxy_settings_from_the_toml_file(tmp_path: Path) -> None:
+    pki = make_ca(tmp_path / "pki")
+    config = load(
+        {"PROXY_AUTH_PASSWORD": PROXY_PASSWORD},
+        f'[proxy]\nurl = "https://proxy.corp:8443"\nuser = "svc"\nca_certs = ["{pki.ca_file}"]\n',
+        tmp_path,
+    )
+    assert config.proxy_url == "https://proxy.corp:8443"
+    assert config.proxy_user == "svc" and config.proxy_password == PROXY_PASSWORD
+    assert config.ca_cert_files == (str(pki.ca_file),)
+
+
+def test_proxy_url_credentials_are_masked() -> None:
+    config = load({"PROXY_URL": f"http://svc:{PROXY_PASSWORD}@proxy.corp:3128"})
+    assert config.proxy_url is not None and PROXY_PASSWORD in config.proxy_url
+    assert PROXY_PASSWORD not in repr(config) and PROXY_PASSWORD not in str(config.describe())
+
+
+def test_bad_proxy_url_names_it_and_masks_the_password() -> None:
+    message = error_of({"PROXY_URL": f"socks5://svc:{PROXY_PASSWORD}@proxy.corp:1080"})
+    assert "PROXY_URL" in message and PROXY_PASSWORD not in message
+
+
+def test_ntlm_proxy_authentication_is_an_error_naming_it() -> None:
+    message = error_of({"PROXY_URL": "http://proxy.corp:3128", "PROXY_AUTH_NTLM": "true"})
+    assert "PROXY_AUTH_NTLM" in message and "not supported" in message
+
+
+def test_proxy_password_without_a_user_is_an_error() -> None:
+    message = error_of({"PROXY_URL": "http://p:1", "PROXY_AUTH_PASSWORD": PROXY_PASSWORD})
+    assert "PROXY_AUTH_USER" in message and PROXY_PASSWORD not in message
+
+
+def test_proxy_credentials_twice_is_an_error() -> None:
+    message = error_of({"PROXY_URL": "http://a:b@p:1", "PROXY_AUTH_USER": "c"})
+    assert "PROXY_URL" in message and "PROXY_AUTH_USER" in message
+
+
+def test_proxy_credentials_without_a_proxy_url_are_ignored_with_a_warning() -> None:
+    config = load({"PROXY_AUTH_USER": "svc", "PROXY_AUTH_PASSWORD": PROXY_PASSWORD})
+    assert config.proxy_user is None and config.proxy_password is None
+    assert any("PROXY_AUTH_USER" in w and "PROXY_URL" in w for w in config.warnings)
+    assert not any(PROXY_PASSWORD in w for w in config.warnings)
+
+
+def test_proxy_domain_is_ignored_with_a_warning() -> None:
+    config = load({"PROXY_URL": "http://p:1", "PROXY_AUTH_DOMAIN": "CORP"})
+    assert any("PROXY_AUTH_DOMAIN" in w for w in config.warnings)
+
+
+def test_missing_or_non_pem_ca_file_is_an_error_naming_proxy_ca_certs(tmp_path: Path) -> None:
+    message = error_of({"PROXY_CA_CERTS": str(tmp_path / "missing.pem")})
+    assert "PROXY_CA_CERTS" in message and "does not exist" in message
+    not_pem = tmp_path / "not.pem"
+    not_pem.write_text("not a certificate\n")
+    message = error_of({"PROXY_CA_CERTS": str(not_pem)})
+    assert "PROXY_CA_CERTS" in message and "no PEM certificate" in message
+
+
+def test_ca_certs_of_the_wrong_type_in_toml_is_an_error(tmp_path: Path) -> None:
+    message = error_of({}, "[proxy]\nca_certs = 5\n", tmp_path)
+    assert "PROXY_CA_CERTS" in message

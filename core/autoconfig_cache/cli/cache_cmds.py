@@ -8,7 +8,8 @@ operation is the only one that rewrites an item whose version has not changed, a
 whatever it is not given. So ``rotate-key`` first decrypts *everything*; if any item cannot be
 decrypted with the configured keys it changes nothing and says so, unless
 ``--drop-undecryptable`` is given, in which case those items are deleted (the next stream
-``put`` writes them again, from LaunchDarkly).
+``put`` writes them again, from LaunchDarkly). Items a newer release wrote are never deleted:
+they also stop a rotation, and with ``--drop-undecryptable`` are kept as they are.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import json
 import os
 import sys
 import tempfile
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -29,10 +31,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 from rich.table import Table
 
 from ..cache import AutoConfigCache, InspectedRecord
+from ..codec import KeyDerivation, StorageFormat
 from ..config import Config
-from ..errors import MalformedItemError
-from ..models import Environment, Filter, Snapshot, Tombstone
-from ..records import parse_field
+from ..errors import CodecError, MalformedItemError, NewerFormatError
+from ..models import Environment, Filter, Snapshot, Tombstone, go_field_names
+from ..records import StoredRecord, parse_field
 from ..secrets import mask, redact_url
 from .output import CommandFailed, err, out, print_json
 
@@ -156,6 +159,8 @@ def _record_json(cache: AutoConfigCache, entry: InspectedRecord) -> dict[str, An
         "version": entry.item.version if entry.item else None,
         "modelVersion": entry.model_version,
         "keyId": entry.key_id,
+        # relay format: "hkdf" or "sha256", the key derivation that opened the record.
+        "keyDerivation": str(entry.key_derivation) if entry.key_derivation else None,
         "onPreviousKey": _on_previous_key(cache, entry),
         "cachedAt": entry.cached_at.isoformat() if entry.cached_at else None,
         "problem": entry.problem.to_json() if entry.problem else None,
@@ -170,6 +175,9 @@ def _record_json(cache: AutoConfigCache, entry: InspectedRecord) -> dict[str, An
             projName=item.proj_name,
             sdkKey=mask(item.sdk_key),
             mobKey=mask(item.mob_key),
+            # The accepted sets, synthesised when the item has no arrays; values masked.
+            sdkKeys=[key.to_json(masked=True) for key in item.sdk_keys],
+            mobileKeys=[key.to_json(masked=True) for key in item.mobile_keys],
         )
     elif isinstance(item, Filter):
         row.update(projKey=item.proj_key, key=item.key)
@@ -219,6 +227,7 @@ def run_inspect(args: argparse.Namespace) -> int:
             )
             return 0
         table = Table(title=f"{len(inspected)} cached item(s) in {_where(config)}")
+        relay = config.format is StorageFormat.RELAY
         for column in (
             "kind",
             "id",
@@ -227,6 +236,7 @@ def run_inspect(args: argparse.Namespace) -> int:
             "version",
             "model",
             "key id",
+            *(("derivation",) if relay else ()),
             "cached at",
             "sdk key",
             "status",
@@ -258,6 +268,7 @@ def run_inspect(args: argparse.Namespace) -> int:
                 str(row["version"] if row["version"] is not None else entry.record.version),
                 str(entry.model_version) if entry.model_version is not None else "-",
                 _key_label(cache, entry.key_id),
+                *((row["keyDerivation"] or "-",) if relay else ()),
                 entry.cached_at.strftime("%Y-%m-%d %H:%M:%S") if entry.cached_at else "-",
                 row.get("sdkKey") or "-",
                 status,
@@ -279,6 +290,13 @@ def run_verify(args: argparse.Namespace) -> int:
         inspected = _inspect_with_progress(cache, records, "verifying")
         problems = [entry for entry in inspected if entry.problem is not None]
         previous = [entry for entry in inspected if _on_previous_key(cache, entry)]
+        derivations = Counter(
+            str(entry.key_derivation) for entry in inspected if entry.key_derivation
+        )
+        # Both relay key derivations in one store: every record loads here, but each Relay
+        # Proxy release reads only one of them. A warning, not a failure (the exit status
+        # stays 0): the next write of a `run` rewrites the minority (docs/operations.md).
+        mixed = len(derivations) > 1
         if args.json:
             print_json(
                 {
@@ -286,6 +304,8 @@ def run_verify(args: argparse.Namespace) -> int:
                     "checked": len(inspected),
                     "problems": [p.problem.to_json() for p in problems if p.problem],
                     "onPreviousKey": [entry.record.field for entry in previous],
+                    "relayKeyDerivations": {str(d): derivations[str(d)] for d in KeyDerivation},
+                    "mixedKeyDerivations": mixed,
                 }
             )
             return 1 if problems else 0
@@ -302,6 +322,14 @@ def run_verify(args: argparse.Namespace) -> int:
                 f"{len(previous)} item(s) are encrypted under a previous key; "
                 "`autoconfig-cache cache rotate-key` re-encrypts them under the current key"
             )
+        if mixed:
+            out.print(
+                f"[yellow]warning[/yellow]: the store holds both relay key derivations "
+                f"({derivations['hkdf']} item(s) under HKDF, {derivations['sha256']} under "
+                "SHA-256); a Relay Proxy reads only one: v9 and later v8 releases HKDF, earlier "
+                "v8 releases SHA-256. Set AUTO_CONFIG_CACHE_RELAY_KEY_DERIVATION to the one "
+                "your Relay Proxy uses"
+            )
         verdict = "[red]FAILED[/red]" if problems else "[green]OK[/green]"
         out.print(
             f"{verdict}: {len(inspected) - len(problems)} of {len(inspected)} item(s) decrypt "
@@ -315,19 +343,42 @@ def run_verify(args: argparse.Namespace) -> int:
 # -- export -----------------------------------------------------------------------------------
 
 
+def _mask_field(data: dict[str, Any], name: str) -> None:
+    """Mask every string under a key of ``data`` that a Relay Proxy reads as the field ``name``.
+
+    Go's JSON decoding matches field names case-insensitively, so a Relay Proxy v8 writes and
+    reads the expiring SDK key as ``Expiring`` (``SDKKeyRep`` in ld-relay
+    ``internal/envfactory/env_rep.go`` has no JSON tag there). Whatever the case, a credential is
+    a credential: every variant is masked.
+    """
+    for key in go_field_names(data, name):
+        if isinstance(data[key], str):
+            data[key] = mask(data[key])
+
+
 def masked_put_data(snapshot: Snapshot) -> dict[str, Any]:
-    """The put data of ``snapshot`` with SDK and mobile keys masked to their last 4 characters."""
+    """The put data of ``snapshot`` with SDK and mobile keys (``sdkKey``, its expiring key,
+    ``mobKey`` and every ``value`` in ``sdkKeys``/``mobileKeys``) masked to their last 4
+    characters. Field names are matched case-insensitively, as a Relay Proxy matches them."""
     data = copy.deepcopy(snapshot.to_put_data())
     for env in data["environments"].values():
-        sdk = env.get("sdkKey")
-        if isinstance(sdk, dict):
-            if isinstance(sdk.get("value"), str):
-                sdk["value"] = mask(sdk["value"])
-            expiring = sdk.get("expiring")
-            if isinstance(expiring, dict) and isinstance(expiring.get("value"), str):
-                expiring["value"] = mask(expiring["value"])
-        if isinstance(env.get("mobKey"), str):
-            env["mobKey"] = mask(env["mobKey"])
+        _mask_field(env, "mobKey")
+        for sdk_name in go_field_names(env, "sdkKey"):
+            sdk = env[sdk_name]
+            if isinstance(sdk, dict):
+                _mask_field(sdk, "value")
+                for expiring_name in go_field_names(sdk, "expiring"):
+                    if isinstance(sdk[expiring_name], dict):
+                        _mask_field(sdk[expiring_name], "value")
+        # Concurrent keys: every entry's value is a credential. Only arrays that are there are
+        # masked; none is synthesised, so the export keeps the item's shape.
+        for field in ("sdkKeys", "mobileKeys"):
+            for name in go_field_names(env, field):
+                entries = env[name]
+                if isinstance(entries, list):
+                    for entry in entries:
+                        if isinstance(entry, dict):
+                            _mask_field(entry, "value")
     return data
 
 
@@ -387,6 +438,21 @@ def run_export(args: argparse.Namespace) -> int:
 # -- import -----------------------------------------------------------------------------------
 
 
+def _holds_masked_key(env: Environment) -> bool:
+    """Whether any credential of ``env`` is masked as ``cache export`` masks it: ``sdkKey``,
+    its expiring key, ``mobKey`` or a ``value`` in ``sdkKeys``/``mobileKeys``. (Without the
+    arrays the accepted sets are synthesised from the first three.)"""
+    expiring = env.expiring_sdk_key
+    values = [
+        env.sdk_key,
+        env.mob_key,
+        expiring.value if expiring is not None else "",
+        *(key.value for key in env.sdk_keys),
+        *(key.value for key in env.mobile_keys),
+    ]
+    return any(value.startswith("****") for value in values)
+
+
 def read_put_data(path: str) -> Snapshot:
     """Read and validate an export file; any problem is an error and nothing is written."""
     try:
@@ -415,11 +481,7 @@ def read_put_data(path: str) -> Snapshot:
         raise CommandFailed(
             f"{path!r} has {len(problems)} malformed item(s): {details}{more}; nothing was written"
         )
-    masked = [
-        env.env_id
-        for env in snapshot.environments.values()
-        if env.sdk_key.startswith("****") or env.mob_key.startswith("****")
-    ]
+    masked = [env.env_id for env in snapshot.environments.values() if _holds_masked_key(env)]
     if masked:
         raise CommandFailed(
             f"{path!r} holds masked keys (environments {', '.join(masked[:5])}): it was exported "
@@ -466,7 +528,12 @@ def run_rotate_key(args: argparse.Namespace) -> int:
     async def work(config: Config, cache: AutoConfigCache) -> int:
         records = await cache.get_records()
         inspected = _inspect_with_progress(cache, records, "decrypting")
-        problems = [entry for entry in inspected if entry.problem is not None]
+        failed = [entry for entry in inspected if entry.problem is not None]
+        # A record a newer release wrote is not this release's to re-encrypt or delete: it is
+        # kept as it is, even with --drop-undecryptable (which drops only the others).
+        newer = [entry for entry in failed if _written_by_newer_release(cache, entry.record)]
+        kept = {id(entry) for entry in newer}
+        problems = [entry for entry in failed if id(entry) not in kept]
         if problems and not args.drop_undecryptable:
             fields = ", ".join(entry.record.field for entry in problems[:10])
             raise CommandFailed(
@@ -475,6 +542,14 @@ def run_rotate_key(args: argparse.Namespace) -> int:
                 "that encrypted them to AUTO_CONFIG_CACHE_PREVIOUS_ENCRYPTION_KEYS, or pass "
                 "--drop-undecryptable to delete them (the next stream put writes them again)"
             )
+        if newer and not args.drop_undecryptable:
+            fields = ", ".join(entry.record.field for entry in newer[:10])
+            raise CommandFailed(
+                f"{len(newer)} item(s) were written by a newer release of autoconfig-cache, "
+                f"which this one cannot re-encrypt ({fields}{' ...' if len(newer) > 10 else ''})"
+                "; nothing was changed. Rotate the key with that release, or pass "
+                "--drop-undecryptable to re-encrypt the rest and keep those as they are"
+            )
         environments = {e.item.env_id: e.item for e in inspected if isinstance(e.item, Environment)}
         filters = {e.item.filter_id: e.item for e in inspected if isinstance(e.item, Filter)}
         tombstones = tuple(e.item for e in inspected if isinstance(e.item, Tombstone))
@@ -482,11 +557,14 @@ def run_rotate_key(args: argparse.Namespace) -> int:
         previous = sum(1 for entry in inspected if _on_previous_key(cache, entry))
         with _progress() as progress:
             progress.add_task(f"re-encrypting {len(snapshot)} item(s)", total=None)
-            await cache.set_all(snapshot, rewrite_unchanged=True)
+            await cache.set_all(
+                snapshot, rewrite_unchanged=True, keep=[entry.record for entry in newer]
+            )
         summary = {
             "reencrypted": len(snapshot),
             "wereOnPreviousKey": previous,
             "dropped": [entry.record.field for entry in problems],
+            "keptNewer": [entry.record.field for entry in newer],
             "keyId": cache.codec.keys.current.key_id_hex,
         }
         if args.json:
@@ -498,9 +576,27 @@ def run_rotate_key(args: argparse.Namespace) -> int:
             )
             if problems:
                 out.print(f"dropped {len(problems)} undecryptable item(s)")
+            if newer:
+                out.print(
+                    f"kept {len(newer)} item(s) written by a newer release as they are, under "
+                    "the key that wrote them: "
+                    + ", ".join(entry.record.field for entry in newer)
+                )
         return 0
 
     return _with_cache(args, work)
+
+
+def _written_by_newer_release(cache: AutoConfigCache, record: StoredRecord) -> bool:
+    """Whether ``record`` failed to load only because a newer release wrote it (a model version
+    or ``v2`` blob format this release does not know)."""
+    try:
+        cache.codec.decode(record)
+    except NewerFormatError:
+        return True
+    except CodecError:
+        return False
+    return False
 
 
 # -- clear ------------------------------------------------------------------------------------

@@ -20,13 +20,19 @@ from ..errors import InvalidKeyError, MalformedEnvelopeError, UnknownKindError
 from ..models import Item, Tombstone, item_from_json
 from ..records import StoredRecord, field_name, parse_field, store_version
 from .aesgcm import AesGcmEncryption, v2_header_fields
-from .envelope import decode_envelope, encode_envelope, encode_tombstone_envelope
+from .envelope import (
+    decode_envelope,
+    encode_envelope,
+    encode_tombstone_envelope,
+    legacy_tombstone,
+)
 from .formats import EncryptionContext, StorageFormat
-from .keys import DerivedKey, KeyRing
+from .keys import DerivedKey, KeyDerivation, KeyRing, parse_relay_key_derivation
 from .migrations import (
     CURRENT_MODEL_VERSION,
-    RELAY_MODEL_VERSION,
+    LEGACY_V2_MODEL_VERSION,
     BuiltinMigrations,
+    check_model_version,
     migrate_to_current,
 )
 
@@ -38,8 +44,10 @@ __all__ = [
     "DecodedItem",
     "DerivedKey",
     "EncryptionContext",
+    "KeyDerivation",
     "KeyRing",
     "StorageFormat",
+    "parse_relay_key_derivation",
     "validate_cache_key",
 ]
 
@@ -59,20 +67,33 @@ def validate_cache_key(cache_key: str) -> str:
 class DecodedItem:
     """An item read back from the store, with what the record said about it.
 
-    :param model_version: the model version the record was written in (before migration).
+    :param model_version: the model version the record's envelope names (before migration).
     :param key: the configured key that decrypted it (``None`` if a third-party plugin did).
-    :param cached_at_ms: when it was written (ms since the epoch), if the format records it.
+    :param cached_at_ms: when it was written (ms since the epoch), if the record says.
+    :param derivation: the ``relay`` key derivation that opened it (``None`` for ``v2``, or
+        when a third-party plugin decrypted it).
+    :param legacy: written by autoconfig-cache 0.1 (``v2`` header format byte 2; in ``relay``,
+        a model 1 envelope without this project's extension, or a 0.1 tombstone). Such a
+        record is read through the migration and rewritten in the current shape.
     """
 
     item: Item | Tombstone
     model_version: int
     key: DerivedKey | None
     cached_at_ms: int | None
+    derivation: KeyDerivation | None = None
+    legacy: bool = False
 
     @property
     def cached_at(self) -> datetime | None:
-        """When the item was written, if the format records it."""
+        """When the item was written, if the record says."""
         return _ms_to_datetime(self.cached_at_ms)
+
+
+DecodedParts = tuple[
+    Item | Tombstone, int, DerivedKey | None, int | None, KeyDerivation | None, bool
+]
+"""The fields of :class:`DecodedItem`, in order (the bulk-load path builds no object)."""
 
 
 class Codec:
@@ -103,6 +124,11 @@ class Codec:
             for impl in hook.cache_migrate_item.get_hookimpls()
         )
 
+    @property
+    def relay_write_derivation(self) -> KeyDerivation:
+        """The key derivation ``relay`` records are written with now."""
+        return self._builtin.relay_write_derivation
+
     def context(self, field: str, version: int) -> EncryptionContext:
         """The encryption context of ``field`` at ``version`` in this cache."""
         return EncryptionContext(self.cache_key, field, version, self.format)
@@ -117,12 +143,7 @@ class Codec:
             )
             version = store_version(item.version, deleted=True)
         else:
-            plaintext = encode_envelope(
-                item.kind,
-                item.to_json(),
-                relay=self.format is StorageFormat.RELAY,
-                cached_at_ms=cached_at_ms,
-            )
+            plaintext = encode_envelope(item.kind, item.to_json(), cached_at_ms=cached_at_ms)
             version = store_version(item.version)
         field = field_name(item.kind, item.id)
         context = self.context(field, version)
@@ -130,26 +151,29 @@ class Codec:
             blob = self._builtin.cache_encrypt(plaintext, context)
         else:
             blob = self._hook.cache_encrypt(plaintext=plaintext, context=context)
-        return StoredRecord(field=field, version=version, blob=blob)
+        return StoredRecord(
+            field=field, version=version, blob=blob, deleted=isinstance(item, Tombstone)
+        )
 
     def decode(self, record: StoredRecord) -> DecodedItem:
         """Decrypt, migrate and parse one record.
 
-        :raises CodecError: (a subclass saying which problem) when the record cannot be used.
+        :raises CodecError: (a subclass saying which problem) when the record cannot be used;
+            :class:`~autoconfig_cache.errors.NewerFormatError` when a newer release wrote it.
         """
         return DecodedItem(*self.decode_parts(record))
 
-    def decode_parts(
-        self, record: StoredRecord
-    ) -> tuple[Item | Tombstone, int, DerivedKey | None, int | None]:
+    def decode_parts(self, record: StoredRecord) -> DecodedParts:
         """:meth:`decode` without building a :class:`DecodedItem` (the bulk-load path)."""
         parsed_field = parse_field(record.field)
         if parsed_field is None:
             raise MalformedEnvelopeError(f"field {record.field!r} is not env:<id> or filter:<id>")
         field_kind, item_id = parsed_field
         key: DerivedKey | None
+        derivation: KeyDerivation | None = None
+        legacy_v2: bool | None = None  # None: not known from the blob (a plugin decrypted it)
         if self._builtin_only:
-            plaintext, key = self._builtin.decrypt_record(
+            plaintext, key, derivation, legacy_v2 = self._builtin.decrypt_record(
                 record.blob, self.cache_key, record.field, record.version, self.format
             )
         else:
@@ -157,28 +181,57 @@ class Codec:
             plaintext = self._hook.cache_decrypt(blob=record.blob, context=context)
             key = None
             if plaintext is None:
-                plaintext, key = self._builtin.decrypt_with_key(record.blob, context)
-        kind, model_version, data = decode_envelope(plaintext)
+                plaintext, key, derivation, legacy_v2 = self._builtin.decrypt_record(
+                    record.blob, self.cache_key, record.field, record.version, self.format
+                )
+        kind, model_version, data, extension = decode_envelope(plaintext)
         if kind is not field_kind:
             raise UnknownKindError(
                 f"envelope says {kind.value!r} but the field is {record.field!r}"
             )
-        if model_version == CURRENT_MODEL_VERSION:
-            item_json, cached_at = _unwrap_current(data)
-        elif model_version == RELAY_MODEL_VERSION and self._builtin_migrations_only:
-            # The one built-in step only wraps the item; skip building the wrapper per item.
-            item_json, cached_at = data, None
+        check_model_version(model_version)
+        if extension is not None:
+            cached_at = _cached_at_ms(extension.get("cachedAt"))
+            if extension.get("deleted") is True:
+                deleted_version = extension.get("version")
+                if type(deleted_version) is not int:
+                    raise MalformedEnvelopeError("tombstone without an integer 'version'")
+                tombstone = Tombstone(kind, item_id, deleted_version)
+                return tombstone, model_version, key, cached_at, derivation, False
+            legacy = False
+        elif self.format is StorageFormat.V2:
+            # 0.1 wrote every v2 blob with header format byte 2; what a third-party encryption
+            # plugin decrypted has no header to tell, and 0.1 never wrote the extension.
+            legacy = legacy_v2 if legacy_v2 is not None else True
+            cached_at = None
         else:
-            item_json, cached_at = _unwrap_current(
-                migrate_to_current(self._hook, kind.value, model_version, data)
-            )
-        if item_json is _DELETED:
-            deleted_version = data.get("version") if isinstance(data, dict) else None
-            if type(deleted_version) is not int:
-                raise MalformedEnvelopeError("tombstone without an integer 'version'")
-            return Tombstone(kind, item_id, deleted_version), model_version, key, cached_at
+            # relay: a Relay Proxy writes model 2 without the extension; 0.1 wrote model 1 items
+            # and model 2 tombstones of one exact shape.
+            legacy = model_version == 1
+            cached_at = None
+        if (
+            extension is None
+            and model_version == 2
+            and (legacy or self.format is StorageFormat.RELAY)
+        ):
+            old_tombstone = legacy_tombstone(data)
+            if old_tombstone is not None:
+                deleted_version, cached_at = old_tombstone
+                tombstone = Tombstone(kind, item_id, deleted_version)
+                return tombstone, model_version, key, _cached_at_ms(cached_at), derivation, True
+        if legacy and model_version == 2:
+            # 0.1's v2 model 2: {"item", "cachedAt"}, migrated as the internal legacy model.
+            if isinstance(data, dict):
+                cached_at = _cached_at_ms(data.get("cachedAt"))
+            item_json = migrate_to_current(self._hook, kind.value, LEGACY_V2_MODEL_VERSION, data)
+        elif model_version == CURRENT_MODEL_VERSION or self._builtin_migrations_only:
+            # Model 1 and 2 data are both the item JSON; the built-in step 1 -> 2 is the
+            # identity, so skip calling it for each of 10,000 items.
+            item_json = data
+        else:
+            item_json = migrate_to_current(self._hook, kind.value, model_version, data)
         item = item_from_json(kind, item_id, item_json)
-        return item, model_version, key, cached_at
+        return item, model_version, key, cached_at, derivation, legacy
 
     def key_id_of(self, record: StoredRecord) -> str | None:
         """The hex key id of a ``v2`` record (``None`` for relay records or foreign blobs)."""
@@ -187,22 +240,9 @@ class Codec:
 
 
 _MAX_TIME_MS = 253_402_300_800_000  # 10000-01-01T00:00:00Z, past what datetime represents
-_DELETED = object()
-"""What :func:`_unwrap_current` returns as the item of a tombstone."""
 
 
-def _unwrap_current(data: Any) -> tuple[Any, int | None]:
-    if isinstance(data, dict) and data.get("deleted") is True:
-        return _DELETED, _cached_at_ms(data)
-    if not isinstance(data, dict) or "item" not in data:
-        raise MalformedEnvelopeError(
-            f"model version {CURRENT_MODEL_VERSION} data must be an object with an 'item'"
-        )
-    return data["item"], _cached_at_ms(data)
-
-
-def _cached_at_ms(data: dict[str, Any]) -> int | None:
-    cached_at_ms = data.get("cachedAt")
+def _cached_at_ms(cached_at_ms: Any) -> int | None:
     # A range check rather than building a datetime: this runs for every item of a load.
     if cached_at_ms is not None and (
         type(cached_at_ms) is not int or not 0 <= cached_at_ms < _MAX_TIME_MS

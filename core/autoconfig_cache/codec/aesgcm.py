@@ -1,11 +1,18 @@
 """The built-in AES-256-GCM encryption plugin, for both storage formats.
 
-``relay`` blob: ``nonce(12) || ciphertext || tag(16)``, no associated data.
+``relay`` blob: ``nonce(12) || ciphertext || tag(16)``, no associated data, under the AES key
+of either ``relay`` key derivation (see :mod:`~autoconfig_cache.codec.keys`).
 
 ``v2`` blob: ``header || nonce(12) || ciphertext || tag(16)`` where
 ``header = b"ACv" || format(1) || key id(8) || item version(8, signed big-endian)``.
 The associated data is the header plus the length-prefixed cache key and field, so a blob
 copied to another field, another cache key or relabelled with another version fails to decrypt.
+
+Header format bytes: **3** is what this release writes (envelope of model versions numbered as
+the Relay Proxy numbers them); **2** was written by autoconfig-cache 0.1, whose model 2 data is
+``{"item", "cachedAt"}`` (read through the built-in migration). A higher byte was written by a
+newer release: the blob is refused with :class:`~autoconfig_cache.errors.NewerFormatError`, and
+the core never overwrites it at the same version.
 """
 
 from __future__ import annotations
@@ -13,20 +20,35 @@ from __future__ import annotations
 import functools
 import os
 import struct
+from typing import NamedTuple
 
 from cryptography.exceptions import InvalidTag
 
-from ..errors import DecryptionError
+from ..errors import DecryptionError, NewerFormatError
 from ..hookspecs import hookimpl
 from .formats import EncryptionContext, StorageFormat
-from .keys import KEY_ID_SIZE, DerivedKey, KeyRing
+from .keys import KEY_ID_SIZE, DerivedKey, KeyDerivation, KeyRing
 
 NONCE_SIZE = 12
 TAG_SIZE = 16
 V2_MAGIC = b"ACv"
-V2_FORMAT_BYTE = 2
+V2_FORMAT_BYTE = 3
+V2_LEGACY_FORMAT_BYTE = 2
+"""Written by autoconfig-cache 0.1."""
 _HEADER = struct.Struct(f">3sB{KEY_ID_SIZE}sq")
 V2_HEADER_SIZE = _HEADER.size
+_RELAY_DERIVATIONS = (KeyDerivation.HKDF, KeyDerivation.SHA256)
+
+
+class Opened(NamedTuple):
+    """What decrypting one blob with the built-in codec found out."""
+
+    plaintext: bytes
+    key: DerivedKey
+    derivation: KeyDerivation | None
+    """The ``relay`` key derivation that opened it (``None`` for ``v2``)."""
+    legacy: bool
+    """A ``v2`` blob of header format byte 2, written by autoconfig-cache 0.1."""
 
 
 @functools.lru_cache(maxsize=32)
@@ -43,14 +65,26 @@ def _associated_data(header: bytes, cache_key: str, field: str) -> bytes:
     )
 
 
-def v2_header_fields(blob: bytes) -> tuple[bytes, int] | None:
-    """``(key id, item version)`` of a ``v2`` blob, or ``None`` if it has no valid header."""
+def v2_header(blob: bytes) -> tuple[int, bytes, int] | None:
+    """``(format byte, key id, item version)`` of a blob that starts with the ``v2`` magic.
+
+    ``None`` if the blob is too short or lacks the magic. The format byte is not checked: a
+    byte this release does not know still says the blob is a ``v2`` blob, from a newer release.
+    """
     if len(blob) < V2_HEADER_SIZE + NONCE_SIZE + TAG_SIZE:
         return None
     magic, format_byte, key_id, version = _HEADER.unpack_from(blob)
-    if magic != V2_MAGIC or format_byte != V2_FORMAT_BYTE:
+    if magic != V2_MAGIC:
         return None
-    return key_id, version
+    return format_byte, key_id, version
+
+
+def v2_header_fields(blob: bytes) -> tuple[bytes, int] | None:
+    """``(key id, item version)`` of a ``v2`` blob of a format this release reads, else ``None``."""
+    header = v2_header(blob)
+    if header is None or header[0] not in (V2_FORMAT_BYTE, V2_LEGACY_FORMAT_BYTE):
+        return None
+    return header[1], header[2]
 
 
 class AesGcmEncryption:
@@ -58,10 +92,26 @@ class AesGcmEncryption:
 
     Registered into every cache's plugin manager with ``trylast``, so that a third-party
     encryption plugin (a KMS envelope, say) answers first when installed.
+
+    :param relay_key_derivation: the ``relay`` derivation to write with; ``None`` (``auto``)
+        writes with :attr:`detected_relay_derivation`, else HKDF.
     """
 
-    def __init__(self, keys: KeyRing) -> None:
+    def __init__(self, keys: KeyRing, relay_key_derivation: KeyDerivation | None = None) -> None:
         self.keys = keys
+        self.configured_relay_derivation = relay_key_derivation
+        self.detected_relay_derivation: KeyDerivation | None = None
+        """Set by the cache from the records it loaded (``auto``)."""
+        # The (key, derivation) pair that opened the last relay blob: tried first, so that a
+        # load of 10,000 records costs one AES-GCM decryption each, whichever pair they use.
+        self._last_relay: tuple[DerivedKey, KeyDerivation] | None = None
+
+    @property
+    def relay_write_derivation(self) -> KeyDerivation:
+        """The derivation ``relay`` blobs are written with now."""
+        return (
+            self.configured_relay_derivation or self.detected_relay_derivation or KeyDerivation.HKDF
+        )
 
     @hookimpl(trylast=True)
     def cache_encrypt(self, plaintext: bytes, context: EncryptionContext) -> bytes:
@@ -69,7 +119,7 @@ class AesGcmEncryption:
         nonce = os.urandom(NONCE_SIZE)
         key = self.keys.current
         if context.format is StorageFormat.RELAY:
-            return nonce + key.relay.encrypt(nonce, plaintext, None)
+            return nonce + key.relay(self.relay_write_derivation).encrypt(nonce, plaintext, None)
         header = _HEADER.pack(V2_MAGIC, V2_FORMAT_BYTE, key.key_id, context.version)
         aad = _associated_data(header, context.cache_key, context.field)
         return header + nonce + key.v2.encrypt(nonce, plaintext, aad)
@@ -81,43 +131,61 @@ class AesGcmEncryption:
 
     def decrypt_with_key(self, blob: bytes, context: EncryptionContext) -> tuple[bytes, DerivedKey]:
         """Decrypt ``blob`` and say which configured key opened it (for rotation reports)."""
-        return self.decrypt_record(
+        opened = self.decrypt_record(
             blob, context.cache_key, context.field, context.version, context.format
         )
+        return opened.plaintext, opened.key
 
     def decrypt_record(
         self, blob: bytes, cache_key: str, field: str, version: int, format: StorageFormat
-    ) -> tuple[bytes, DerivedKey]:
-        """:meth:`decrypt_with_key` without building a context (the bulk-load path)."""
+    ) -> Opened:
+        """Decrypt ``blob`` and say what opened it (the bulk-load path: no context built)."""
         if format is StorageFormat.RELAY:
             return self._decrypt_relay(blob)
         return self._decrypt_v2(blob, cache_key, field, version)
 
-    def _decrypt_relay(self, blob: bytes) -> tuple[bytes, DerivedKey]:
+    def _decrypt_relay(self, blob: bytes) -> Opened:
         if len(blob) < NONCE_SIZE + TAG_SIZE:
             raise DecryptionError(f"blob is truncated ({len(blob)} bytes)")
         nonce, ciphertext = blob[:NONCE_SIZE], blob[NONCE_SIZE:]
-        # The relay format has no key id: try the current key, then each previous one.
-        for key in self.keys.all_keys:
+        hint = self._last_relay
+        if hint is not None:
             try:
-                return key.relay.decrypt(nonce, ciphertext, None), key
+                return Opened(hint[0].relay(hint[1]).decrypt(nonce, ciphertext, None), *hint, False)
             except InvalidTag:
-                continue
+                pass
+        # The relay format has no key id and no derivation marker: try the current key, then
+        # each previous one, each with HKDF first (what current Relay Proxy releases use),
+        # then SHA-256. AES-GCM authentication makes a wrong pair fail, never decrypt garbage.
+        for key in self.keys.all_keys:
+            for derivation in _RELAY_DERIVATIONS:
+                if hint is not None and hint[0] is key and hint[1] is derivation:
+                    continue
+                try:
+                    plaintext = key.relay(derivation).decrypt(nonce, ciphertext, None)
+                except InvalidTag:
+                    continue
+                self._last_relay = (key, derivation)
+                return Opened(plaintext, key, derivation, False)
         raise DecryptionError(
-            "authentication failed with every configured key: the blob is tampered or "
-            "truncated, or was written under a key that is not configured"
+            "authentication failed with every configured key (under both the HKDF-SHA256 and "
+            "the SHA-256 key derivation): the blob is tampered or truncated, or was written "
+            "under a key that is not configured"
         )
 
-    def _decrypt_v2(
-        self, blob: bytes, cache_key: str, field: str, expected_version: int
-    ) -> tuple[bytes, DerivedKey]:
-        fields = v2_header_fields(blob)
-        if fields is None:
+    def _decrypt_v2(self, blob: bytes, cache_key: str, field: str, expected_version: int) -> Opened:
+        header_fields = v2_header(blob)
+        if header_fields is None or header_fields[0] < V2_LEGACY_FORMAT_BYTE:
             raise DecryptionError(
                 "not a v2 blob (no valid header); if this cache was written in the relay "
                 "format, set AUTO_CONFIG_CACHE_FORMAT=relay"
             )
-        key_id, version = fields
+        format_byte, key_id, version = header_fields
+        if format_byte > V2_FORMAT_BYTE:
+            raise NewerFormatError(
+                f"v2 blob format {format_byte} is newer than this release knows "
+                f"({V2_FORMAT_BYTE}); upgrade autoconfig-cache. The record is left as it is"
+            )
         if expected_version and version != expected_version:
             raise DecryptionError(
                 f"blob header says version {version} but the store holds it as version "
@@ -134,9 +202,10 @@ class AesGcmEncryption:
         ciphertext = blob[V2_HEADER_SIZE + NONCE_SIZE :]
         try:
             aad = _associated_data(header, cache_key, field)
-            return key.v2.decrypt(nonce, ciphertext, aad), key
+            plaintext = key.v2.decrypt(nonce, ciphertext, aad)
         except InvalidTag:
             raise DecryptionError(
                 "authentication failed: the blob is tampered or truncated, or was copied from "
                 "another field or cache key"
             ) from None
+        return Opened(plaintext, key, None, format_byte == V2_LEGACY_FORMAT_BYTE)

@@ -13,7 +13,7 @@ class StorageFormat(enum.StrEnum):
     V2 = "v2"
     """Default, hardened: authenticated header, blob bound to cache key, field and version."""
     RELAY = "relay"
-    """Byte-compatible with the Relay Proxy v8 cache, so both can share one store."""
+    """The Relay Proxy's own AutoConfig cache format (v8 and v9), so both can share one store."""
 
     @classmethod
     def parse(cls, value: str) -> StorageFormat:

@@ -17,7 +17,7 @@ See ``docs/plugin-authors.md`` ("Testing your store with the conformance kit").
 
 from __future__ import annotations
 
-from .conformance import StoreConformance, as_map, blob_for, record
+from .conformance import StoreConformance, as_map, as_states, blob_for, record, tombstone
 from .hooks import StoreHooks
 from .services import require_executable, service_missing, services_required
 
@@ -25,9 +25,11 @@ __all__ = [
     "StoreConformance",
     "StoreHooks",
     "as_map",
+    "as_states",
     "blob_for",
     "record",
     "require_executable",
     "service_missing",
     "services_required",
+    "tombstone",
 ]
