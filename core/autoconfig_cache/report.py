@@ -44,8 +44,8 @@ class LoadReport:
     :param filters: filters loaded.
     :param tombstones: deleted items recorded in the store (not served; they stop older updates).
     :param skipped: records skipped, each with its reason.
-    :param oldest_cached_at: when the oldest loaded item was written, if the format records it
-        (``v2``); ``None`` for ``relay`` data, which carries no time.
+    :param oldest_cached_at: when the oldest loaded item that records its cache time was
+        written; ``None`` when none does (items a Relay Proxy wrote, or 0.1 in ``relay``).
     :param stale_key_fields: fields encrypted under a previous key (re-encrypted on next write
         or by ``autoconfig-cache cache rotate-key``).
     """

@@ -579,8 +579,7 @@ def run_rotate_key(args: argparse.Namespace) -> int:
             if newer:
                 out.print(
                     f"kept {len(newer)} item(s) written by a newer release as they are, under "
-                    "the key that wrote them: "
-                    + ", ".join(entry.record.field for entry in newer)
+                    "the key that wrote them: " + ", ".join(entry.record.field for entry in newer)
                 )
         return 0
 

@@ -483,7 +483,8 @@ class StreamManager:
             log.warning(
                 "stream put: %d refused item(s) are unknown to this process; the store keeps "
                 "its copy of them: %s",
-                len(fields), ", ".join(fields[:10]) + (" ..." if len(fields) > 10 else ""),
+                len(fields),
+                ", ".join(fields[:10]) + (" ..." if len(fields) > 10 else ""),
             )
 
     async def _apply_patch(self, message: PatchMessage) -> None:
