@@ -220,7 +220,7 @@ def item_bytes(item: dict[str, Any]) -> int:
     size = 0
     for name, value in item.items():
         size += len(name)
-        (kind, raw), = value.items()
+        ((kind, raw),) = value.items()
         size += len(raw) if kind == "B" else len(str(raw).encode())
     return size
 
@@ -285,7 +285,11 @@ async def main() -> None:
         # moto's speed drifts during a run, so the series are interleaved round by round and
         # each keeps its best time: every series sees the same server conditions.
         series: dict[str, list[float]] = {
-            "floor": [], "raw": [], "relay": [], "v2": [], "store": []
+            "floor": [],
+            "raw": [],
+            "relay": [],
+            "v2": [],
+            "store": [],
         }
         for _ in range(REPEATS):
             series["floor"].append(best_of(1, lambda: floor_get_all(endpoint, "read-relay")))

@@ -64,8 +64,19 @@ def start_redis_for_bench(directory: Path) -> tuple[subprocess.Popen[bytes], int
         sys.exit("redis-server is not installed")
     port = free_port()
     process = subprocess.Popen(
-        [executable, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-         "--appendonly", "no", "--dir", str(directory)],
+        [
+            executable,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(directory),
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -208,8 +219,9 @@ async def run(count: int) -> list[Result]:
         aes = AESGCM(hashlib.sha256(ENCRYPTION_KEY.encode()).digest())
 
         def open_cache(key: str, fmt: str) -> AutoConfigCache:
-            return AutoConfigCache.open(url, cache_key=key, encryption_key=ENCRYPTION_KEY,
-                                        format=fmt)
+            return AutoConfigCache.open(
+                url, cache_key=key, encryption_key=ENCRYPTION_KEY, format=fmt
+            )
 
         for fmt in ("relay", "v2"):
             async with open_cache(f"bench-{fmt}", fmt) as cache:
@@ -234,21 +246,34 @@ async def run(count: int) -> list[Result]:
             ld = best_of(1, lambda: ld_sdk_cold_all(port, "bench-ld"))
             best["ld"] = min(best.get("ld", float("inf")), ld)
         for fmt in ("relay", "v2"):
-            results.append(Result(
-                f"cold get_all, {count} envs, format {fmt}", best[fmt] * 1000, "ms",
-                best["floor"] * 1000, "raw HGETALL + AES-GCM + json.loads", "<= 1.3",
-                notes="facade: new connection, fetch, decrypt, envelope, model objects",
-            ))
+            results.append(
+                Result(
+                    f"cold get_all, {count} envs, format {fmt}",
+                    best[fmt] * 1000,
+                    "ms",
+                    best["floor"] * 1000,
+                    "raw HGETALL + AES-GCM + json.loads",
+                    "<= 1.3",
+                    notes="facade: new connection, fetch, decrypt, envelope, model objects",
+                )
+            )
         # LaunchDarkly SDK Redis feature store, plaintext items of the same size.
-        results.append(Result(
-            f"cold get_all (relay) vs LD SDK Redis store, {count} items", best["relay"] * 1000,
-            "ms", best["ld"] * 1000, "ldclient.integrations.Redis all() (plaintext)", "<= 1.0",
-        ))
+        results.append(
+            Result(
+                f"cold get_all (relay) vs LD SDK Redis store, {count} items",
+                best["relay"] * 1000,
+                "ms",
+                best["ld"] * 1000,
+                "ldclient.integrations.Redis all() (plaintext)",
+                "<= 1.0",
+            )
+        )
 
         # Store level: cache_get_all vs the raw pair of HGETALLs it issues.
         versions = "{bench-relay}:versions"
-        raw_pair = await best_of_async(REPEATS, lambda: raw_hgetall_pair(port, "bench-relay",
-                                                                         versions))
+        raw_pair = await best_of_async(
+            REPEATS, lambda: raw_hgetall_pair(port, "bench-relay", versions)
+        )
 
         async def store_get_all() -> None:
             store = RedisStore.from_spec(StoreSpec(url, "bench-relay"))
@@ -258,10 +283,16 @@ async def run(count: int) -> list[Result]:
                 await store.cache_close()
 
         store_time = await best_of_async(REPEATS, store_get_all)
-        results.append(Result(
-            f"store cache_get_all, {count} records", store_time * 1000, "ms", raw_pair * 1000,
-            "raw MULTI HGETALL x2 EXEC", "-",
-        ))
+        results.append(
+            Result(
+                f"store cache_get_all, {count} records",
+                store_time * 1000,
+                "ms",
+                raw_pair * 1000,
+                "raw MULTI HGETALL x2 EXEC",
+                "-",
+            )
+        )
 
         # A put with 1 of N changed, through the facade (it re-encrypts every item: CPU only).
         # A first put (another item changed) warms the connection and loads the Lua script,
@@ -272,8 +303,10 @@ async def run(count: int) -> list[Result]:
             {"environments": {**environments, "env-1": warm_env}, "filters": {}}
         )
         changed, _ = Snapshot.from_put_data(
-            {"environments": {**environments, "env-1": warm_env, "env-0": changed_env},
-             "filters": {}}
+            {
+                "environments": {**environments, "env-1": warm_env, "env-0": changed_env},
+                "filters": {},
+            }
         )
         counters = RedisCounters(port)
         async with open_cache("bench-relay", "relay") as cache:
@@ -295,36 +328,61 @@ async def run(count: int) -> list[Result]:
         put_sent = {k: v for k, v in put_calls.items() if k not in in_lua}
         put_lua = {k: v for k, v in put_calls.items() if k in in_lua}
         full_sent = {k: v for k, v in full_calls.items() if k not in ("client|setinfo", "hello")}
-        results.append(Result(
-            f"put, 1 of {count} changed: bytes sent", put_bytes, "B", full_bytes,
-            "Relay Proxy full rewrite (DEL + HSET all)", "O(1) in unchanged items",
-        ))
-        results.append(Result(
-            f"put, 1 of {count} changed: commands sent", sum(put_sent.values()), "cmd",
-            sum(full_sent.values()), "MULTI, DEL, HSET, EXEC", "-",
-            notes=f"sent {put_sent} (+ inside the Lua script {put_lua}) vs {full_sent}",
-        ))
+        results.append(
+            Result(
+                f"put, 1 of {count} changed: bytes sent",
+                put_bytes,
+                "B",
+                full_bytes,
+                "Relay Proxy full rewrite (DEL + HSET all)",
+                "O(1) in unchanged items",
+            )
+        )
+        results.append(
+            Result(
+                f"put, 1 of {count} changed: commands sent",
+                sum(put_sent.values()),
+                "cmd",
+                sum(full_sent.values()),
+                "MULTI, DEL, HSET, EXEC",
+                "-",
+                notes=f"sent {put_sent} (+ inside the Lua script {put_lua}) vs {full_sent}",
+            )
+        )
         # The same put at the store level (records already encrypted): the store's own cost.
         store = RedisStore.from_spec(StoreSpec(url, "bench-relay"))
         pre = list(records)
         await store.cache_set_all(pre, False)  # connect, load the script
-        bumped = [StoredRecord(r.field, r.version + 1, r.blob) if i == 2 else r
-                  for i, r in enumerate(pre)]
+        bumped = [
+            StoredRecord(r.field, r.version + 1, r.blob) if i == 2 else r for i, r in enumerate(pre)
+        ]
         start = time.perf_counter()
         await store.cache_set_all(bumped, False)
         store_put_time = time.perf_counter() - start
         await store.cache_close()
-        results.append(Result(
-            f"store cache_set_all, 1 of {count} changed", store_put_time * 1000, "ms",
-            full_time * 1000, "full rewrite", "-",
-            notes="records already encrypted: the store's own cost of an O(changed) put",
-        ))
-        results.append(Result(
-            f"put, 1 of {count} changed: time", put_time * 1000, "ms", full_time * 1000,
-            "full rewrite", "-",
-            notes="includes re-encrypting every item in the facade (the store never sees "
-                  "plaintext, so the core encodes the whole snapshot)",
-        ))
+        results.append(
+            Result(
+                f"store cache_set_all, 1 of {count} changed",
+                store_put_time * 1000,
+                "ms",
+                full_time * 1000,
+                "full rewrite",
+                "-",
+                notes="records already encrypted: the store's own cost of an O(changed) put",
+            )
+        )
+        results.append(
+            Result(
+                f"put, 1 of {count} changed: time",
+                put_time * 1000,
+                "ms",
+                full_time * 1000,
+                "full rewrite",
+                "-",
+                notes="includes re-encrypting every item in the facade (the store never sees "
+                "plaintext, so the core encodes the whole snapshot)",
+            )
+        )
     finally:
         process.kill()
         process.wait()

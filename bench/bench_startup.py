@@ -131,7 +131,9 @@ def time_floor(kind: str, target: str) -> tuple[float, float]:
     start = time.perf_counter()
     done = subprocess.run(
         [sys.executable, "-c", FLOOR_SCRIPT, kind, target, "startup-relay", ENCRYPTION_KEY],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     wall = time.perf_counter() - start
     return wall, float(done.stdout.split()[1])
@@ -179,7 +181,9 @@ def time_service(store_env: dict[str, str], fmt: str) -> float:
     start = time.perf_counter()
     process = subprocess.Popen(
         [sys.executable, "-m", "autoconfig_cache.cli", "run"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
     try:
         deadline = start + 120
@@ -221,8 +225,7 @@ def measure(
             "process: raw read + decrypt + json.loads",
             "",
             f"floor's in-process read+decrypt+parse {min(inner):.3f} s (the rest of the floor is "
-            "interpreter start and imports); runs "
-            + ", ".join(f"{t:.2f}" for t in times),
+            "interpreter start and imports); runs " + ", ".join(f"{t:.2f}" for t in times),
         )
         for fmt, times in series.items()
     ]

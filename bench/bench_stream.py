@@ -58,12 +58,18 @@ def environment(i: int, shape: str = "padded") -> dict[str, Any]:
     if shape == "minimal":
         return env
     # Fields from a newer schema: kept verbatim, so they count in memory too.
-    env.update({
-        "description": "Benchmark environment used to measure put processing. " * 5,
-        "tags": [f"tag-{i % 13}", f"team-{i % 17}", "benchmark", "autoconfig"],
-        "settings": {"streaming": True, "pollingIntervalSeconds": 30, "region": "us-east-1",
-                     "approvals": {"required": bool(i % 3), "minCount": i % 4}},
-    })
+    env.update(
+        {
+            "description": "Benchmark environment used to measure put processing. " * 5,
+            "tags": [f"tag-{i % 13}", f"team-{i % 17}", "benchmark", "autoconfig"],
+            "settings": {
+                "streaming": True,
+                "pollingIntervalSeconds": 30,
+                "region": "us-east-1",
+                "approvals": {"required": bool(i % 3), "minCount": i % 4},
+            },
+        }
+    )
     return env
 
 
@@ -92,9 +98,16 @@ class TimingClient(StreamClient):
 
 async def start_server(snapshot_file: Path) -> tuple[asyncio.subprocess.Process, str]:
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "autoconfig_cache.stream", "--snapshot", str(snapshot_file),
-        "--heartbeat", "60", env={**os.environ, "AUTOCONFIG_KEY": KEY},
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+        sys.executable,
+        "-m",
+        "autoconfig_cache.stream",
+        "--snapshot",
+        str(snapshot_file),
+        "--heartbeat",
+        "60",
+        env={**os.environ, "AUTOCONFIG_KEY": KEY},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
     )
     assert proc.stdout is not None
     banner = (await asyncio.wait_for(proc.stdout.readline(), 60)).decode()
@@ -111,8 +124,11 @@ async def receive_once(uri: str) -> tuple[float, float, StreamManager]:
     await asyncio.wait_for(handler.done.wait(), 120)
     assert handler.done_at is not None and handler.done_cpu is not None
     assert client.state.last_read_monotonic is not None
-    return (handler.done_at - client.state.last_read_monotonic,
-            handler.done_cpu - client.last_read_cpu, manager)
+    return (
+        handler.done_at - client.state.last_read_monotonic,
+        handler.done_cpu - client.last_read_cpu,
+        manager,
+    )
 
 
 def time_json_loads(event_data: str) -> tuple[float, float]:
@@ -180,37 +196,76 @@ async def main_async(n_envs: int, runs: int, shape: str, json_path: Path | None 
 
     mb = 1024 * 1024
     print(f"put: {n_envs} {shape} environments, event data {raw_size / mb:.2f} MiB")
+
     def ms(values: list[float]) -> str:
         return ", ".join(f"{v * 1000:.0f}" for v in values)
 
-    print(f"floor json.loads, wall      : {statistics.median(floors) * 1000:8.1f} ms median "
-          f"(runs {ms(floors)})")
-    print(f"last byte -> all received   : {statistics.median(latencies) * 1000:8.1f} ms median "
-          f"(runs {ms(latencies)})")
-    print(f"ratio, wall time            : {statistics.median(ratios):8.2f}   median of per-run "
-          f"ratios; best {min(ratios):.2f} (target <= 2)")
-    print(f"ratio, CPU time             : {statistics.median(cpu_ratios):8.2f}   median of per-run "
-          f"ratios; best {min(cpu_ratios):.2f} (CPU time ignores other processes' load)")
-    print(f"ratio, CPU, floor gc off    : {statistics.median(cpu_latencies) / floor_no_gc:8.2f}   "
-          "(floor: json.loads with gc disabled, as the manager pauses gc during a put)")
-    print(f"memory held (10k envs)      : {held / mb:8.2f} MiB = {held / raw_size:.2f}x raw JSON "
-          "(target <= 3)")
-    print(f"  floor: json.loads held    : {json_held / mb:8.2f} MiB = {json_held / raw_size:.2f}x "
-          f"raw JSON; manager / json.loads = {held / json_held:.2f}")
-    print(f"peak while receiving        : {peak_used / mb:8.2f} MiB = {peak_used / raw_size:.2f}x "
-          "raw JSON")
+    print(
+        f"floor json.loads, wall      : {statistics.median(floors) * 1000:8.1f} ms median "
+        f"(runs {ms(floors)})"
+    )
+    print(
+        f"last byte -> all received   : {statistics.median(latencies) * 1000:8.1f} ms median "
+        f"(runs {ms(latencies)})"
+    )
+    print(
+        f"ratio, wall time            : {statistics.median(ratios):8.2f}   median of per-run "
+        f"ratios; best {min(ratios):.2f} (target <= 2)"
+    )
+    print(
+        f"ratio, CPU time             : {statistics.median(cpu_ratios):8.2f}   median of per-run "
+        f"ratios; best {min(cpu_ratios):.2f} (CPU time ignores other processes' load)"
+    )
+    print(
+        f"ratio, CPU, floor gc off    : {statistics.median(cpu_latencies) / floor_no_gc:8.2f}   "
+        "(floor: json.loads with gc disabled, as the manager pauses gc during a put)"
+    )
+    print(
+        f"memory held (10k envs)      : {held / mb:8.2f} MiB = {held / raw_size:.2f}x raw JSON "
+        "(target <= 3)"
+    )
+    print(
+        f"  floor: json.loads held    : {json_held / mb:8.2f} MiB = {json_held / raw_size:.2f}x "
+        f"raw JSON; manager / json.loads = {held / json_held:.2f}"
+    )
+    print(
+        f"peak while receiving        : {peak_used / mb:8.2f} MiB = {peak_used / raw_size:.2f}x "
+        "raw JSON"
+    )
     if json_path is not None:  # for bench/run
         name = f"stream put, {n_envs} {shape} envs"
-        emit([
-            Result(f"{name}: last byte -> all received, wall", statistics.median(latencies), "s",
-                   statistics.median(floors), "json.loads of the event", "<= 2",
-                   f"median of per-run ratios {statistics.median(ratios):.2f}"),
-            Result(f"{name}: last byte -> all received, CPU", statistics.median(cpu_latencies),
-                   "s", statistics.median(cpu_floors), "json.loads of the event (CPU)", "<= 2",
-                   f"median of per-run ratios {statistics.median(cpu_ratios):.2f}"),
-            Result(f"{name}: memory held", held / mb, "MiB", raw_size / mb, "raw JSON size",
-                   "<= 3", f"json.loads alone holds {json_held / raw_size:.2f}x"),
-        ], json_path)
+        emit(
+            [
+                Result(
+                    f"{name}: last byte -> all received, wall",
+                    statistics.median(latencies),
+                    "s",
+                    statistics.median(floors),
+                    "json.loads of the event",
+                    "<= 2",
+                    f"median of per-run ratios {statistics.median(ratios):.2f}",
+                ),
+                Result(
+                    f"{name}: last byte -> all received, CPU",
+                    statistics.median(cpu_latencies),
+                    "s",
+                    statistics.median(cpu_floors),
+                    "json.loads of the event (CPU)",
+                    "<= 2",
+                    f"median of per-run ratios {statistics.median(cpu_ratios):.2f}",
+                ),
+                Result(
+                    f"{name}: memory held",
+                    held / mb,
+                    "MiB",
+                    raw_size / mb,
+                    "raw JSON size",
+                    "<= 3",
+                    f"json.loads alone holds {json_held / raw_size:.2f}x",
+                ),
+            ],
+            json_path,
+        )
 
 
 def main() -> None:

@@ -6,9 +6,15 @@ Each test writes a small test module with pytester: a store that breaks exactly 
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import textwrap
+from pathlib import Path
 
 import pytest
+
+import autoconfig_cache.testing
 
 pytest_plugins = ["pytester"]
 
@@ -26,6 +32,7 @@ INNER_OPTIONS = (
 PREAMBLE = textwrap.dedent(
     """
     import asyncio
+    import random
     import pytest
     import pytest_asyncio
     from autoconfig_cache.errors import StoreClosedError
@@ -54,6 +61,29 @@ def kit_module(store_class: str, attributes: str = "many_items_count = 500") -> 
         "        await store.cache_close()",
     ]
     return PREAMBLE + textwrap.dedent(store_class) + "\n\n" + "\n".join(lines) + "\n"
+
+
+#: Independent runs of a race test against each broken store: it must fail every one of them.
+RUNS = 20
+
+
+def repeated_kit_module(store_class: str, runs: int = RUNS) -> str:
+    """A test module running the kit ``runs`` times against ``store_class`` (one class per run,
+    each with fresh stores), so that one pytest run shows how often a test catches the store."""
+    source = kit_module(store_class).replace("class TestKit(", "class Kit(", 1)
+    return source + "".join(
+        f"\n\nclass TestRun{index:02d}(Kit):\n    pass\n" for index in range(runs)
+    )
+
+
+def failed_runs(result: pytest.RunResult, test_name: str) -> tuple[int, int]:
+    """How many runs of ``test_name`` failed, out of how many ran."""
+    failed = ran = 0
+    for report in result.reprec.getreports("pytest_runtest_logreport"):  # type: ignore[attr-defined]
+        if report.when == "call" and report.nodeid.rsplit("::", 1)[-1] == test_name:
+            ran += 1
+            failed += report.failed
+    return failed, ran
 
 
 def run_kit(pytester: pytest.Pytester, source: str, *args: str) -> pytest.RunResult:
@@ -351,11 +381,13 @@ def test_kit_catches_a_set_all_that_keeps_stale_tombstones(pytester: pytest.Pyte
             wanted = {record.field for record in records}
             for field in [f for f, r in stored.items() if f not in wanted and not r.deleted]:
                 del stored[field]
+                self.records_written += 1
             for record in records:
                 current = stored.get(record.field)
                 if current is None or current.version < record.version or (
                         rewrite_unchanged and current.version == record.version):
                     stored[record.field] = record
+                    self.records_written += 1
     """
     result = run_kit(pytester, kit_module(store), "-k", "set_all")
     assert failed_tests(result) == {"test_set_all_removes_tombstones_absent_from_the_snapshot"}
@@ -375,6 +407,211 @@ def test_kit_catches_a_set_all_that_writes_tombstones_as_items(pytester: pytest.
         "test_set_all_round_trips_items_and_tombstones_with_their_deleted_flags",
         "test_set_all_with_rewrite_unchanged_rewrites_an_equal_version_tombstone",
     } <= failed_tests(result)
+
+
+# ---------------------------------------------------------------------------------------------
+# races and cost: each broken variant fails the kit in every one of RUNS runs
+# ---------------------------------------------------------------------------------------------
+
+#: A round trip to a server, as a random pause (so that racing writers interleave differently in
+#: every run, as they do against a real server).
+ROUND_TRIP = "await asyncio.sleep(random.random() / 1000)"
+
+#: A store whose set_all reads the stored versions, then writes what changed with per-record
+#: guards (Dynamo-style conditional writes): correct. The broken variants below alter one part.
+GUARDED_SET_ALL_STORE = """
+class Store(MemoryStore):
+    @hookimpl
+    async def cache_set_all(self, records, rewrite_unchanged):
+        await self._track(self._set_all(records, rewrite_unchanged))  # close cancels it
+
+    async def _set_all(self, records, rewrite_unchanged):
+        ROUND_TRIP
+        seen = {field: stored.version for field, stored in self._data.records.items()}
+        await self._between_read_and_write(None)
+        ROUND_TRIP
+        stored = self._data.records
+        wanted = {record.field for record in records}
+        for field, version in seen.items():
+            current = stored.get(field)
+            if field not in wanted and current is not None and DELETE_GUARD:
+                del stored[field]
+                self.records_written += 1
+        for record in records:
+            read = seen.get(record.field)
+            if read is not None and not (read < record.version
+                                         or (rewrite_unchanged and read == record.version)):
+                continue  # unchanged according to the read
+            current = stored.get(record.field)
+            if WRITE_GUARD:
+                stored[record.field] = record
+                self.records_written += 1
+""".replace("ROUND_TRIP", ROUND_TRIP)
+
+#: The guards of the correct store: delete only what was read (or older), write only over a
+#: lower version (or an equal one with rewrite_unchanged) stored now.
+DELETE_GUARD = "current.version <= version"
+WRITE_GUARD = (
+    "current is None or current.version < record.version "
+    "or (rewrite_unchanged and current.version == record.version)"
+)
+
+
+def guarded_store(delete_guard: str = DELETE_GUARD, write_guard: str = WRITE_GUARD) -> str:
+    return GUARDED_SET_ALL_STORE.replace("DELETE_GUARD", delete_guard).replace(
+        "WRITE_GUARD", write_guard
+    )
+
+
+def check_then_write_upsert(seam: bool) -> str:
+    """(a) An upsert that reads the stored version, awaits, then writes."""
+    hold = "await self._between_read_and_write(record.field)" if seam else "pass"
+    return f"""
+class Store(MemoryStore):
+    @hookimpl
+    async def cache_upsert(self, record):
+        return await self._track(self._upsert(record))  # close cancels it
+
+    async def _upsert(self, record):
+        {ROUND_TRIP}
+        current = self._data.records.get(record.field)
+        {hold}
+        {ROUND_TRIP}
+        if current is not None and current.version >= record.version:
+            return False
+        self._data.records[record.field] = record
+        self.records_written += 1
+        return True
+"""
+
+
+#: (c) A set_all that rewrites the whole snapshot every time (guarded, so correct otherwise).
+FULL_REWRITE_STORE = """
+class Store(MemoryStore):
+    @hookimpl
+    async def cache_set_all(self, records, rewrite_unchanged):
+        self._check_open()
+        stored = self._data.records
+        wanted = {record.field for record in records}
+        for field in [field for field in stored if field not in wanted]:
+            del stored[field]
+            self.records_written += 1
+        for record in records:
+            current = stored.get(record.field)
+            if current is None or current.version <= record.version:
+                stored[record.field] = current if (
+                    current is not None and current.version == record.version
+                    and not rewrite_unchanged) else record
+                self.records_written += 1  # it writes each record, changed or not
+"""
+
+BROKEN_VARIANTS = {
+    # (a) caught by the barrier rounds whether or not the store uses the seam ...
+    "check_then_write_upsert": (
+        check_then_write_upsert(seam=False),
+        "test_racing_upserts_write_a_record_once_and_keep_the_highest_version",
+    ),
+    # ... and, when it does, by the held interleaving.
+    "check_then_write_upsert_using_the_seam": (
+        check_then_write_upsert(seam=True),
+        "test_upsert_held_between_its_read_and_its_write_keeps_a_newer_version",
+    ),
+    # (b) set_all writes what its read said had changed, with no guard on the write itself.
+    "set_all_without_its_version_guard": (
+        guarded_store(write_guard="True"),
+        "test_racing_set_alls_keep_the_highest_version_of_every_field",
+    ),
+    "set_all_without_its_version_guard_held": (
+        guarded_store(write_guard="True"),
+        "test_set_all_held_between_its_read_and_its_write_keeps_a_newer_version",
+    ),
+    # (c) a full rewrite on every set_all.
+    "full_rewrite_on_identical_set_all": (
+        FULL_REWRITE_STORE,
+        "test_identical_set_all_writes_no_record",
+    ),
+    "full_rewrite_on_small_change": (
+        FULL_REWRITE_STORE,
+        "test_set_all_writes_one_record_per_changed_item",
+    ),
+    # (d) set_all's delete of a vanished field has lost its condition.
+    "set_all_whose_delete_lost_its_condition": (
+        guarded_store(delete_guard="True"),
+        "test_set_all_held_between_its_read_and_its_delete_keeps_a_field_re_added",
+    ),
+}
+
+
+@pytest.mark.parametrize("variant", sorted(BROKEN_VARIANTS))
+def test_kit_fails_a_broken_store_in_every_run(pytester: pytest.Pytester, variant: str) -> None:
+    store, test_name = BROKEN_VARIANTS[variant]
+    result = run_kit(pytester, repeated_kit_module(store), "-k", test_name)
+    assert failed_runs(result, test_name) == (RUNS, RUNS), result.stdout.str()
+
+
+def test_kit_passes_a_correct_read_then_write_store_and_holds_it(pytester: pytest.Pytester) -> None:
+    # The correct guarded store reaches the seam, so the held checks run (not skip) and pass;
+    # so do the races, the O(changed) probe and every other test.
+    result = run_kit(pytester, kit_module(guarded_store()), "-rs")
+    outcomes = result.parseoutcomes()
+    assert outcomes.get("failed", 0) == 0 and outcomes.get("errors", 0) == 0, result.stdout.str()
+    passed = {
+        report.nodeid.rsplit("::", 1)[-1]
+        for report in result.reprec.getreports("pytest_runtest_logreport")  # type: ignore[attr-defined]
+        if report.when == "call" and report.passed
+    }
+    assert {
+        "test_set_all_held_between_its_read_and_its_write_keeps_a_newer_version",
+        "test_set_all_held_between_its_read_and_its_delete_keeps_a_field_re_added",
+        "test_racing_set_alls_keep_the_highest_version_of_every_field",
+        "test_racing_upserts_write_a_record_once_and_keep_the_highest_version",
+        "test_identical_set_all_writes_no_record",
+        "test_set_all_writes_one_record_per_changed_item",
+    } <= passed
+
+
+def test_kit_skips_the_o_changed_checks_visibly_for_a_store_without_the_probe(
+    pytester: pytest.Pytester,
+) -> None:
+    store = """
+    class Store(MemoryStore):
+        supports_write_probe = False
+    """
+    result = run_kit(pytester, kit_module(store), "-rs", "-k", "set_all_writes_one or identical")
+    result.assert_outcomes(skipped=2)
+    result.stdout.fnmatch_lines(["*SKIPPED*write probe not implemented: O(changed) not checked*"])
+
+
+def test_kit_fails_a_write_probe_that_does_not_count(pytester: pytest.Pytester) -> None:
+    # A probe stuck at zero would make "an identical set_all writes nothing" pass vacuously.
+    store = """
+    class Store(MemoryStore):
+        @property
+        def records_written(self):
+            return 0
+
+        @records_written.setter
+        def records_written(self, value):
+            pass
+    """
+    result = run_kit(pytester, kit_module(store), "-k", "set_all_writes_one or identical")
+    result.assert_outcomes(failed=2)
+    result.stdout.fnmatch_lines(["*the write-count probe does not count what is written*"])
+
+
+def test_kit_runs_the_set_all_race_checks_as_expected_failures_for_an_unguarded_store(
+    pytester: pytest.Pytester,
+) -> None:
+    # A store that declares guarded_set_all = False (a trade-off such as unconditional batch
+    # writes) shows its races as xfailed, never as passed.
+    attributes = "many_items_count = 500\nguarded_set_all = False"
+    result = run_kit(
+        pytester,
+        kit_module(guarded_store(write_guard="True", delete_guard="True"), attributes),
+        "-k",
+        "set_all_held or racing_set_alls",
+    )
+    result.assert_outcomes(xfailed=3)
 
 
 def test_kit_catches_hook_signatures_that_do_not_match_the_specification(
@@ -423,3 +660,168 @@ def test_service_missing_skips_unless_services_are_required(
     required = pytester.runpytest(*INNER_OPTIONS)
     required.assert_outcomes(failed=1)
     required.stdout.fnmatch_lines(["*required service missing: example-server*"])
+
+
+# ---------------------------------------------------------------------------------------------
+# compatibility: test modules written against the 0.1 kit keep working
+# ---------------------------------------------------------------------------------------------
+
+#: The store of the docstring example (``from my_store import MyStore``): any correct store.
+EXAMPLE_STORE_MODULE = """
+from autoconfig_cache.store_spec import StoreSpec
+from autoconfig_cache.stores.memory import MemoryStore
+
+
+def MyStore(cache_key):
+    return MemoryStore.from_spec(StoreSpec("memory://", cache_key))
+"""
+
+
+def run_pytest_subprocess(directory: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """pytest in a fresh interpreter with only pytest-asyncio loaded, as a plugin's CI runs it."""
+    environment = {
+        **os.environ,
+        "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1",
+        "PYTHONPATH": str(directory),
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "asyncio", "-p", "no:cacheprovider", "-q", *args],
+        cwd=directory,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def test_docstring_example_of_the_testing_module_passes_in_strict_asyncio_mode(
+    tmp_path: Path,
+) -> None:
+    example = autoconfig_cache.testing.__doc__ or ""
+    code = textwrap.dedent(example.split("::\n", 1)[1].split("\nIt runs in", 1)[0])
+    assert "class TestMyStore(StoreConformance)" in code
+    (tmp_path / "my_store.py").write_text(EXAMPLE_STORE_MODULE)
+    (tmp_path / "test_example.py").write_text(code)
+    result = run_pytest_subprocess(
+        tmp_path, "--asyncio-mode=strict", "-o", "asyncio_default_fixture_loop_scope=function"
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert " passed" in result.stdout and "failed" not in result.stdout
+
+
+#: A test module as a plugin author wrote it against the 0.1 kit and guide: a 0.1-style store
+#: (hooks by hand, no StoreBase), the ``store`` and ``store_factory`` fixtures, the skip-or-fail
+#: helpers, the record helpers.
+TEST_MODULE_0_1 = """
+import asyncio
+
+import pytest
+import pytest_asyncio
+
+from autoconfig_cache.errors import StoreClosedError
+from autoconfig_cache.hookspecs import hookimpl
+from autoconfig_cache.records import StoredRecord
+from autoconfig_cache.testing import (
+    StoreConformance, StoreHooks, as_map, blob_for, record, require_executable,
+    service_missing, services_required,
+)
+
+SHARED = {}
+
+
+class DictStore:
+    cache_key = "conformance"
+
+    def __init__(self):
+        self.records = SHARED
+        self.closed = False
+
+    def check(self):
+        if self.closed:
+            raise StoreClosedError("dict store")
+
+    @hookimpl
+    async def cache_get_all(self):
+        self.check()
+        return list(self.records.values())
+
+    @hookimpl
+    async def cache_set_all(self, records, rewrite_unchanged):
+        self.check()
+        wanted = {r.field for r in records}
+        for field in [f for f in self.records if f not in wanted]:
+            del self.records[field]
+        for r in records:
+            current = self.records.get(r.field)
+            if current is None or current.version < r.version or (
+                    rewrite_unchanged and current.version == r.version):
+                self.records[r.field] = r
+
+    @hookimpl
+    async def cache_upsert(self, record):
+        self.check()
+        current = self.records.get(record.field)
+        if current is not None and current.version >= record.version:
+            return False
+        self.records[record.field] = record
+        return True
+
+    @hookimpl
+    async def cache_delete(self, field, version):
+        self.check()
+        current = self.records.get(field)
+        if current is None or current.version >= version:
+            return False
+        del self.records[field]
+        return True
+
+    @hookimpl
+    async def cache_clear(self):
+        self.check()
+        self.records.clear()
+
+    @hookimpl
+    async def cache_close(self):
+        self.closed = True
+
+
+class TestDictStore(StoreConformance):
+    many_items_count = 500
+
+    @pytest_asyncio.fixture
+    async def store(self):
+        SHARED.clear()
+        store = DictStore()
+        yield store
+        await store.cache_close()
+
+    @pytest.fixture
+    def store_factory(self):
+        return DictStore
+
+
+def test_helpers_of_the_0_1_kit():
+    assert isinstance(services_required(), bool)
+    assert require_executable("python3")
+    assert as_map([record("env:a", 1)]) == {"env:a": (1, blob_for("env:a", 1))}
+    assert StoreHooks(DictStore()).implements("cache_upsert")
+    with pytest.raises(pytest.skip.Exception):
+        service_missing("example-server is not installed")
+"""
+
+
+def test_a_test_module_written_against_the_0_1_kit_keeps_working(tmp_path: Path) -> None:
+    (tmp_path / "test_dict_store.py").write_text(TEST_MODULE_0_1)
+    result = run_pytest_subprocess(
+        tmp_path,
+        "--asyncio-mode=strict",
+        "-o",
+        "asyncio_default_fixture_loop_scope=function",
+        "-rs",
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert "failed" not in result.stdout and "error" not in result.stdout.lower(), output
+    # What the 0.1 store cannot show is skipped with a reason, never passed silently.
+    assert "write probe not implemented: O(changed) not checked" in result.stdout, output

@@ -148,5 +148,49 @@ def test_discovery_does_not_import_the_store_clients() -> None:
         "heavy = sorted(m for m in ('redis', 'pynamodb', 'botocore') if m in sys.modules)\n"
         "print(','.join(heavy))\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
     assert result.stdout.strip() == ""
+
+
+def test_entry_point_plugin_with_a_misspelt_hook_is_reported_and_skipped(
+    installed_plugins: Path,
+) -> None:
+    install(
+        installed_plugins,
+        "acc-test-misspelt",
+        "acc_test_misspelt",
+        """
+        from autoconfig_cache.plugin import hookimpl
+
+        @hookimpl
+        def autoconfig_cache_register_store(register):
+            register(["misspelt"], lambda spec: None)
+        """,
+    )
+    registry = PluginRegistry()
+    error = registry.load_errors["acc-test-misspelt"]
+    assert "UnknownHookError" in error
+    assert "'autoconfig_cache_register_store'" in error
+    assert "did you mean 'autoconfig_cache_register_stores'" in error
+    assert registry.pm.get_plugin("acc-test-misspelt") is None
+    assert "sqlite" in registry.stores
+
+
+def test_plugin_infos_carry_each_scheme_description() -> None:
+    class Described:
+        @hookimpl
+        def autoconfig_cache_register_stores(self, register):  # type: ignore[no-untyped-def]
+            register(["alpha", "beta"], lambda spec: NullStore(), description="Greek store")
+
+    registry = PluginRegistry(load_entry_points=False)
+    registry.register(Described(), name="described")
+    info = {i.name: i for i in registry.plugin_infos()}["described"]
+    assert info.descriptions == {"alpha": "Greek store", "beta": "Greek store"}
+    assert info.to_json()["stores"] == [
+        {"scheme": "alpha", "description": "Greek store"},
+        {"scheme": "beta", "description": "Greek store"},
+    ]
+    assert info.hooks == ("autoconfig_cache_register_stores",)
+    assert info.other_hooks == ()

@@ -13,7 +13,7 @@ from collections import Counter
 from collections.abc import Awaitable, Mapping, Sequence
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Self, TypeVar
+from typing import TYPE_CHECKING, Self, TypeVar
 
 import attrs
 import pluggy
@@ -42,15 +42,27 @@ from .errors import (
 from .gcpause import gc_paused
 from .inflight import InFlight
 from .models import Environment, Filter, Item, Snapshot, Tombstone
-from .plugins import PluginRegistry, get_registry
+from .plugins import (
+    PluginRegistry,
+    check_no_store_answers,
+    check_pending,
+    check_store,
+    get_registry,
+)
 from .records import ItemKind, StoredRecord, field_name, parse_field, store_version
 from .report import LoadReport, SkippedItem, SkipReason
 from .store_spec import StoreSpec
 from .stores.null import NullStore
 
+if TYPE_CHECKING:
+    from .maintenance import KeyRotation
+
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+#: The name the cache's store is registered under in the cache's plugin manager.
+_STORE_PLUGIN = "store"
 
 _SKIP_REASONS: dict[type[CodecError], SkipReason] = {
     DecryptionError: SkipReason.UNDECRYPTABLE,
@@ -102,8 +114,9 @@ class _LoadNotes:
 class AutoConfigCache:
     """Reads and writes AutoConfig items in one store, encrypted.
 
-    Build one with :meth:`open` (from a store URL) or :meth:`from_store` (from a store object).
-    Use it as ``async with`` or call :meth:`close`.
+    Build one with :meth:`open` (from a store URL), with the constructor (from a store object
+    and a :class:`~autoconfig_cache.codec.KeyRing`) or with :meth:`null` (caching off). Use it
+    as ``async with`` or call :meth:`close`.
     """
 
     def __init__(
@@ -127,7 +140,12 @@ class AutoConfigCache:
         for name, plugin in (registry or get_registry()).cache_plugins():
             self._pm.register(plugin, name=name)
         self.store: object = store if store is not None else NullStore()
-        self._pm.register(self.store, name="store")
+        # The contract, checked before the first call rather than as a puzzling failure
+        # later: hooks are marked and complete, no hook is misspelt, exactly one store answers.
+        check_store(self.store)
+        self._pm.register(self.store, name=_STORE_PLUGIN)
+        check_pending(self._pm)
+        check_no_store_answers(self._pm, store_name=_STORE_PLUGIN)
         self.codec = Codec(
             cache_key=cache_key,
             format=format,
@@ -522,10 +540,23 @@ class AutoConfigCache:
         awaitable = self._pm.hook.cache_create_storage()
         if awaitable is None:
             return False
-        await self._run(awaitable, "create_storage")
-        return True
+        created: bool | None = await self._run(awaitable, "create_storage")
+        return created is not False
 
     # -- lifecycle -----------------------------------------------------------------------------
+
+    async def rotate_keys(self, *, drop_undecryptable: bool = False) -> KeyRotation:
+        """Re-encrypt every stored record under the current key (``cache rotate-key``).
+
+        Everything is decrypted first; nothing is changed when a record cannot be, unless
+        ``drop_undecryptable`` (see :mod:`autoconfig_cache.maintenance`).
+
+        :raises UndecryptableRecordsError: records no configured key decrypts.
+        :raises NewerRecordsError: records a newer release wrote.
+        """
+        from .maintenance import rotate_keys
+
+        return await rotate_keys(self, drop_undecryptable=drop_undecryptable)
 
     async def close(self) -> None:
         """Cancel operations in flight and close the store. Closing twice is harmless."""

@@ -1,8 +1,11 @@
 """Configuration of the service and the CLI: environment variables and an optional TOML file.
 
 Environment variables use the Relay Proxy's names where one exists (``AUTO_CONFIG_KEY``,
-``AUTO_CONFIG_CACHE_KEY``, ``USE_REDIS``, ``REDIS_URL``, ...), so a Relay Proxy deployment's
-settings can be reused as they are. This project's own settings start with ``AUTO_CONFIG_CACHE_``.
+``AUTO_CONFIG_CACHE_KEY``, ``STREAM_URI``, ...), so a Relay Proxy deployment's settings can be
+reused as they are. This project's own settings start with ``AUTO_CONFIG_CACHE_``. The settings
+that select a database the Relay Proxy's way belong to the store plugins, which declare them
+through the ``autoconfig_cache_environment_store`` hook (see :mod:`autoconfig_cache.environment`):
+this module knows none of them by name.
 
 Precedence: an environment variable overrides the same setting in the TOML file (the Relay
 Proxy does the same with its configuration file), and both override the defaults. An environment
@@ -16,22 +19,23 @@ change (both its environment variable and its TOML key), and never shows a secre
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import ssl
 import tomllib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
 import attrs
 
 from .codec import KeyDerivation, StorageFormat, parse_relay_key_derivation
+from .environment import EnvironmentStore, Setting, SettingsReader, StoreConfig, check_http_url
 from .errors import ConfigurationError, UnknownStoreSchemeError
 from .plugins import KNOWN_EXTRAS, PluginRegistry, get_registry
 from .secrets import mask, redact_url
-from .store_spec import parse_flag
 
 if TYPE_CHECKING:
     from .cache import AutoConfigCache
@@ -43,26 +47,11 @@ DEFAULT_PORT = 8030
 # All interfaces, as the Relay Proxy does: a readiness probe reaches the container from outside.
 DEFAULT_BIND_ADDRESS = "0.0.0.0"  # noqa: S104
 DEFAULT_LOG_LEVEL = "INFO"
-DEFAULT_REDIS_HOST = "localhost"
-DEFAULT_REDIS_PORT = 6379
 
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
-@attrs.frozen
-class Setting:
-    """One setting: its environment variable, its TOML key (dotted) and whether it is secret."""
-
-    env: str
-    toml: str
-    secret: bool = False
-
-    def name(self) -> str:
-        """How error messages name the setting: both spellings."""
-        return f"{self.env} (TOML: {self.toml})"
-
-
-# Every setting, by a short internal name. The order is the order of docs/configuration.md.
+# Every setting of the core, by a short internal name. The order is the order of docs/configuration.md.
 SETTINGS: dict[str, Setting] = {
     "autoconfig_key": Setting("AUTO_CONFIG_KEY", "autoconfig_key", secret=True),
     "stream_uri": Setting("STREAM_URI", "stream_uri"),
@@ -81,16 +70,6 @@ SETTINGS: dict[str, Setting] = {
         "AUTO_CONFIG_CACHE_RELAY_KEY_DERIVATION", "cache.relay_key_derivation"
     ),
     "store": Setting("AUTO_CONFIG_CACHE_STORE", "cache.store"),
-    "use_redis": Setting("USE_REDIS", "redis.enabled"),
-    "redis_url": Setting("REDIS_URL", "redis.url", secret=True),
-    "redis_host": Setting("REDIS_HOST", "redis.host"),
-    "redis_port": Setting("REDIS_PORT", "redis.port"),
-    "redis_tls": Setting("REDIS_TLS", "redis.tls"),
-    "redis_username": Setting("REDIS_USERNAME", "redis.username"),
-    "redis_password": Setting("REDIS_PASSWORD", "redis.password", secret=True),
-    "use_dynamodb": Setting("USE_DYNAMODB", "dynamodb.enabled"),
-    "dynamodb_table": Setting("DYNAMODB_TABLE", "dynamodb.table"),
-    "dynamodb_url": Setting("DYNAMODB_URL", "dynamodb.url"),
     # The Relay Proxy's [Proxy] settings (ld-relay config/config.go, ProxyConfig), for the stream.
     "proxy_url": Setting("PROXY_URL", "proxy.url", secret=True),
     "proxy_user": Setting("PROXY_AUTH_USER", "proxy.user"),
@@ -130,6 +109,8 @@ class Config:
     :param ca_cert_files: PEM files of CA certificates the stream trusts besides the defaults.
     :param source_file: the TOML file read, if any.
     :param warnings: things worth telling the operator that are not errors.
+    :param store_switches: the settings of installed plugins that select a store the Relay
+        Proxy's way (their ``USE_<DATABASE>`` switches), named in messages.
     """
 
     autoconfig_key: str | None = attrs.field(default=None, repr=mask)
@@ -161,6 +142,7 @@ class Config:
     ca_cert_files: tuple[str, ...] = ()
     source_file: Path | None = None
     warnings: tuple[str, ...] = ()
+    store_switches: tuple[str, ...] = ()
 
     @property
     def store_scheme(self) -> str:
@@ -209,8 +191,8 @@ class Config:
         if not self.store_url or not self.cache_key:
             raise ConfigurationError(
                 "no store is configured; set AUTO_CONFIG_CACHE_STORE (TOML: cache.store), e.g. "
-                "sqlite:///var/lib/autoconfig/cache.db, or USE_REDIS / USE_DYNAMODB, together "
-                "with AUTO_CONFIG_CACHE_KEY (TOML: cache.key)"
+                f"sqlite:///var/lib/autoconfig/cache.db{_or_switches(self.store_switches)}, "
+                "together with AUTO_CONFIG_CACHE_KEY (TOML: cache.key)"
             )
         return self.store_url, self.cache_key
 
@@ -273,18 +255,40 @@ class Config:
         :param registry: plugin registry used to check the store scheme (default: the global one).
         :raises ConfigurationError: naming the setting to change.
         """
+        registry = registry or get_registry()
+        stores = registry.environment_stores()
+        settings = _all_settings(stores)
         raw: dict[str, Any] = {}
         options: dict[str, str] = {}
         path: Path | None = None
         if config_file is not None:
             path = Path(config_file)
-            raw, options = _read_toml(path)
+            raw, options = _read_toml(path, settings)
         environment = os.environ if environ is None else environ
-        for name, setting in SETTINGS.items():
+        for name, setting in settings.items():
             value = environment.get(setting.env)
             if value is not None and value != "":
                 raw[name] = value
-        return _build(raw, options, path, registry)
+        return _build(SettingsReader(raw, settings), options, path, registry, stores)
+
+
+def known_settings(registry: PluginRegistry | None = None) -> list[Setting]:
+    """Every setting: the core's, then those the installed store plugins declare."""
+    stores = (registry or get_registry()).environment_stores()
+    return list(_all_settings(stores).values())
+
+
+def _all_settings(stores: Sequence[EnvironmentStore]) -> dict[str, Setting]:
+    """The core's settings by short name, then each plugin's by environment variable."""
+    settings = dict(SETTINGS)
+    for store in stores:
+        for setting in store.all_settings():
+            settings.setdefault(setting.env, setting)
+    return settings
+
+
+def _or_switches(switches: Sequence[str]) -> str:
+    return f", or {' / '.join(switches)}" if switches else ""
 
 
 def _secret_option(name: str) -> bool:
@@ -295,7 +299,9 @@ def _secret_option(name: str) -> bool:
 # -- the TOML file -----------------------------------------------------------------------------
 
 
-def _read_toml(path: Path) -> tuple[dict[str, Any], dict[str, str]]:
+def _read_toml(
+    path: Path, settings: Mapping[str, Setting]
+) -> tuple[dict[str, Any], dict[str, str]]:
     try:
         text = path.read_bytes()
     except FileNotFoundError:
@@ -319,7 +325,7 @@ def _read_toml(path: Path) -> tuple[dict[str, Any], dict[str, str]]:
             f"configuration file {str(path)!r} is not valid TOML: {exc}"
         ) from None
 
-    by_toml = {setting.toml: name for name, setting in SETTINGS.items()}
+    by_toml = {setting.toml: name for name, setting in settings.items()}
     raw: dict[str, Any] = {}
     options: dict[str, str] = {}
 
@@ -359,77 +365,14 @@ def _option_text(path: Path, where: str, value: object) -> str:
 # -- validation --------------------------------------------------------------------------------
 
 
-class _Reader:
-    """Typed access to raw values, with errors naming the setting."""
-
-    def __init__(self, raw: Mapping[str, Any]) -> None:
-        self.raw = raw
-
-    def has(self, name: str) -> bool:
-        return name in self.raw
-
-    def text(self, name: str) -> str | None:
-        value = self.raw.get(name)
-        if value is None:
-            return None
-        setting = SETTINGS[name]
-        if not isinstance(value, str):
-            raise ConfigurationError(f"{setting.name()} must be a string")
-        return value
-
-    def secret(self, name: str) -> str | None:
-        """A key: trimmed (as the Relay Proxy does); empty or whitespace is an error."""
-        value = self.text(name)
-        if value is None:
-            return None
-        if not value.strip():
-            raise ConfigurationError(
-                f"{SETTINGS[name].name()} is empty or only whitespace; set it to the key, or "
-                "remove the setting"
-            )
-        return value.strip()
-
-    def flag(self, name: str) -> bool:
-        value = self.raw.get(name)
-        if value is None:
-            return False
-        if isinstance(value, bool):
-            return value
-        flag = parse_flag(value) if isinstance(value, str) else None
-        if flag is not None:
-            return flag
-        raise ConfigurationError(
-            f"{SETTINGS[name].name()} must be true or false, got {_shown(name, value)}"
-        )
-
-    def port(self, name: str) -> int | None:
-        value = self.raw.get(name)
-        if value is None:
-            return None
-        number: int | None = None
-        if isinstance(value, int) and not isinstance(value, bool):
-            number = value
-        elif isinstance(value, str) and value.strip().isdigit():
-            number = int(value.strip())
-        if number is None or not 1 <= number <= 65535:
-            raise ConfigurationError(
-                f"{SETTINGS[name].name()} must be a port number from 1 to 65535, got "
-                f"{_shown(name, value)}"
-            )
-        return number
-
-
-def _shown(name: str, value: object) -> str:
-    return repr(mask(str(value))) if SETTINGS[name].secret else repr(value)
-
-
 def _build(
-    raw: Mapping[str, Any],
+    read: SettingsReader,
     store_options: dict[str, str],
     path: Path | None,
-    registry: PluginRegistry | None,
+    registry: PluginRegistry,
+    stores: Sequence[EnvironmentStore],
 ) -> Config:
-    read = _Reader(raw)
+    raw = read.raw
     warnings: list[str] = []
 
     autoconfig_key = read.secret("autoconfig_key")
@@ -482,19 +425,20 @@ def _build(
             f"got {log_level.lower()!r}"
         )
 
-    store_url, store_options = _choose_store(read, store_options, warnings, cache_key)
+    switches = tuple(store.switch.env for store in stores)
+    store_url, store_options = _choose_store(read, stores, store_options, warnings, cache_key)
     if store_url is not None:
         _check_store_url(store_url, registry)
 
     if cache_key is not None and store_url is None:
         raise ConfigurationError(
             f"{SETTINGS['cache_key'].name()} is set but no store is configured; set "
-            f"AUTO_CONFIG_CACHE_STORE (TOML: cache.store), USE_REDIS or USE_DYNAMODB, or unset "
+            f"AUTO_CONFIG_CACHE_STORE (TOML: cache.store){_or_switches(switches)}, or unset "
             f"AUTO_CONFIG_CACHE_KEY to run without a cache"
         )
     if store_url is not None and cache_key is None:
-        # Only AUTO_CONFIG_CACHE_STORE gets here: USE_REDIS/USE_DYNAMODB without a cache key
-        # were turned into "no cache" with a warning by _choose_store.
+        # Only AUTO_CONFIG_CACHE_STORE gets here: a plugin's switch (USE_<DATABASE>) without a
+        # cache key was turned into "no cache" with a warning by _choose_store.
         raise ConfigurationError(
             f"a store is configured ({redact_url(store_url)}) but "
             f"{SETTINGS['cache_key'].name()} is not set; set it to a name for this cache "
@@ -524,6 +468,7 @@ def _build(
         **_proxy_settings(read, raw.get("proxy_ca_certs"), warnings),
         source_file=path,
         warnings=tuple(warnings),
+        store_switches=switches,
     )
 
 
@@ -549,22 +494,10 @@ def _previous_keys(value: object) -> tuple[str, ...]:
 
 
 def _check_http_url(url: str, name: str) -> None:
-    setting = SETTINGS[name]
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 - evaluating it validates the port
-    except ValueError as exc:
-        raise ConfigurationError(
-            f"{setting.name()} is not a valid URL ({redact_url(url)!r}): {exc}"
-        ) from None
-    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-        raise ConfigurationError(
-            f"{setting.name()} must be an http:// or https:// URL with a host, got "
-            f"{redact_url(url)!r}"
-        )
+    check_http_url(url, SETTINGS[name])
 
 
-def _check_store_url(url: str, registry: PluginRegistry | None) -> None:
+def _check_store_url(url: str, registry: PluginRegistry) -> None:
     shown = redact_url(url)
     try:
         parts = urlsplit(url)
@@ -575,37 +508,40 @@ def _check_store_url(url: str, registry: PluginRegistry | None) -> None:
     if not scheme or "://" not in url:
         raise ConfigurationError(
             f"store URL {shown!r} is not a URL; set AUTO_CONFIG_CACHE_STORE (TOML: cache.store) "
-            "to e.g. sqlite:///var/lib/autoconfig/cache.db or redis://host:6379"
+            "to e.g. sqlite:///var/lib/autoconfig/cache.db"
         )
-    stores = (registry or get_registry()).stores
+    stores = registry.stores
     if scheme not in stores:
         raise UnknownStoreSchemeError(scheme, list(stores), KNOWN_EXTRAS.get(scheme))
 
 
 def _choose_store(
-    read: _Reader, options: dict[str, str], warnings: list[str], cache_key: str | None
+    read: SettingsReader,
+    stores: Sequence[EnvironmentStore],
+    options: dict[str, str],
+    warnings: list[str],
+    cache_key: str | None,
 ) -> tuple[str | None, dict[str, str]]:
     """Pick the one configured store; two at once is an error.
 
-    ``USE_REDIS``/``USE_DYNAMODB`` without a cache key means no cache, with a warning: a Relay
-    Proxy uses that database for flag data and caches AutoConfig only when its cache key is set
-    (ld-relay ``internal/autoconfigcache/store.go``, ``NewStore``: an empty ``CacheKey`` gives the
-    no-op store), so a Relay's settings must run here as they do there.
+    A plugin's switch (``USE_<DATABASE>``) without a cache key means no cache, with a warning: a
+    Relay Proxy uses that database for flag data and caches AutoConfig only when its cache key
+    is set (ld-relay ``internal/autoconfigcache/store.go``, ``NewStore``: an empty ``CacheKey``
+    gives the no-op store), so a Relay's settings must run here as they do there. The plugin's
+    ``build`` is not called then, so settings only the cache needs may be missing.
     """
-    chosen: list[tuple[str, Callable[[], str]]] = []
+    chosen: list[tuple[str, Callable[[], StoreConfig] | None]] = []
     generic = read.text("store")
     if generic is not None and generic.strip():
-        chosen.append((SETTINGS["store"].env, generic.strip))
-    if read.flag("use_redis"):
-        chosen.append(("USE_REDIS", lambda: _redis_url(read, options)))
-    else:
-        _warn_unused(
-            read, ("redis_url", "redis_host", "redis_port", "redis_tls"), "USE_REDIS", warnings
-        )
-    if read.flag("use_dynamodb"):
-        chosen.append(("USE_DYNAMODB", lambda: _dynamodb_url(read, options)))
-    else:
-        _warn_unused(read, ("dynamodb_table", "dynamodb_url"), "USE_DYNAMODB", warnings)
+        chosen.append((SETTINGS["store"].env, None))
+    for store in stores:
+        switch = store.switch.env
+        if read.flag(switch):
+            chosen.append((switch, functools.partial(store.build, read)))
+        else:
+            unused = [setting.env for setting in store.settings if read.has(setting.env)]
+            if unused:
+                warnings.append(f"{', '.join(unused)} ignored because {switch} is not true")
     if len(chosen) > 1:
         names = " and ".join(name for name, _ in chosen)
         raise ConfigurationError(
@@ -615,64 +551,22 @@ def _choose_store(
     if not chosen:
         return None, options
     name, build = chosen[0]
-    if cache_key is None and name in ("USE_REDIS", "USE_DYNAMODB"):
+    if build is None:
+        assert generic is not None
+        return generic.strip(), options
+    if cache_key is None:
         warnings.append(
             f"{name} is set but {SETTINGS['cache_key'].name()} is not: running without a cache "
             f"(caching off), as a Relay Proxy does; set {SETTINGS['cache_key'].env} to keep the "
             "AutoConfig data in that store"
         )
         return None, {}
-    return build(), options
+    built = build()
+    # Explicit store options ([cache.store_options]) win over those the plugin derived.
+    return built.url, {**built.options, **options}
 
 
-def _warn_unused(read: _Reader, names: tuple[str, ...], switch: str, warnings: list[str]) -> None:
-    unused = [SETTINGS[name].env for name in names if read.has(name)]
-    if unused:
-        warnings.append(f"{', '.join(unused)} ignored because {switch} is not true")
-
-
-def _redis_url(read: _Reader, options: dict[str, str]) -> str:
-    url = read.text("redis_url")
-    host = read.text("redis_host")
-    port = read.port("redis_port")
-    if url is not None and (host is not None or port is not None):
-        raise ConfigurationError(
-            "REDIS_URL and REDIS_HOST/REDIS_PORT are both set; set either REDIS_URL or "
-            "REDIS_HOST and REDIS_PORT (TOML: redis.url or redis.host/redis.port)"
-        )
-    if url is None:
-        url = f"redis://{host or DEFAULT_REDIS_HOST}:{port or DEFAULT_REDIS_PORT}"
-    elif "://" not in url:
-        raise ConfigurationError(
-            f"{SETTINGS['redis_url'].name()} must be a URL such as redis://host:6379, got "
-            f"{redact_url(url)!r}"
-        )
-    if read.flag("redis_tls"):
-        options.setdefault("tls", "true")
-    username = read.text("redis_username")
-    if username:
-        options.setdefault("username", username)
-    password = read.text("redis_password")
-    if password:
-        options.setdefault("password", password)
-    return url
-
-
-def _dynamodb_url(read: _Reader, options: dict[str, str]) -> str:
-    table = (read.text("dynamodb_table") or "").strip()
-    if not table:
-        raise ConfigurationError(
-            "USE_DYNAMODB is true but DYNAMODB_TABLE (TOML: dynamodb.table) is not set; set it "
-            "to the name of the table that holds the cache"
-        )
-    endpoint = read.text("dynamodb_url")
-    if endpoint:
-        _check_http_url(endpoint, "dynamodb_url")
-        options.setdefault("endpoint", endpoint)
-    return f"dynamodb://{quote(table, safe='')}"
-
-
-def _proxy_settings(read: _Reader, ca_certs: object, warnings: list[str]) -> dict[str, Any]:
+def _proxy_settings(read: SettingsReader, ca_certs: object, warnings: list[str]) -> dict[str, Any]:
     """The stream's outbound proxy and extra CA certificates, as :class:`Config` fields.
 
     The names are the Relay Proxy's (ld-relay ``docs/configuration.md``, section ``[Proxy]``).

@@ -33,6 +33,29 @@ class UnknownStoreSchemeError(ConfigurationError):
         )
 
 
+class PluginContractError(ConfigurationError):
+    """A plugin breaks the hook contract; raised when it is registered, naming it and the hook.
+
+    :param plugin: the plugin's name (or a store's class name).
+    """
+
+    def __init__(self, message: str, *, plugin: str) -> None:
+        self.plugin = plugin
+        super().__init__(message)
+
+
+class UnknownHookError(PluginContractError):
+    """A plugin implements a hook that no specification names (a misspelt hook)."""
+
+
+class StoreContractError(PluginContractError):
+    """A store lacks a required store hook, or has a method named like one without ``@hookimpl``."""
+
+
+class StoreConflictError(PluginContractError):
+    """A plugin that is not the cache's store answers a store hook (it may only wrap it)."""
+
+
 class StoreError(AutoConfigCacheError):
     """A store operation failed. The stream manager counts these and re-synchronises later."""
 
@@ -103,3 +126,143 @@ class MalformedItemError(CodecError):
 
 class InvalidKeyError(ConfigurationError):
     """An encryption key or cache key is empty, or only whitespace."""
+
+
+class MalformedCredentialsError(MalformedItemError):
+    """An environment's credential set (``sdkKey``, ``mobKey``, ``sdkKeys``, ``mobileKeys``) is
+    one the Relay Proxy refuses. The message names the field, never a credential's value.
+
+    In a stream ``patch`` this restarts the stream and keeps the environment's previous state, as
+    the Relay Proxy v9 does; in a ``put`` and in the cache only that environment is left out.
+    (Also importable from :mod:`autoconfig_cache.models`.)
+    """
+
+
+# -- the AutoConfig stream ------------------------------------------------------------------------
+
+
+class StreamError(AutoConfigCacheError):
+    """The AutoConfig stream failed; the client drops the connection and opens a new one."""
+
+
+class StreamHTTPError(StreamError):
+    """The stream answered with an HTTP status other than 200. The client retries.
+
+    (Also importable from :mod:`autoconfig_cache.stream.client`.)
+    """
+
+    def __init__(self, status: int, message: str | None = None) -> None:
+        self.status = status
+        super().__init__(message or f"unexpected HTTP status {status}")
+
+
+class AuthenticationError(StreamHTTPError):
+    """The stream rejected the AutoConfig key (HTTP 401 or 403).
+
+    The client does not stop: it records this as the connection's last error and keeps retrying
+    on the extended schedule, since the key can be made valid again in LaunchDarkly.
+    """
+
+    def __init__(self, status: int, key: str) -> None:
+        from .secrets import mask
+
+        super().__init__(
+            status,
+            f"the AutoConfig stream rejected the AutoConfig key {mask(key)} (HTTP {status}); "
+            "check the key (LaunchDarkly > Integrations > Relay Proxy); retrying on the extended "
+            "schedule in case it becomes valid",
+        )
+
+
+class SSEParseError(StreamError):
+    """The byte stream is not a valid event stream (bad UTF-8, or a line over the size limit).
+
+    The connection that produced it should be dropped and opened again. (Also importable from
+    :mod:`autoconfig_cache.stream.sse`.)
+    """
+
+
+class MalformedEventError(StreamError):
+    """An event's data is not the JSON its type requires; the connection should be restarted.
+
+    (Also importable from :mod:`autoconfig_cache.stream.events`.)
+    """
+
+
+# -- the service and the tools --------------------------------------------------------------------
+
+
+class PortInUseError(AutoConfigCacheError):
+    """The status server's port is taken by another process.
+
+    (Also importable from :mod:`autoconfig_cache.service.status`.)
+    """
+
+
+class KeyRotationError(AutoConfigCacheError):
+    """:meth:`AutoConfigCache.rotate_keys` changed nothing; ``fields`` names the records why."""
+
+    def __init__(self, message: str, fields: list[str]) -> None:
+        self.fields = fields
+        shown = ", ".join(fields[:10]) + (" ..." if len(fields) > 10 else "")
+        super().__init__(f"{message} ({shown}); nothing was changed")
+
+
+class UndecryptableRecordsError(KeyRotationError):
+    """Records no configured key decrypts: add the key that wrote them as a previous key, or
+    rotate with ``drop_undecryptable=True`` to delete them."""
+
+
+class NewerRecordsError(KeyRotationError):
+    """Records a newer release wrote, which this one cannot re-encrypt: rotate with that release,
+    or with ``drop_undecryptable=True`` to re-encrypt the rest and keep those as they are."""
+
+
+class PutDataError(AutoConfigCacheError):
+    """A file of put data (``cache export`` output) cannot be imported; nothing is written."""
+
+
+class NotPutDataError(PutDataError):
+    """The data is not ``{"environments": {...}, "filters": {...}}``; ``detail`` says why, when
+    more is known than the shape."""
+
+    def __init__(self, message: str, *, detail: str | None = None) -> None:
+        self.detail = detail
+        super().__init__(f"{message} ({detail})" if detail else message)
+
+
+class NotJSONError(NotPutDataError):
+    """The text is not JSON; ``detail`` is the decoder's message."""
+
+
+class MalformedPutDataError(PutDataError):
+    """Items of the put data are malformed; ``problems`` holds one error per item."""
+
+    def __init__(self, problems: list[MalformedItemError]) -> None:
+        self.problems = problems
+        details = "; ".join(str(problem) for problem in problems[:5])
+        more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
+        super().__init__(f"{len(problems)} malformed item(s): {details}{more}")
+
+
+class MaskedCredentialsError(PutDataError):
+    """The put data holds masked credentials (exported without secrets); ``env_ids`` names the
+    environments. Importing it would replace working keys with useless ones."""
+
+    def __init__(self, env_ids: list[str]) -> None:
+        self.env_ids = env_ids
+        super().__init__(
+            f"masked keys in environments {', '.join(env_ids[:5])}: the data was exported "
+            "with its keys masked"
+        )
+
+
+class DemoFailed(AutoConfigCacheError):
+    """A step of ``autoconfig-cache demo`` did not do what it shows."""
+
+
+class CommandFailed(AutoConfigCacheError):
+    """Ends a command line tool with a one-line message on stderr and exit status 1.
+
+    (Also importable from :mod:`autoconfig_cache.cli.output`.)
+    """

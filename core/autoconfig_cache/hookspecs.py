@@ -28,6 +28,7 @@ from .store_spec import StoreSpec
 
 if TYPE_CHECKING:
     from .codec import EncryptionContext
+    from .environment import EnvironmentStore
     from .report import LoadReport
 
 PROJECT_NAME = "autoconfig_cache"
@@ -37,10 +38,49 @@ hookspec = pluggy.HookspecMarker(PROJECT_NAME)
 hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
 
 
-class StoreFactory(Protocol):
-    """Builds a store plugin object from a store URL. Must not connect: connect lazily."""
+class Store(Protocol):
+    """The typed contract of a store: what the ``cache_*`` store hooks below specify.
 
-    def __call__(self, spec: StoreSpec) -> object: ...
+    A store is registered as a pluggy plugin, so each method must also carry ``@hookimpl``
+    (checked at registration). Subclass :class:`autoconfig_cache.plugin.StoreBase`, which
+    supplies ``cache_close`` and a default ``cache_create_storage``; mypy then checks the class
+    against this protocol wherever a :data:`StoreFactory` returns it.
+    """
+
+    cache_key: str
+
+    async def cache_get_all(self) -> list[StoredRecord]:
+        """See :func:`cache_get_all`."""
+        ...
+
+    async def cache_set_all(self, records: Sequence[StoredRecord], rewrite_unchanged: bool) -> None:
+        """See :func:`cache_set_all`."""
+        ...
+
+    async def cache_upsert(self, record: StoredRecord) -> bool:
+        """See :func:`cache_upsert`."""
+        ...
+
+    async def cache_delete(self, field: str, version: int) -> bool:
+        """See :func:`cache_delete`."""
+        ...
+
+    async def cache_clear(self) -> None:
+        """See :func:`cache_clear`."""
+        ...
+
+    async def cache_create_storage(self) -> bool | None:
+        """See :func:`cache_create_storage`."""
+        ...
+
+    async def cache_close(self) -> None:
+        """See :func:`cache_close`."""
+        ...
+
+
+#: Builds a store from a store URL. Must not connect: connect lazily, on the first operation.
+#: A malformed URL or option raises :class:`~autoconfig_cache.errors.ConfigurationError`.
+StoreFactory = Callable[[StoreSpec], Store]
 
 
 class RegisterStore(Protocol):
@@ -49,7 +89,7 @@ class RegisterStore(Protocol):
     def __call__(
         self,
         schemes: Sequence[str],
-        factory: Callable[[StoreSpec], object],
+        factory: StoreFactory,
         *,
         description: str = "",
     ) -> None: ...
@@ -72,6 +112,32 @@ def autoconfig_cache_register_stores(register: RegisterStore) -> None:
 
     :param register: the callable to register with.
     :return: nothing; the return value is ignored.
+    """
+
+
+@hookspec
+def autoconfig_cache_environment_store() -> EnvironmentStore | None:
+    """Declare the Relay-style settings that select and configure this plugin's store.
+
+    Called on the global plugin manager when the configuration is loaded. Return an
+    :class:`~autoconfig_cache.environment.EnvironmentStore`: the switch that turns the store on
+    (e.g. ``USE_REDIS``, TOML ``redis.enabled``), the other settings it reads (``REDIS_HOST``,
+    ...), and a ``build`` function that turns their values into a store URL and options. The
+    core reads the values (environment over TOML file), refuses two stores at once, and calls
+    ``build`` only when the switch is on and ``AUTO_CONFIG_CACHE_KEY`` is set; so the core names
+    no backend's settings, and a third-party store takes part like a built-in one.
+
+    :return: the declaration, or ``None`` for a plugin without such settings.
+    """
+
+
+@hookspec
+def autoconfig_cache_noisy_loggers() -> Sequence[str] | None:
+    """Name loggers of the plugin's libraries that log routine things at INFO (e.g.
+    ``pynamodb``, ``botocore``): the command line sets them to WARNING unless the log level
+    asks for less. Called when logging is set up, before any store is opened.
+
+    :return: logger names, or ``None``.
     """
 
 
@@ -161,10 +227,15 @@ def cache_clear() -> Awaitable[None] | None:
 
 
 @hookspec(firstresult=True)
-def cache_create_storage() -> Awaitable[None] | None:
-    """Create the backing storage (e.g. a DynamoDB table), if the store supports it.
+def cache_create_storage() -> Awaitable[bool | None] | None:
+    """Create the backing storage (e.g. a DynamoDB table) now rather than on first use.
 
-    :return: ``None`` if the store has nothing to create (the CLI says so).
+    Idempotent: existing storage and its records are kept. A store with nothing to create
+    returns ``False`` (what :class:`~autoconfig_cache.plugin.StoreBase` does) or does not
+    implement the hook; the CLI then says there is nothing to create.
+
+    :return: an awaitable of ``None`` (or ``True``) once the storage exists, ``False`` if the
+        store has nothing to create; ``None`` itself only when no store implements the hook.
     """
 
 

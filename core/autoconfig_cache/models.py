@@ -16,12 +16,14 @@ ever written back into ``raw``.
 
 from __future__ import annotations
 
+import copy
 import re
 from collections.abc import Mapping
 from typing import Any, TypeAlias
 
 import attrs
 
+from .errors import MalformedCredentialsError as MalformedCredentialsError  # in errors.py
 from .errors import MalformedItemError
 from .records import ItemKind
 from .secrets import mask
@@ -81,15 +83,6 @@ class ConcurrentKey:
             data["expiry"] = self.expiry
         data["hasViews"] = self.has_views
         return data
-
-
-class MalformedCredentialsError(MalformedItemError):
-    """An environment's credential set (``sdkKey``, ``mobKey``, ``sdkKeys``, ``mobileKeys``) is
-    one the Relay Proxy refuses. The message names the field, never a credential's value.
-
-    In a stream ``patch`` this restarts the stream and keeps the environment's previous state, as
-    the Relay Proxy v9 does; in a ``put`` and in the cache only that environment is left out.
-    """
 
 
 #: Go's ``int64``, the type of ``expiry`` in ld-relay's ``ConcurrentKeyRep``.
@@ -589,9 +582,55 @@ class Snapshot:
                 problems.append(exc)
         return cls(environments=environments, filters=filters), problems
 
-    def to_put_data(self) -> JSONObject:
-        """The ``put`` data shape of this snapshot, items as received."""
-        return {
+    def to_put_data(self, *, masked: bool = False) -> JSONObject:
+        """The ``put`` data shape of this snapshot, items as received.
+
+        :param masked: mask every credential to its last 4 characters (``sdkKey``, its expiring
+            key, ``mobKey`` and every ``value`` in ``sdkKeys``/``mobileKeys``), for an export a
+            person may read; the result is a copy, the snapshot is unchanged. Field names are
+            matched case-insensitively, as a Relay Proxy matches them. Such data cannot be
+            imported back (:func:`autoconfig_cache.maintenance.parse_put_data` refuses it).
+        """
+        data: JSONObject = {
             "environments": {k: v.to_json() for k, v in self.environments.items()},
             "filters": {k: v.to_json() for k, v in self.filters.items()},
         }
+        if masked:
+            data = copy.deepcopy(data)
+            for env in data["environments"].values():
+                _mask_credentials(env)
+        return data
+
+
+def _mask_field(data: JSONObject, name: str) -> None:
+    """Mask every string under a key of ``data`` that a Relay Proxy reads as the field ``name``.
+
+    Go's JSON decoding matches field names case-insensitively, so a Relay Proxy v8 writes and
+    reads the expiring SDK key as ``Expiring`` (``SDKKeyRep`` in ld-relay
+    ``internal/envfactory/env_rep.go`` has no JSON tag there). Whatever the case, a credential is
+    a credential: every variant is masked.
+    """
+    for key in go_field_names(data, name):
+        if isinstance(data[key], str):
+            data[key] = mask(data[key])
+
+
+def _mask_credentials(env: JSONObject) -> None:
+    """Mask, in place, every credential of an environment's JSON."""
+    _mask_field(env, "mobKey")
+    for sdk_name in go_field_names(env, "sdkKey"):
+        sdk = env[sdk_name]
+        if isinstance(sdk, dict):
+            _mask_field(sdk, "value")
+            for expiring_name in go_field_names(sdk, "expiring"):
+                if isinstance(sdk[expiring_name], dict):
+                    _mask_field(sdk[expiring_name], "value")
+    # Concurrent keys: every entry's value is a credential. Only arrays that are there are
+    # masked; none is synthesised, so the export keeps the item's shape.
+    for field in ("sdkKeys", "mobileKeys"):
+        for name in go_field_names(env, field):
+            entries = env[name]
+            if isinstance(entries, list):
+                for entry in entries:
+                    if isinstance(entry, dict):
+                        _mask_field(entry, "value")

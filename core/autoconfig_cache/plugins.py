@@ -10,17 +10,27 @@ Set ``AUTOCONFIG_CACHE_TRACE_HOOKS=1`` to log every hook call at DEBUG level.
 
 from __future__ import annotations
 
+import difflib
 import importlib.metadata
 import logging
 import os
 import threading
-from collections.abc import Callable, Sequence
+import warnings
+from collections.abc import Mapping, Sequence
 
 import attrs
 import pluggy
 
 from . import hookspecs
-from .errors import ConfigurationError, UnknownStoreSchemeError
+from .environment import EnvironmentStore
+from .errors import (
+    ConfigurationError,
+    StoreConflictError,
+    StoreContractError,
+    UnknownHookError,
+    UnknownStoreSchemeError,
+)
+from .hookspecs import StoreFactory
 from .store_spec import StoreSpec
 
 logger = logging.getLogger(__name__)
@@ -44,12 +54,136 @@ _BUILTIN_PLUGINS = (
 )
 
 
+#: The store operation hooks. Only the cache's store answers them; other plugins may wrap them.
+STORE_HOOKS = (
+    "cache_get_all",
+    "cache_set_all",
+    "cache_upsert",
+    "cache_delete",
+    "cache_clear",
+    "cache_create_storage",
+    "cache_close",
+)
+#: The store hooks every store implements. ``cache_create_storage`` is optional: a store with
+#: nothing to create omits it (or, as ``StoreBase`` does, returns ``False``).
+REQUIRED_STORE_HOOKS = tuple(hook for hook in STORE_HOOKS if hook != "cache_create_storage")
+
+
+def check_pending(pm: pluggy.PluginManager) -> None:
+    """Fail on any hook implementation that no specification names (a misspelt hook).
+
+    pluggy's own ``check_pending`` with an error that names the plugin, the hook and the
+    specified hook it most resembles.
+
+    :raises UnknownHookError: for the first such implementation.
+    """
+    callers: dict[str, pluggy.HookCaller] = {
+        name: caller for name, caller in vars(pm.hook).items() if not name.startswith("_")
+    }
+    specified = [name for name, caller in callers.items() if caller.has_spec()]
+    for name, caller in sorted(callers.items()):
+        if caller.has_spec():
+            continue
+        for impl in caller.get_hookimpls():
+            if impl.optionalhook:
+                continue
+            close = difflib.get_close_matches(name, specified, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise UnknownHookError(
+                f"plugin {impl.plugin_name!r} implements {name!r}, which is not a hook of "
+                f"autoconfig-cache{hint} (mark an intentionally unspecified hook "
+                "@hookimpl(optionalhook=True))",
+                plugin=impl.plugin_name,
+            )
+
+
+def check_no_store_answers(pm: pluggy.PluginManager, *, store_name: str | None = None) -> None:
+    """Fail when a plugin other than ``store_name`` answers a store hook.
+
+    Observers may wrap a store hook (``@hookimpl(wrapper=True)``); an ordinary implementation
+    would answer in place of the cache's store (pluggy calls the last registered first).
+
+    :raises StoreConflictError: naming the plugin and the hooks it answers.
+    """
+    for plugin_name, plugin in pm.list_name_plugin():
+        if plugin_name == store_name:
+            continue
+        answered = [
+            impl.function.__name__
+            for caller in pm.get_hookcallers(plugin) or []
+            if caller.name in STORE_HOOKS
+            for impl in caller.get_hookimpls()
+            if impl.plugin is plugin and not (impl.wrapper or impl.hookwrapper)
+        ]
+        if answered:
+            raise StoreConflictError(
+                f"plugin {plugin_name!r} implements the store hook(s) {', '.join(answered)}; "
+                "only the cache's store answers them. Register a store through "
+                "autoconfig_cache_register_stores, or make these hooks wrappers "
+                "(@hookimpl(wrapper=True)) to observe the store's calls",
+                plugin=plugin_name,
+            )
+
+
+_warned_legacy: set[type] = set()
+
+
+def check_store(store: object) -> None:
+    """Check a store object before it is registered into a cache's plugin manager.
+
+    A method named like a store hook must carry ``@hookimpl`` (pluggy would silently ignore
+    it), and every required store hook must be there. A store that is not a
+    :class:`~autoconfig_cache.storebase.StoreBase` (written for autoconfig-cache 0.1) still
+    works, with a :class:`DeprecationWarning` once per class.
+
+    :raises StoreContractError: naming the class and the hooks.
+    """
+    from .storebase import StoreBase  # storebase imports hookspecs only; kept lazy anyway
+
+    cls = type(store)
+    class_name = f"{cls.__module__}.{cls.__qualname__}"
+    parser = pluggy.PluginManager(hookspecs.PROJECT_NAME)
+    unmarked: list[str] = []
+    marked: list[str] = []
+    for hook in STORE_HOOKS:
+        if not callable(getattr(store, hook, None)):
+            continue
+        if parser.parse_hookimpl_opts(store, hook) is None:
+            unmarked.append(hook)
+        else:
+            marked.append(hook)
+    if unmarked:
+        raise StoreContractError(
+            f"store {class_name} has method(s) {', '.join(unmarked)} without @hookimpl, so "
+            "they would never be called; decorate each with "
+            "@hookimpl (from autoconfig_cache.plugin)",
+            plugin=class_name,
+        )
+    missing = [hook for hook in REQUIRED_STORE_HOOKS if hook not in marked]
+    if missing:
+        raise StoreContractError(
+            f"store {class_name} does not implement the required store hook(s) "
+            f"{', '.join(missing)}; subclass autoconfig_cache.plugin.StoreBase (which provides "
+            "cache_close) and implement each with @hookimpl",
+            plugin=class_name,
+        )
+    if not isinstance(store, StoreBase) and cls not in _warned_legacy:
+        _warned_legacy.add(cls)
+        warnings.warn(
+            f"store {class_name} is not a StoreBase; stores written for autoconfig-cache 0.1 "
+            "keep working, but subclass autoconfig_cache.plugin.StoreBase (operations tracked "
+            "and cancelled on close, typed against the Store protocol)",
+            DeprecationWarning,
+            stacklevel=3,
+        )
+
+
 @attrs.frozen
 class StoreRegistration:
     """A store factory registered under one scheme."""
 
     scheme: str
-    factory: Callable[[StoreSpec], object]
+    factory: StoreFactory
     plugin_name: str
     description: str = ""
 
@@ -63,6 +197,13 @@ class PluginInfo:
     schemes: tuple[str, ...]
     hooks: tuple[str, ...]
     error: str | None = None
+    #: The ``description=`` each scheme was registered with (``""`` when none was given).
+    descriptions: Mapping[str, str] = attrs.field(factory=dict)
+
+    @property
+    def other_hooks(self) -> tuple[str, ...]:
+        """The hooks besides store registration (which :attr:`schemes` already shows)."""
+        return tuple(hook for hook in self.hooks if hook != "autoconfig_cache_register_stores")
 
     def to_json(self) -> dict[str, object]:
         """A JSON-ready dict of this plugin's details."""
@@ -70,6 +211,10 @@ class PluginInfo:
             "name": self.name,
             "version": self.version,
             "schemes": list(self.schemes),
+            "stores": [
+                {"scheme": scheme, "description": self.descriptions.get(scheme, "")}
+                for scheme in self.schemes
+            ],
             "hooks": list(self.hooks),
             "error": self.error,
         }
@@ -94,6 +239,7 @@ class PluginRegistry:
             name = module_name.rsplit(".", 1)[-1]
             self.pm.register(module, name=name)
             self._versions[name] = _own_version()
+        self._validate()
         if load_entry_points:
             self._load_entry_points()
 
@@ -107,15 +253,36 @@ class PluginRegistry:
             try:
                 plugin = entry_point.load()
                 self.pm.register(plugin, name=name)
+                self._validate(name)
             except Exception as exc:  # a broken plugin must never take the process down
                 message = f"{type(exc).__name__}: {exc}"
                 self.load_errors[name] = message
                 logger.warning("plugin %r failed to load and is skipped: %s", name, message)
 
     def register(self, plugin: object, name: str | None = None) -> None:
-        """Register a plugin object directly (tests, embedding applications)."""
-        self.pm.register(plugin, name=name)
+        """Register a plugin object directly (tests, embedding applications).
+
+        :raises PluginContractError: when it implements a hook that does not exist
+            (:class:`~autoconfig_cache.errors.UnknownHookError`) or answers a store hook
+            (:class:`~autoconfig_cache.errors.StoreConflictError`); it is not registered then.
+        """
+        registered = self.pm.register(plugin, name=name)
+        self._validate(registered)
         self._stores = None
+
+    def _validate(self, name: str | None = None) -> None:
+        """Check the plugin manager after registering ``name``; unregister it if it is bad.
+
+        Stores are built by factories and registered into each cache, never here, so no
+        plugin of the global manager may answer a store hook.
+        """
+        try:
+            check_pending(self.pm)
+            check_no_store_answers(self.pm)
+        except Exception:
+            if name is not None:
+                self.pm.unregister(name=name)
+            raise
 
     @property
     def stores(self) -> dict[str, StoreRegistration]:
@@ -131,7 +298,7 @@ class PluginRegistry:
 
             def register(
                 schemes: Sequence[str],
-                factory: Callable[[StoreSpec], object],
+                factory: StoreFactory,
                 *,
                 description: str = "",
                 _plugin: str = plugin_name,
@@ -178,8 +345,12 @@ class PluginRegistry:
     def plugin_infos(self) -> list[PluginInfo]:
         """Details of every plugin, loaded or failed, for ``autoconfig-cache plugins``."""
         schemes_by_plugin: dict[str, list[str]] = {}
+        descriptions: dict[str, dict[str, str]] = {}
         for registration in self.stores.values():
             schemes_by_plugin.setdefault(registration.plugin_name, []).append(registration.scheme)
+            descriptions.setdefault(registration.plugin_name, {})[registration.scheme] = (
+                registration.description
+            )
         infos: list[PluginInfo] = []
         for name, plugin in self.pm.list_name_plugin():
             hook_names = sorted(caller.name for caller in self.pm.get_hookcallers(plugin) or [])
@@ -190,6 +361,7 @@ class PluginRegistry:
                     schemes=tuple(sorted(schemes_by_plugin.get(name, []))),
                     hooks=tuple(hook_names),
                     error=self.load_errors.get(name),
+                    descriptions=descriptions.get(name, {}),
                 )
             )
         for name, error in self.load_errors.items():
@@ -204,10 +376,39 @@ class PluginRegistry:
             (name, plugin)
             for name, plugin in self.pm.list_name_plugin()
             if any(
-                caller.name != "autoconfig_cache_register_stores"
+                caller.name not in _DISCOVERY_HOOKS
                 for caller in self.pm.get_hookcallers(plugin) or []
             )
         ]
+
+    def environment_stores(self) -> list[EnvironmentStore]:
+        """The Relay-style settings every plugin declares (``autoconfig_cache_environment_store``)."""
+        results = self.pm.hook.autoconfig_cache_environment_store()
+        # Sorted so that messages naming several switches do not depend on load order.
+        return sorted(
+            (result for result in results if result is not None), key=lambda s: s.switch.env
+        )
+
+    def noisy_loggers(self) -> list[str]:
+        """The logger names plugins ask to quiet (``autoconfig_cache_noisy_loggers``)."""
+        return sorted(
+            {
+                name
+                for names in self.pm.hook.autoconfig_cache_noisy_loggers()
+                for name in names or ()
+            }
+        )
+
+
+#: Hooks called on the global plugin manager only: a plugin implementing nothing else is not
+#: registered into caches.
+_DISCOVERY_HOOKS = frozenset(
+    {
+        "autoconfig_cache_register_stores",
+        "autoconfig_cache_environment_store",
+        "autoconfig_cache_noisy_loggers",
+    }
+)
 
 
 def _own_version() -> str | None:

@@ -7,7 +7,6 @@ at most their last four characters are shown, which is what an operator needs to
 from __future__ import annotations
 
 import re
-from urllib.parse import urlsplit, urlunsplit
 
 _VISIBLE = 4
 
@@ -25,16 +24,33 @@ def mask(secret: str | None) -> str:
     return "****" + secret[-_VISIBLE:]
 
 
+_SECRET_QUERY = re.compile(
+    r"(?i)((?:^|[?&;])[^=&;#]*(?:pass|secret|token|key|credential)[^=&;#]*=)[^&;#]*"
+)
+_PLAIN_USER = re.compile(r"[\w.+-]*")
+
+
 def redact_url(url: str) -> str:
-    """Return ``url`` with any password (and token-like query values) replaced by ``****``."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<unparseable URL>"
-    netloc = parts.netloc
-    if "@" in netloc:
-        userinfo, _, hostport = netloc.rpartition("@")
-        user, sep, _password = userinfo.partition(":")
-        netloc = f"{user}{':****' if sep else ''}@{hostport}"
-    query = re.sub(r"(?i)((?:password|secret|token|key)[^=&]*=)[^&]*", r"\1****", parts.query)
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+    """Return ``url`` with its credentials and secret-looking query values replaced by ``****``.
+
+    Works on the text, before any URL parsing: everything between ``://`` and the *last* ``@``
+    is user information, so a password containing ``/``, ``#``, ``?`` or ``@`` is masked whole
+    and never echoed by a later "not a valid URL" error. A plain user name before the first
+    ``:`` is kept (it tells accounts apart). The rest of the URL is shown exactly as written
+    (``sqlite:////abs/path.db`` and ``postgresql:///db?host=...`` keep their slashes).
+    """
+    scheme_end = url.find("://")
+    if scheme_end >= 0:
+        authority_start = scheme_end + 3
+        at = url.rfind("@", authority_start)
+        if at >= 0:
+            userinfo = url[authority_start:at]
+            user, colon, _password = userinfo.partition(":")
+            shown = f"{user}:****" if colon and _PLAIN_USER.fullmatch(user) else "****"
+            if not colon and _PLAIN_USER.fullmatch(user):
+                shown = user
+            url = url[:authority_start] + shown + url[at:]
+    query_start = url.find("?")
+    if query_start >= 0:
+        url = url[:query_start] + _SECRET_QUERY.sub(r"\1****", url[query_start:])
+    return url

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from autoconfig_cache import AutoConfigCache, Snapshot
-from autoconfig_cache.config import SETTINGS
+from autoconfig_cache.config import known_settings
 
 CLI = [sys.executable, "-m", "autoconfig_cache.cli"]
 #: A key-shaped secret that must never appear in clear in any output.
@@ -22,7 +22,7 @@ KNOWN_SDK_KEY = "sdk-7f3e9a2b-1c4d-4e5f-8a9b-0c1d2e3f4a5b"
 
 def clean_environ(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """The test process's environment without any setting of ours, plus ``extra``."""
-    names = {setting.env for setting in SETTINGS.values()}
+    names = {setting.env for setting in known_settings()}  # plugins' settings too
     env = {
         k: v for k, v in os.environ.items() if k not in names and not k.startswith("AUTO_CONFIG")
     }

@@ -43,13 +43,21 @@ def test_plugins_json_lists_memory_and_sqlite() -> None:
     assert "memory" in by_name["memory"]["schemes"]
     assert "sqlite" in by_name["sqlite"]["schemes"]
     assert "autoconfig_cache_register_stores" in by_name["sqlite"]["hooks"]
+    assert by_name["sqlite"]["stores"] == [
+        {
+            "scheme": "sqlite",
+            "description": "embedded SQLite file: sqlite:///absolute/path.db or sqlite:relative.db",
+        }
+    ]
 
 
-def test_plugins_table_names_the_builtin_stores() -> None:
-    result = run_cli(["plugins"])
+def test_plugins_table_names_the_builtin_stores_with_their_descriptions() -> None:
+    result = run_cli(["plugins"], env={"COLUMNS": "250"})
     assert result.returncode == 0
     assert "memory" in result.stdout
-    assert "sqlite" in result.stdout
+    assert "sqlite: embedded SQLite file" in result.stdout
+    # Store registration shows as the schemes, not as a hook name repeated on every row.
+    assert "autoconfig_cache_register_stores" not in result.stdout
 
 
 def test_help_lists_the_commands() -> None:

@@ -8,7 +8,10 @@ import pytest
 
 from autoconfig_cache.codec import StorageFormat
 from autoconfig_cache.config import DEFAULT_PORT, DEFAULT_STREAM_URI, Config
+from autoconfig_cache.environment import EnvironmentStore, Setting, SettingsReader, StoreConfig
 from autoconfig_cache.errors import ConfigurationError, UnknownStoreSchemeError
+from autoconfig_cache.hookspecs import hookimpl
+from autoconfig_cache.plugins import PluginRegistry
 from tests.netfixtures import make_ca
 from tests.services import service_missing
 
@@ -191,7 +194,7 @@ def test_redis_and_dynamodb_at_once_is_an_error() -> None:
             "AUTO_CONFIG_CACHE_KEY": "prod",
         }
     )
-    assert "USE_REDIS and USE_DYNAMODB" in message
+    assert "USE_DYNAMODB and USE_REDIS" in message  # switches sorted by name
 
 
 def test_unknown_scheme_names_the_extra_to_install() -> None:
@@ -380,7 +383,7 @@ def test_relay_store_with_a_cache_key_still_uses_it() -> None:
 
 def test_two_relay_stores_without_a_cache_key_are_still_an_error() -> None:
     message = error_of({"USE_REDIS": "true", "USE_DYNAMODB": "true"})
-    assert "USE_REDIS and USE_DYNAMODB" in message
+    assert "USE_DYNAMODB and USE_REDIS" in message  # switches sorted by name
 
 
 # -- outbound proxy and CA certificates (the Relay Proxy's [Proxy] settings) ---------------------
@@ -469,3 +472,113 @@ def test_missing_or_non_pem_ca_file_is_an_error_naming_proxy_ca_certs(tmp_path: 
 def test_ca_certs_of_the_wrong_type_in_toml_is_an_error(tmp_path: Path) -> None:
     message = error_of({}, "[proxy]\nca_certs = 5\n", tmp_path)
     assert "PROXY_CA_CERTS" in message
+
+
+# -- Relay-style settings come from the plugins (autoconfig_cache_environment_store) ---------------
+
+FOO_PASSWORD = "foo-pa55word-never-shown-WXYZ"
+
+
+class FooPlugin:
+    """A third-party plugin reading its own Relay-style settings, as docs/plugin-authors.md shows."""
+
+    @hookimpl
+    def autoconfig_cache_environment_store(self) -> EnvironmentStore:
+        def build(read: SettingsReader) -> StoreConfig:
+            options = {"password": read.text("FOO_PASSWORD") or ""}
+            return StoreConfig(f"memory://{read.text('FOO_NAME') or 'foo'}", options)
+
+        return EnvironmentStore(
+            switch=Setting("USE_FOO", "foo.enabled"),
+            settings=(
+                Setting("FOO_NAME", "foo.name"),
+                Setting("FOO_PASSWORD", "foo.password", secret=True),
+            ),
+            build=build,
+        )
+
+    @hookimpl
+    def autoconfig_cache_noisy_loggers(self) -> list[str]:
+        return ["foo.chatty"]
+
+
+def foo_registry() -> PluginRegistry:
+    registry = PluginRegistry(load_entry_points=False)
+    registry.register(FooPlugin(), "foo")
+    return registry
+
+
+def test_a_third_party_plugin_reads_its_own_settings_from_env_and_toml(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text('[foo]\nenabled = true\nname = "from-file"\n')
+    config = Config.load(
+        config_file=path,
+        environ={"FOO_PASSWORD": FOO_PASSWORD, "AUTO_CONFIG_CACHE_KEY": "k"},
+        registry=foo_registry(),
+    )
+    assert config.store_url == "memory://from-file"
+    assert config.store_options == {"password": FOO_PASSWORD}
+    assert FOO_PASSWORD not in repr(config) and FOO_PASSWORD not in str(config.describe())
+
+
+def test_a_third_party_switch_conflicts_and_warns_like_the_built_in_ones() -> None:
+    registry = foo_registry()
+    with pytest.raises(ConfigurationError, match=r"AUTO_CONFIG_CACHE_STORE and USE_FOO"):
+        Config.load(
+            environ={
+                "USE_FOO": "1",
+                "AUTO_CONFIG_CACHE_STORE": "memory://",
+                "AUTO_CONFIG_CACHE_KEY": "k",
+            },
+            registry=registry,
+        )
+    config = Config.load(environ={"USE_FOO": "1"}, registry=registry)
+    assert config.store_url is None
+    assert any("USE_FOO" in w and "AUTO_CONFIG_CACHE_KEY" in w for w in config.warnings)
+    config = Config.load(environ={"FOO_NAME": "x"}, registry=registry)
+    assert any("FOO_NAME ignored because USE_FOO" in w for w in config.warnings)
+
+
+def test_a_bad_value_of_a_plugin_secret_setting_is_masked() -> None:
+    class SecretPort:
+        @hookimpl
+        def autoconfig_cache_environment_store(self) -> EnvironmentStore:
+            def build(read: SettingsReader) -> StoreConfig:
+                read.port("FOO_PORT")
+                return StoreConfig("memory://", {})
+
+            return EnvironmentStore(
+                switch=Setting("USE_FOO", "foo.enabled"),
+                settings=(Setting("FOO_PORT", "foo.port", secret=True),),
+                build=build,
+            )
+
+    registry = PluginRegistry(load_entry_points=False)
+    registry.register(SecretPort(), "secret-port")
+    env = {"USE_FOO": "1", "FOO_PORT": FOO_PASSWORD, "AUTO_CONFIG_CACHE_KEY": "k"}
+    with pytest.raises(ConfigurationError) as info:
+        Config.load(environ=env, registry=registry)
+    assert "FOO_PORT (TOML: foo.port) must be a port number" in str(info.value)
+    assert FOO_PASSWORD not in str(info.value) and "WXYZ" in str(info.value)
+
+
+def test_unknown_toml_key_in_a_plugin_table_is_an_error(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text("[foo]\nenabeld = true\n")
+    with pytest.raises(ConfigurationError, match=r"'foo\.enabeld'"):
+        Config.load(config_file=path, environ={}, registry=foo_registry())
+
+
+def test_plugins_name_their_noisy_loggers() -> None:
+    assert foo_registry().noisy_loggers() == ["foo.chatty"]
+
+
+def test_the_core_names_no_backend_setting_nor_logger() -> None:
+    import autoconfig_cache
+
+    core = Path(autoconfig_cache.__file__).parent
+    sources = [core / "config.py", *(core / "cli").glob("*.py")]
+    for source in sources:
+        text = source.read_text()
+        for word in ("REDIS_", "USE_REDIS", "DYNAMODB_", "USE_DYNAMODB", "pynamodb", "botocore"):
+            assert word not in text, f"{source.name} names {word}"

@@ -30,8 +30,10 @@ class DispatchRecorder:
     def __init__(
         self,
         store: DynamoDBStore,
-        intercept: Callable[[Callable[[str, dict[str, Any]], dict[str, Any]], str, dict[str, Any]],
-                            dict[str, Any]] | None = None,
+        intercept: Callable[
+            [Callable[[str, dict[str, Any]], dict[str, Any]], str, dict[str, Any]], dict[str, Any]
+        ]
+        | None = None,
     ) -> None:
         self.calls: list[tuple[str, dict[str, Any]]] = []
         connection = store.connection

@@ -38,6 +38,10 @@ class TestDynamoDBStoreConformance(StoreConformance):
 class TestDynamoDBStoreBatchModeConformance(TestDynamoDBStoreConformance):
     """``write_mode=batch``: BatchWriteItem chunks of 25, guarded against the state read first."""
 
+    # BatchWriteItem cannot be conditional (docs/stores/dynamodb.md, "Write modes"): the kit's
+    # set_all race tests run as expected failures, the trade-off made visible.
+    guarded_set_all: ClassVar[bool] = False
+
     @pytest.fixture
     async def store(self, make_store: StoreMaker) -> AsyncIterator[DynamoDBStore]:
         store = make_store(write_mode="batch")
@@ -56,6 +60,4 @@ class TestDynamoDBStoreBatchModeConformance(TestDynamoDBStoreConformance):
     async def test_concurrent_set_all_and_upserts_never_lower_a_version(
         self, conformance_writers: list[StoreHooks]
     ) -> None:
-        await super().test_concurrent_set_all_and_upserts_never_lower_a_version(
-            conformance_writers
-        )
+        await super().test_concurrent_set_all_and_upserts_never_lower_a_version(conformance_writers)

@@ -250,9 +250,7 @@ async def test_oversize_item_is_dropped_with_an_error_and_the_rest_written(
     with caplog.at_level(logging.ERROR):
         await store.cache_set_all([*fine[:2], huge, *fine[2:]], False)
     assert as_dict(await store.cache_get_all()) == as_dict(fine)
-    assert any(
-        r.levelno == logging.ERROR and "env:huge" in r.getMessage() for r in caplog.records
-    )
+    assert any(r.levelno == logging.ERROR and "env:huge" in r.getMessage() for r in caplog.records)
 
 
 async def test_oversize_upsert_returns_false_and_logs(

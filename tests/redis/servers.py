@@ -52,9 +52,15 @@ def make_tls_files(directory: Path) -> TlsFiles:
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .add_extension(
             x509.KeyUsage(
-                digital_signature=True, key_cert_sign=True, crl_sign=True,
-                content_commitment=False, key_encipherment=False, data_encipherment=False,
-                key_agreement=False, encipher_only=False, decipher_only=False,
+                digital_signature=True,
+                key_cert_sign=True,
+                crl_sign=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                encipher_only=False,
+                decipher_only=False,
             ),
             critical=True,
         )
@@ -138,22 +144,33 @@ class RedisServer:
             return [self.executable, str(config), "--sentinel", "--dir", str(self.directory)]
         args = [
             self.executable,
-            "--bind", "127.0.0.1",
-            "--save", "",
-            "--appendonly", "no",
-            "--dir", str(self.directory),
-            "--protected-mode", "no",
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(self.directory),
+            "--protected-mode",
+            "no",
         ]
         if self.tls is None:
             args += ["--port", str(self.port)]
         else:
             args += [
-                "--port", "0",
-                "--tls-port", str(self.port),
-                "--tls-cert-file", str(self.tls.cert_file),
-                "--tls-key-file", str(self.tls.key_file),
-                "--tls-ca-cert-file", str(self.tls.ca_file),
-                "--tls-auth-clients", "no",
+                "--port",
+                "0",
+                "--tls-port",
+                str(self.port),
+                "--tls-cert-file",
+                str(self.tls.cert_file),
+                "--tls-key-file",
+                str(self.tls.key_file),
+                "--tls-ca-cert-file",
+                str(self.tls.ca_file),
+                "--tls-auth-clients",
+                "no",
             ]
         if self.password is not None:
             args += ["--requirepass", self.password]
@@ -224,10 +241,14 @@ class RedisClusterProcesses:
             RedisServer(
                 directory / f"node{index}",
                 extra=(
-                    "--cluster-enabled", "yes",
-                    "--cluster-config-file", str(directory / f"node{index}" / "nodes.conf"),
-                    "--cluster-port", str(free_port()),
-                    "--cluster-node-timeout", "5000",
+                    "--cluster-enabled",
+                    "yes",
+                    "--cluster-config-file",
+                    str(directory / f"node{index}" / "nodes.conf"),
+                    "--cluster-port",
+                    str(free_port()),
+                    "--cluster-node-timeout",
+                    "5000",
                 ),
             )
             for index in range(size)
@@ -245,9 +266,13 @@ class RedisClusterProcesses:
             node.start()
         result = subprocess.run(
             [
-                require_executable("redis-cli"), "--cluster", "create",
+                require_executable("redis-cli"),
+                "--cluster",
+                "create",
                 *(f"127.0.0.1:{node.port}" for node in self.nodes),
-                "--cluster-replicas", "0", "--cluster-yes",
+                "--cluster-replicas",
+                "0",
+                "--cluster-yes",
             ],
             capture_output=True,
             timeout=60,

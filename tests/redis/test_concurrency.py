@@ -33,9 +33,7 @@ async def run_writers(stores: list[RedisStore], reader: RedisStore) -> list[str]
             mine[field] = max(mine.get(field, 0), version)
             if step % 7 == 6:  # now and then a whole snapshot (every field, so none deleted)
                 first = {f: v for f, v in reversed(plan)}
-                await store.cache_set_all(
-                    [rec(f, mine.get(f, first[f])) for f in FIELDS], False
-                )
+                await store.cache_set_all([rec(f, mine.get(f, first[f])) for f in FIELDS], False)
             else:
                 await store.cache_upsert(rec(field, version))
 

@@ -39,7 +39,9 @@ async def test_items_live_in_one_hash_named_exactly_the_cache_key(
     redis_server: RedisServer, make_store: StoreMaker, cache_key: str
 ) -> None:
     store = make_store(redis_server.url)
-    await store.cache_set_all([rec("env:a", 3, b"\x00blob-a"), rec("filter:b", 4, b"blob-b")], False)
+    await store.cache_set_all(
+        [rec("env:a", 3, b"\x00blob-a"), rec("filter:b", 4, b"blob-b")], False
+    )
     await store.cache_close()
     with redis_server.client() as client:
         assert client.type(cache_key) == b"hash"
@@ -108,7 +110,9 @@ async def test_key_holding_another_type_is_a_schema_error(
     await store.cache_close()
 
 
-async def test_negative_version_is_refused(redis_server: RedisServer, make_store: StoreMaker) -> None:
+async def test_negative_version_is_refused(
+    redis_server: RedisServer, make_store: StoreMaker
+) -> None:
     store = make_store(redis_server.url)
     with pytest.raises(StoreError, match="negative"):
         await store.cache_upsert(rec("env:a", -1))
@@ -237,7 +241,9 @@ def password_server(tmp_path: Path) -> Iterator[RedisServer]:
     server.kill()
 
 
-async def test_url_password_authenticates(password_server: RedisServer, make_store: StoreMaker) -> None:
+async def test_url_password_authenticates(
+    password_server: RedisServer, make_store: StoreMaker
+) -> None:
     store = make_store(f"redis://:s3cret-passw0rd@127.0.0.1:{password_server.port}")
     assert await store.cache_upsert(rec("env:a", 1)) is True
     await store.cache_close()
@@ -304,8 +310,9 @@ async def test_valkey_scheme_reaches_the_same_server(
 
 
 async def test_unreachable_cluster_is_unavailable(make_store: StoreMaker) -> None:
-    store = make_store(f"redis+cluster://127.0.0.1:{free_port()},127.0.0.1:{free_port()}",
-                       timeout="2")
+    store = make_store(
+        f"redis+cluster://127.0.0.1:{free_port()},127.0.0.1:{free_port()}", timeout="2"
+    )
     with pytest.raises(StoreUnavailableError):
         await store.cache_get_all()
     await store.cache_close()

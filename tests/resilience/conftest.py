@@ -3,10 +3,10 @@
 Every scenario runs ``autoconfig-cache run`` subprocesses at DEBUG logging against the local
 stream server (a subprocess) and a real store server on loopback. Three things are shared here:
 
-* :class:`Model` — the AutoConfig ordering rules (DESIGN.md "Ordering"), applied to the events a
-  test sends, so the expected final state is computed independently of the code under test (the
-  local stream server applies every event verbatim, stale ones included, so its own snapshot is
-  not the expected state once stale events were sent).
+* :class:`Model` — the AutoConfig ordering rules (docs/stream.md, "Ordering rules"), applied to
+  the events a test sends, so the expected final state is computed independently of the code
+  under test (the local stream server applies every event verbatim, stale ones included, so its
+  own snapshot is not the expected state once stale events were sent).
 * :class:`LeakWatch` — collects every log file, CLI output and ``/status``/``/metrics`` body of a
   scenario and finds any SDK key, mobile key, AutoConfig key or encryption key in clear.
 * :func:`record_figures` — the per-scenario figures (updates lost, time to converge, items
@@ -57,7 +57,9 @@ def environment(item_id: str, version: int) -> dict[str, Any]:
     """An environment with an SDK key, a mobile key and an expiring SDK key, all key-shaped and
     different for every (id, version)."""
     data = environment_json(
-        item_id, env_key=f"env-{item_id[-6:]}", env_name=f"Env {item_id[-6:]} v{version}",
+        item_id,
+        env_key=f"env-{item_id[-6:]}",
+        env_name=f"Env {item_id[-6:]} v{version}",
         version=version,
     )
     data["sdkKey"]["expiring"] = {
@@ -76,7 +78,9 @@ def put_data(environments: int, filters: int, version: int = 1) -> dict[str, Any
     """Put data: ``environments`` environments and ``filters`` filters, all at ``version``."""
     return {
         "environments": {env_id(i): environment(env_id(i), version) for i in range(environments)},
-        "filters": {f"filter{i:04d}": filter_json(f"filter{i:04d}", version) for i in range(filters)},
+        "filters": {
+            f"filter{i:04d}": filter_json(f"filter{i:04d}", version) for i in range(filters)
+        },
     }
 
 
@@ -111,7 +115,7 @@ def diff(expected: Versions, found: Versions) -> dict[str, tuple[int | None, int
 
 
 class Model:
-    """The ordering rules of DESIGN.md, on field names: what a correct consumer holds.
+    """The ordering rules of docs/stream.md, on field names: what a correct consumer holds.
 
     An upsert is applied when its version is higher than both the live item's and the tombstone's;
     a delete removes a live item of a lower version and leaves a tombstone; a delete of a missing
@@ -262,8 +266,9 @@ class LeakWatch:
             for secret in self.secrets:
                 if secret in text:
                     found.append(f"{source}: ****{secret[-4:]}")
-            found.extend(f"{source}: key-shaped {m.group(0)[:4]}****" for m in
-                         _KEY_SHAPE.finditer(text))
+            found.extend(
+                f"{source}: key-shaped {m.group(0)[:4]}****" for m in _KEY_SHAPE.finditer(text)
+            )
         return found
 
     def scanned(self) -> dict[str, int]:
@@ -271,8 +276,12 @@ class LeakWatch:
         size = sum(path.stat().st_size for path in self.files) + sum(
             len(text) for _, text in self.texts
         )
-        return {"sources": len(self.files) + len(self.texts), "bytes": size,
-                "secrets": len(self.secrets), "item_keys": self.item_keys}
+        return {
+            "sources": len(self.files) + len(self.texts),
+            "bytes": size,
+            "secrets": len(self.secrets),
+            "item_keys": self.item_keys,
+        }
 
 
 class WatchedService(ServiceProcess):
@@ -313,9 +322,7 @@ def watch() -> LeakWatch:
 def assert_no_leak(watch: LeakWatch, figures: dict[str, Any]) -> None:
     """Scenario 6, applied to one scenario: nothing it showed holds a secret in clear."""
     hits = watch.hits()
-    debug_lines = sum(
-        path.read_text(errors="replace").count(" DEBUG ") for path in watch.files
-    )
+    debug_lines = sum(path.read_text(errors="replace").count(" DEBUG ") for path in watch.files)
     figures["secrets"] = {**watch.scanned(), "debug_lines": debug_lines, "hits": len(hits)}
     assert hits == [], hits[:20]
     assert debug_lines > 0  # the processes really logged at DEBUG
@@ -363,8 +370,11 @@ def stream_factory(
 def watch_data(watch: LeakWatch, data: Mapping[str, Any]) -> None:
     """Add every key of put data to the secrets watched for."""
     for env in data.get("environments", {}).values():
-        for secret in (env["mobKey"], env["sdkKey"]["value"],
-                       env["sdkKey"].get("expiring", {}).get("value")):
+        for secret in (
+            env["mobKey"],
+            env["sdkKey"]["value"],
+            env["sdkKey"].get("expiring", {}).get("value"),
+        ):
             if secret:
                 watch.add_item_key(secret)
 

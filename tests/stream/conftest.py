@@ -36,6 +36,7 @@ async def eventually(
 
     The timeout is a safety net against hanging, not a performance assertion.
     """
+
     async def poll() -> None:
         while True:
             result = predicate()
@@ -86,6 +87,7 @@ class RecordingHandler:
 
     async def wait_for(self, call: tuple[Any, ...], timeout: float = 10.0) -> int:
         """Wait until ``call`` has been recorded; return its index."""
+
         async def poll() -> int:
             while call not in self.calls:
                 self._changed.clear()

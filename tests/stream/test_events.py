@@ -25,16 +25,33 @@ def event(event_type: str, body: object) -> ServerSentEvent:
 
 
 def test_put_parses_environments_and_filters() -> None:
-    message = parse_event(event("put", {"path": "/", "data": {
-        "environments": {"e1": env_json("e1", 3)}, "filters": {"f1": filter_json(2)}}}))
+    message = parse_event(
+        event(
+            "put",
+            {
+                "path": "/",
+                "data": {
+                    "environments": {"e1": env_json("e1", 3)},
+                    "filters": {"f1": filter_json(2)},
+                },
+            },
+        )
+    )
     assert isinstance(message, PutMessage)
     assert message.snapshot.environments["e1"].version == 3
     assert message.snapshot.filters["f1"].version == 2
 
 
 def test_put_keeps_unknown_fields_of_items() -> None:
-    message = parse_event(event("put", {"path": "/", "data": {
-        "environments": {"e1": env_json("e1", 3, futureField={"x": 1})}}}))
+    message = parse_event(
+        event(
+            "put",
+            {
+                "path": "/",
+                "data": {"environments": {"e1": env_json("e1", 3, futureField={"x": 1})}},
+            },
+        )
+    )
     assert isinstance(message, PutMessage)
     assert message.snapshot.environments["e1"].raw["futureField"] == {"x": 1}
 
@@ -47,8 +64,9 @@ def test_put_item_with_mismatched_id_is_skipped_but_remembered(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     with caplog.at_level(logging.WARNING):
-        message = parse_event(event("put", {"path": "/", "data": {
-            "environments": {"e1": env_json("other", 3)}}}))
+        message = parse_event(
+            event("put", {"path": "/", "data": {"environments": {"e1": env_json("other", 3)}}})
+        )
     assert isinstance(message, PutMessage)
     assert message.snapshot.environments == {}
     assert message.skipped_ids[ItemKind.ENVIRONMENT] == frozenset({"e1"})
@@ -67,17 +85,19 @@ def test_patch_with_unknown_path_is_ignored_with_debug_log(
 ) -> None:
     with caplog.at_level(logging.DEBUG, logger="autoconfig_cache.stream.events"):
         assert parse_event(event("patch", {"path": "/segments/s", "data": {}})) is None
-    assert any(r.levelno == logging.DEBUG and "unrecognized path" in r.getMessage()
-               for r in caplog.records)
+    assert any(
+        r.levelno == logging.DEBUG and "unrecognized path" in r.getMessage() for r in caplog.records
+    )
 
 
 def test_patch_environment_with_mismatched_id_is_ignored_with_warning(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     with caplog.at_level(logging.WARNING):
-        assert parse_event(
-            event("patch", {"path": "/environments/e1", "data": env_json("e2", 4)})
-        ) is None
+        assert (
+            parse_event(event("patch", {"path": "/environments/e1", "data": env_json("e2", 4)}))
+            is None
+        )
     assert any(r.levelno == logging.WARNING for r in caplog.records)
 
 

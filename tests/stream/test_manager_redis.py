@@ -34,7 +34,9 @@ def redis_process(tmp_path: Path) -> Iterator[RedisServer]:
 
 def open_cache(redis_process: RedisServer) -> AutoConfigCache:
     return AutoConfigCache.open(
-        redis_process.url, cache_key="stream-test", encryption_key="enc-key-1234",
+        redis_process.url,
+        cache_key="stream-test",
+        encryption_key="enc-key-1234",
         options={"timeout": "1"},
     )
 
@@ -66,12 +68,12 @@ async def test_redis_killed_and_restarted_empty_ends_equal_to_the_stream(
         await server.push_delete("/environments/e1", 11)
         await server.push_patch("/filters/f1", filter_json(6))
         await handler.wait_for(("filter_updated", "f1", 6))
-        await eventually(lambda: manager.status().store_dirty, what="outage noticed",
-                         timeout=30)
+        await eventually(lambda: manager.status().store_dirty, what="outage noticed", timeout=30)
 
         redis_process.start()  # same port, no persistence: the store comes back empty
-        await eventually(lambda: not manager.status().store_dirty, what="resynchronised",
-                         timeout=60)
+        await eventually(
+            lambda: not manager.status().store_dirty, what="resynchronised", timeout=60
+        )
         await server.push_patch("/environments/e2", env_json("e2", 21))
         await handler.wait_for(("env_updated", "e2", 21))
         await eventually(redis_matches, what="Redis equals the stream's state", timeout=30)

@@ -1,4 +1,4 @@
-"""MessageReceiver: the ordering rules of DESIGN.md "Ordering", as pure unit tests."""
+"""MessageReceiver: the ordering rules of docs/stream.md ("Ordering rules"), as pure unit tests."""
 
 from __future__ import annotations
 

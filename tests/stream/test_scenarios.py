@@ -32,8 +32,13 @@ _marker_ids = itertools.count(1)
 
 
 class Harness:
-    def __init__(self, server: StreamServer, handler: RecordingHandler,
-                 manager: StreamManager, store: CountingStore) -> None:
+    def __init__(
+        self,
+        server: StreamServer,
+        handler: RecordingHandler,
+        manager: StreamManager,
+        store: CountingStore,
+    ) -> None:
         self.server = server
         self.handler = handler
         self.manager = manager
@@ -56,18 +61,24 @@ class Harness:
         """Push a put and return the handler calls it caused (ending with all_received)."""
         before = len(self.handler.calls)
         await self.server.push_put(data)
-        await eventually(lambda: len(self.handler.calls) > before
-                         and self.handler.calls[-1] == ("all_received", "stream"),
-                         what="the put was applied")
+        await eventually(
+            lambda: (
+                len(self.handler.calls) > before
+                and self.handler.calls[-1] == ("all_received", "stream")
+            ),
+            what="the put was applied",
+        )
         return self.handler.calls[before:]
 
     async def store_settled(self) -> None:
         """Wait until the store holds what the manager holds."""
+
         async def same() -> bool:
             status = self.manager.status()
             if status.pending_writes or status.store_dirty:
                 return False
             return versions(await stored_snapshot(self.store)) == versions(self.manager.snapshot())
+
         await eventually(same, what="store equals memory")
 
 
@@ -99,7 +110,9 @@ async def test_put_into_empty_state_adds_everything(server: StreamServer) -> Non
     async with make_manager(server, handler, make_cache(store)) as manager:
         await handler.wait_for(("all_received", "stream"))
         assert sorted(handler.calls[:-1]) == [
-            ("env_added", "e1", 10), ("env_added", "e2", 20), ("filter_added", "f1", 5)
+            ("env_added", "e1", 10),
+            ("env_added", "e2", 20),
+            ("filter_added", "f1", 5),
         ]
         assert handler.calls[-1] == ("all_received", "stream")
         assert versions(manager.snapshot()) == put_versions(INITIAL)
@@ -196,7 +209,8 @@ async def test_patch_higher_than_delete_is_an_add(harness: Harness) -> None:
         await harness.server.push_patch("/environments/e1", env_json("e1", 13))
 
     assert await harness.calls_caused_by(send) == [
-        ("env_deleted", "e1", 10), ("env_added", "e1", 13)
+        ("env_deleted", "e1", 10),
+        ("env_added", "e1", 13),
     ]
     await harness.store_settled()
     assert versions(await stored_snapshot(harness.store))["env:e1"] == 13
@@ -313,7 +327,8 @@ async def test_patch_filter_higher_than_delete_is_an_add(harness: Harness) -> No
         await harness.server.push_patch("/filters/f1", filter_json(8))
 
     assert await harness.calls_caused_by(send) == [
-        ("filter_deleted", "f1", 5), ("filter_added", "f1", 8)
+        ("filter_deleted", "f1", 5),
+        ("filter_added", "f1", 8),
     ]
 
 

@@ -63,10 +63,16 @@ async def test_command_line_serves_a_snapshot_file(tmp_path: Path) -> None:
     snapshot.write_text(json.dumps({"environments": {"e1": env_json("e1", 4)}, "filters": {}}))
     port = free_port()
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "autoconfig_cache.stream",
-        "--snapshot", str(snapshot), "--port", str(port),
+        sys.executable,
+        "-m",
+        "autoconfig_cache.stream",
+        "--snapshot",
+        str(snapshot),
+        "--port",
+        str(port),
         env={**os.environ, "AUTOCONFIG_KEY": AUTOCONFIG_KEY},
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
     )
     try:
         assert proc.stdout is not None
@@ -93,8 +99,12 @@ async def test_command_line_serves_a_snapshot_file(tmp_path: Path) -> None:
 async def test_command_line_without_a_key_exits_with_a_message() -> None:
     env = {k: v for k, v in os.environ.items() if k != "AUTOCONFIG_KEY"}
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "autoconfig_cache.stream", env=env,
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+        sys.executable,
+        "-m",
+        "autoconfig_cache.stream",
+        env=env,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
     )
     _, err = await proc.communicate()
     assert proc.returncode == 2 and b"AUTOCONFIG_KEY" in err

@@ -3,13 +3,10 @@
 The store, cache key, keys and format come from the same configuration as ``run`` (environment
 variables and ``--config``), so the tools always look at what the service reads and writes.
 
-Key rotation, in short (docs/operations.md has the procedure): the store's full-replace
-operation is the only one that rewrites an item whose version has not changed, and it deletes
-whatever it is not given. So ``rotate-key`` first decrypts *everything*; if any item cannot be
-decrypted with the configured keys it changes nothing and says so, unless
-``--drop-undecryptable`` is given, in which case those items are deleted (the next stream
-``put`` writes them again, from LaunchDarkly). Items a newer release wrote are never deleted:
-they also stop a rotation, and with ``--drop-undecryptable`` are kept as they are.
+Key rotation, masked export and import validation are library API
+(:mod:`autoconfig_cache.maintenance`, :meth:`AutoConfigCache.rotate_keys`,
+``Snapshot.to_put_data(masked=True)``); this module reads the arguments and files, shows progress
+and prints the results (docs/operations.md has the rotation procedure).
 """
 
 from __future__ import annotations
@@ -17,7 +14,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import copy
 import json
 import os
 import sys
@@ -33,10 +29,19 @@ from rich.table import Table
 from ..cache import AutoConfigCache, InspectedRecord
 from ..codec import KeyDerivation, StorageFormat
 from ..config import Config
-from ..errors import CodecError, MalformedItemError, NewerFormatError
-from ..models import Environment, Filter, Snapshot, Tombstone, go_field_names
-from ..records import StoredRecord, parse_field
+from ..errors import (
+    MalformedPutDataError,
+    MaskedCredentialsError,
+    NewerRecordsError,
+    NotJSONError,
+    NotPutDataError,
+    UndecryptableRecordsError,
+)
+from ..maintenance import on_previous_key, parse_put_data
+from ..models import Environment, Filter, Snapshot, Tombstone
+from ..records import parse_field
 from ..secrets import mask, redact_url
+from .common import load_config
 from .output import CommandFailed, err, out, print_json
 
 
@@ -109,8 +114,6 @@ def add_parser(
 
 
 def _open(args: argparse.Namespace) -> tuple[Config, AutoConfigCache]:
-    from .main import load_config
-
     config = load_config(args)
     return config, config.open_cache()
 
@@ -144,11 +147,6 @@ def _key_label(cache: AutoConfigCache, key_id: str | None) -> str:
     return f"{key_id} (unknown)"
 
 
-def _on_previous_key(cache: AutoConfigCache, entry: InspectedRecord) -> bool:
-    current = cache.codec.keys.current.key_id_hex
-    return entry.problem is None and entry.key_id is not None and entry.key_id != current
-
-
 def _record_json(cache: AutoConfigCache, entry: InspectedRecord) -> dict[str, Any]:
     parsed = parse_field(entry.record.field)
     row: dict[str, Any] = {
@@ -161,7 +159,7 @@ def _record_json(cache: AutoConfigCache, entry: InspectedRecord) -> dict[str, An
         "keyId": entry.key_id,
         # relay format: "hkdf" or "sha256", the key derivation that opened the record.
         "keyDerivation": str(entry.key_derivation) if entry.key_derivation else None,
-        "onPreviousKey": _on_previous_key(cache, entry),
+        "onPreviousKey": on_previous_key(cache, entry),
         "cachedAt": entry.cached_at.isoformat() if entry.cached_at else None,
         "problem": entry.problem.to_json() if entry.problem else None,
         "deleted": isinstance(entry.item, Tombstone),
@@ -289,7 +287,7 @@ def run_verify(args: argparse.Namespace) -> int:
         records = await cache.get_records()
         inspected = _inspect_with_progress(cache, records, "verifying")
         problems = [entry for entry in inspected if entry.problem is not None]
-        previous = [entry for entry in inspected if _on_previous_key(cache, entry)]
+        previous = [entry for entry in inspected if on_previous_key(cache, entry)]
         derivations = Counter(
             str(entry.key_derivation) for entry in inspected if entry.key_derivation
         )
@@ -343,43 +341,10 @@ def run_verify(args: argparse.Namespace) -> int:
 # -- export -----------------------------------------------------------------------------------
 
 
-def _mask_field(data: dict[str, Any], name: str) -> None:
-    """Mask every string under a key of ``data`` that a Relay Proxy reads as the field ``name``.
-
-    Go's JSON decoding matches field names case-insensitively, so a Relay Proxy v8 writes and
-    reads the expiring SDK key as ``Expiring`` (``SDKKeyRep`` in ld-relay
-    ``internal/envfactory/env_rep.go`` has no JSON tag there). Whatever the case, a credential is
-    a credential: every variant is masked.
-    """
-    for key in go_field_names(data, name):
-        if isinstance(data[key], str):
-            data[key] = mask(data[key])
-
-
 def masked_put_data(snapshot: Snapshot) -> dict[str, Any]:
-    """The put data of ``snapshot`` with SDK and mobile keys (``sdkKey``, its expiring key,
-    ``mobKey`` and every ``value`` in ``sdkKeys``/``mobileKeys``) masked to their last 4
-    characters. Field names are matched case-insensitively, as a Relay Proxy matches them."""
-    data = copy.deepcopy(snapshot.to_put_data())
-    for env in data["environments"].values():
-        _mask_field(env, "mobKey")
-        for sdk_name in go_field_names(env, "sdkKey"):
-            sdk = env[sdk_name]
-            if isinstance(sdk, dict):
-                _mask_field(sdk, "value")
-                for expiring_name in go_field_names(sdk, "expiring"):
-                    if isinstance(sdk[expiring_name], dict):
-                        _mask_field(sdk[expiring_name], "value")
-        # Concurrent keys: every entry's value is a credential. Only arrays that are there are
-        # masked; none is synthesised, so the export keeps the item's shape.
-        for field in ("sdkKeys", "mobileKeys"):
-            for name in go_field_names(env, field):
-                entries = env[name]
-                if isinstance(entries, list):
-                    for entry in entries:
-                        if isinstance(entry, dict):
-                            _mask_field(entry, "value")
-    return data
+    """The put data of ``snapshot`` with every credential masked (kept for callers of 0.1;
+    the library's ``snapshot.to_put_data(masked=True)``)."""
+    return snapshot.to_put_data(masked=True)
 
 
 def write_private_file(path: Path, data: bytes) -> None:
@@ -411,7 +376,7 @@ def run_export(args: argparse.Namespace) -> int:
     async def work(config: Config, cache: AutoConfigCache) -> int:
         result = await cache.get_all()
         snapshot = result.snapshot
-        data = snapshot.to_put_data() if args.include_secrets else masked_put_data(snapshot)
+        data = snapshot.to_put_data(masked=not args.include_secrets)
         text = json.dumps(data, indent=2) + "\n"
         for skipped in result.report.skipped:
             err.print(f"[yellow]skipped[/yellow] {skipped.field}: {skipped.reason}")
@@ -438,21 +403,6 @@ def run_export(args: argparse.Namespace) -> int:
 # -- import -----------------------------------------------------------------------------------
 
 
-def _holds_masked_key(env: Environment) -> bool:
-    """Whether any credential of ``env`` is masked as ``cache export`` masks it: ``sdkKey``,
-    its expiring key, ``mobKey`` or a ``value`` in ``sdkKeys``/``mobileKeys``. (Without the
-    arrays the accepted sets are synthesised from the first three.)"""
-    expiring = env.expiring_sdk_key
-    values = [
-        env.sdk_key,
-        env.mob_key,
-        expiring.value if expiring is not None else "",
-        *(key.value for key in env.sdk_keys),
-        *(key.value for key in env.mobile_keys),
-    ]
-    return any(value.startswith("****") for value in values)
-
-
 def read_put_data(path: str) -> Snapshot:
     """Read and validate an export file; any problem is an error and nothing is written."""
     try:
@@ -460,35 +410,27 @@ def read_put_data(path: str) -> Snapshot:
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         raise CommandFailed(f"cannot read {path!r}: {reason}") from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise CommandFailed(f"{path!r} is not JSON ({exc}); nothing was written") from None
     shape = 'put data {"environments": {...}, "filters": {...}} as written by `cache export`'
-    if (
-        not isinstance(data, dict)
-        or not set(data) <= {"environments", "filters"}
-        or not set(data) & {"environments", "filters"}
-    ):
-        raise CommandFailed(f"{path!r} is not {shape}; nothing was written")
     try:
-        snapshot, problems = Snapshot.from_put_data(data)
-    except MalformedItemError as exc:
-        raise CommandFailed(f"{path!r} is not {shape} ({exc}); nothing was written") from None
-    if problems:
+        return parse_put_data(text)
+    except NotJSONError as exc:
+        raise CommandFailed(f"{path!r} is not JSON ({exc.detail}); nothing was written") from None
+    except NotPutDataError as exc:
+        detail = f" ({exc.detail})" if exc.detail else ""
+        raise CommandFailed(f"{path!r} is not {shape}{detail}; nothing was written") from None
+    except MalformedPutDataError as exc:
+        problems = exc.problems
         details = "; ".join(str(problem) for problem in problems[:5])
         more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
         raise CommandFailed(
             f"{path!r} has {len(problems)} malformed item(s): {details}{more}; nothing was written"
-        )
-    masked = [env.env_id for env in snapshot.environments.values() if _holds_masked_key(env)]
-    if masked:
+        ) from None
+    except MaskedCredentialsError as exc:
         raise CommandFailed(
-            f"{path!r} holds masked keys (environments {', '.join(masked[:5])}): it was exported "
-            "without --include-secrets; export again with --include-secrets to import it. "
-            "Nothing was written"
-        )
-    return snapshot
+            f"{path!r} holds masked keys (environments {', '.join(exc.env_ids[:5])}): it was "
+            "exported without --include-secrets; export again with --include-secrets to import "
+            "it. Nothing was written"
+        ) from None
 
 
 def run_import(args: argparse.Namespace) -> int:
@@ -526,76 +468,46 @@ def run_rotate_key(args: argparse.Namespace) -> int:
     """Re-encrypt every item under the current key (see the module docstring)."""
 
     async def work(config: Config, cache: AutoConfigCache) -> int:
-        records = await cache.get_records()
-        inspected = _inspect_with_progress(cache, records, "decrypting")
-        failed = [entry for entry in inspected if entry.problem is not None]
-        # A record a newer release wrote is not this release's to re-encrypt or delete: it is
-        # kept as it is, even with --drop-undecryptable (which drops only the others).
-        newer = [entry for entry in failed if _written_by_newer_release(cache, entry.record)]
-        kept = {id(entry) for entry in newer}
-        problems = [entry for entry in failed if id(entry) not in kept]
-        if problems and not args.drop_undecryptable:
-            fields = ", ".join(entry.record.field for entry in problems[:10])
+        try:
+            with _progress() as progress:
+                progress.add_task("re-encrypting", total=None)
+                result = await cache.rotate_keys(drop_undecryptable=args.drop_undecryptable)
+        except UndecryptableRecordsError as exc:
             raise CommandFailed(
-                f"{len(problems)} item(s) cannot be decrypted with the configured keys ({fields}"
-                f"{' ...' if len(problems) > 10 else ''}); nothing was changed. Add the key "
-                "that encrypted them to AUTO_CONFIG_CACHE_PREVIOUS_ENCRYPTION_KEYS, or pass "
-                "--drop-undecryptable to delete them (the next stream put writes them again)"
-            )
-        if newer and not args.drop_undecryptable:
-            fields = ", ".join(entry.record.field for entry in newer[:10])
+                f"{len(exc.fields)} item(s) cannot be decrypted with the configured keys "
+                f"({_fields(exc.fields)}); nothing was changed. Add the key that encrypted them "
+                "to AUTO_CONFIG_CACHE_PREVIOUS_ENCRYPTION_KEYS, or pass --drop-undecryptable to "
+                "delete them (the next stream put writes them again)"
+            ) from None
+        except NewerRecordsError as exc:
             raise CommandFailed(
-                f"{len(newer)} item(s) were written by a newer release of autoconfig-cache, "
-                f"which this one cannot re-encrypt ({fields}{' ...' if len(newer) > 10 else ''})"
-                "; nothing was changed. Rotate the key with that release, or pass "
-                "--drop-undecryptable to re-encrypt the rest and keep those as they are"
-            )
-        environments = {e.item.env_id: e.item for e in inspected if isinstance(e.item, Environment)}
-        filters = {e.item.filter_id: e.item for e in inspected if isinstance(e.item, Filter)}
-        tombstones = tuple(e.item for e in inspected if isinstance(e.item, Tombstone))
-        snapshot = Snapshot(environments=environments, filters=filters, tombstones=tombstones)
-        previous = sum(1 for entry in inspected if _on_previous_key(cache, entry))
-        with _progress() as progress:
-            progress.add_task(f"re-encrypting {len(snapshot)} item(s)", total=None)
-            await cache.set_all(
-                snapshot, rewrite_unchanged=True, keep=[entry.record for entry in newer]
-            )
-        summary = {
-            "reencrypted": len(snapshot),
-            "wereOnPreviousKey": previous,
-            "dropped": [entry.record.field for entry in problems],
-            "keptNewer": [entry.record.field for entry in newer],
-            "keyId": cache.codec.keys.current.key_id_hex,
-        }
+                f"{len(exc.fields)} item(s) were written by a newer release of autoconfig-cache, "
+                f"which this one cannot re-encrypt ({_fields(exc.fields)}); nothing was changed. "
+                "Rotate the key with that release, or pass --drop-undecryptable to re-encrypt "
+                "the rest and keep those as they are"
+            ) from None
         if args.json:
-            print_json(summary)
+            print_json(result.to_json())
         else:
             out.print(
-                f"re-encrypted {len(snapshot)} item(s) in {_where(config)} under the current "
-                f"key ({previous} were under a previous key)"
+                f"re-encrypted {result.reencrypted} item(s) in {_where(config)} under the "
+                f"current key ({result.were_on_previous_key} were under a previous key)"
             )
-            if problems:
-                out.print(f"dropped {len(problems)} undecryptable item(s)")
-            if newer:
+            if result.dropped:
+                out.print(f"dropped {len(result.dropped)} undecryptable item(s)")
+            if result.kept_newer:
                 out.print(
-                    f"kept {len(newer)} item(s) written by a newer release as they are, under "
-                    "the key that wrote them: " + ", ".join(entry.record.field for entry in newer)
+                    f"kept {len(result.kept_newer)} item(s) written by a newer release as they "
+                    "are, under the key that wrote them: " + ", ".join(result.kept_newer)
                 )
         return 0
 
     return _with_cache(args, work)
 
 
-def _written_by_newer_release(cache: AutoConfigCache, record: StoredRecord) -> bool:
-    """Whether ``record`` failed to load only because a newer release wrote it (a model version
-    or ``v2`` blob format this release does not know)."""
-    try:
-        cache.codec.decode(record)
-    except NewerFormatError:
-        return True
-    except CodecError:
-        return False
-    return False
+def _fields(fields: Sequence[str]) -> str:
+    """At most ten field names, then `` ...``."""
+    return ", ".join(fields[:10]) + (" ..." if len(fields) > 10 else "")
 
 
 # -- clear ------------------------------------------------------------------------------------
@@ -603,8 +515,6 @@ def _written_by_newer_release(cache: AutoConfigCache, record: StoredRecord) -> b
 
 def run_clear(args: argparse.Namespace) -> int:
     """Delete every item under the cache key, after confirmation."""
-    from .main import load_config
-
     config = load_config(args)
     config.require_store()
     if not args.yes:

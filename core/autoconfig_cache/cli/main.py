@@ -1,16 +1,16 @@
-"""Argument parsing, logging set-up and error handling shared by every command."""
+"""Argument parsing and error handling shared by every command (configuration and logging set-up:
+``common.py``)."""
 
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from collections.abc import Sequence
 
-from .. import __name__ as _package
-from ..config import Config
 from ..errors import AutoConfigCacheError
 from . import cache_cmds, demo_cmd, plugins_cmd, run_cmd
+from .common import load_config as load_config  # where 0.1 had them
+from .common import setup_logging as setup_logging
 from .output import CommandFailed
 
 PROG = "autoconfig-cache"
@@ -66,37 +66,6 @@ def build_parser() -> argparse.ArgumentParser:
     cache_cmds.add_parser(subparsers, common)
     plugins_cmd.add_parser(subparsers)
     return parser
-
-
-def load_config(args: argparse.Namespace) -> Config:
-    """The configuration from ``--config`` and the environment, warnings logged."""
-    config = Config.load(config_file=getattr(args, "config", None))
-    for warning in config.warnings:
-        logging.getLogger(_package).warning("configuration: %s", warning)
-    return config
-
-
-def setup_logging(level: str, *, plain: bool) -> None:
-    """Log to stderr: plain lines for the service (log collectors), rich for the tools."""
-    root = logging.getLogger()
-    for old in list(root.handlers):
-        root.removeHandler(old)
-    handler: logging.Handler
-    if plain:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    else:
-        from rich.logging import RichHandler
-
-        from .output import err
-
-        handler = RichHandler(console=err, show_path=False, show_time=False)
-    root.addHandler(handler)
-    root.setLevel(level.upper())
-    # aiohttp's access log would print a line per probe request.
-    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
-    # pynamodb logs its settings file look-up at INFO on import, which says nothing useful.
-    logging.getLogger("pynamodb").setLevel(max(logging.WARNING, root.level))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -12,14 +12,12 @@ from typing import Any
 
 from rich.console import Console
 
+from ..errors import CommandFailed as CommandFailed  # defined with every other error
+
 #: Results (tables, JSON) for the person or script that ran the command.
 out = Console(highlight=False, soft_wrap=False)
 #: Progress, warnings and errors.
 err = Console(stderr=True, highlight=False)
-
-
-class CommandFailed(Exception):
-    """Ends a command with a one-line message on stderr and exit status 1."""
 
 
 def print_json(value: Any) -> None:

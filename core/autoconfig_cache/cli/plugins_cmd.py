@@ -1,12 +1,17 @@
-"""``autoconfig-cache plugins``: what is installed, which schemes, which hooks, what failed."""
+"""``autoconfig-cache plugins``: what is installed, which schemes, which hooks, what failed.
+
+The table shows each scheme with the ``description=`` it was registered with, and only the
+hooks beyond store registration (the schemes already show that one); ``--json`` has them all.
+"""
 
 from __future__ import annotations
 
 import argparse
 
+from rich.markup import escape
 from rich.table import Table
 
-from ..plugins import get_registry
+from ..plugins import PluginInfo, get_registry
 from .output import out, print_json
 
 
@@ -14,7 +19,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     """Register the ``plugins`` command."""
     parser = subparsers.add_parser(
         "plugins",
-        help="list installed plugins: name, version, store schemes, hooks, load errors",
+        help="list installed plugins: name, version, store schemes, other hooks, load errors",
         description="List the installed plugins (built-in stores included) and any that "
         "failed to load.",
     )
@@ -36,17 +41,29 @@ def run_plugins(args: argparse.Namespace) -> int:
         )
         return 0
     table = Table(title="autoconfig-cache plugins")
-    for column in ("name", "version", "schemes", "hooks", "error"):
+    for column in ("name", "version", "schemes", "other hooks", "error"):
         table.add_column(column, overflow="fold")
     for info in infos:
+        schemes = _schemes_cell(info)
         table.add_row(
-            info.name,
+            escape(info.name),
             info.version or "-",
-            ", ".join(info.schemes) or "-",
-            ", ".join(info.hooks) or "-",
-            f"[red]{info.error}[/red]" if info.error else "",
+            escape(schemes) or "-",
+            ", ".join(info.other_hooks) or "-",
+            f"[red]{escape(info.error)}[/red]" if info.error else "",
         )
     out.print(table)
     for message in registry.registration_errors:
         out.print(f"[yellow]warning:[/yellow] {message}")
     return 0
+
+
+def _schemes_cell(info: PluginInfo) -> str:
+    """Schemes grouped by description (one family per line: ``redis, rediss: ...``)."""
+    families: dict[str, list[str]] = {}
+    for scheme in info.schemes:
+        families.setdefault(info.descriptions.get(scheme, ""), []).append(scheme)
+    return "\n".join(
+        f"{', '.join(schemes)}: {description}" if description else ", ".join(schemes)
+        for description, schemes in families.items()
+    )

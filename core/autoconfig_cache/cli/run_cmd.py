@@ -21,7 +21,18 @@ def add_parser(
 
 
 def run_service(args: argparse.Namespace) -> int:
-    """Run until SIGTERM or SIGINT; exit 0 after a clean shutdown."""
-    from ..service.runner import run_from_args
+    """Run until SIGTERM or SIGINT; exit 0 after a clean shutdown.
 
-    return run_from_args(args)
+    Logging is set up twice: first at INFO (or ``--log-level``) so that configuration warnings
+    are seen, then at the level the configuration names.
+    """
+    import asyncio
+
+    from ..service.runner import serve
+    from .common import load_config, setup_logging
+
+    setup_logging(getattr(args, "log_level", None) or "INFO", plain=True)
+    config = load_config(args)
+    setup_logging(getattr(args, "log_level", None) or config.log_level, plain=True)
+    config.require_autoconfig_key()
+    return asyncio.run(serve(config))

@@ -25,10 +25,12 @@ from rich.table import Table
 
 from ..cache import AutoConfigCache
 from ..config import Config
+from ..errors import DemoFailed
 from ..service.runner import Service
 from ..stream.client import BackoffPolicy
 from ..stream.server import StreamServer
 from .data import environment_json, sample_put_data
+from .output import err, out
 
 __all__ = ["DemoFailed", "environment_json", "run_demo", "sample_put_data"]
 
@@ -39,14 +41,8 @@ DEMO_BACKOFF = BackoffPolicy(base=0.2, maximum=0.5, jitter=0.5, reset_after=60.0
 CACHE_KEY = "demo"
 
 
-class DemoFailed(Exception):
-    """A step of the demo did not do what it shows."""
-
-
 class _Timeline:
     def __init__(self) -> None:
-        from ..cli.output import out
-
         self.out = out
         self.started = time.monotonic()
 
@@ -291,8 +287,6 @@ def run_demo(*, keep: bool = False, verbose: bool = False) -> int:
     :param keep: keep the temporary folder (and its SQLite file) and print its path.
     :param verbose: keep the library's own log lines (otherwise only errors are logged).
     """
-    from ..cli.output import err, out
-
     if not verbose:
         # The timeline tells the story; the stream client's reconnect warnings would repeat it.
         logging.getLogger("autoconfig_cache").setLevel(logging.ERROR)

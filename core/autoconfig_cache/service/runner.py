@@ -1,8 +1,11 @@
-"""``autoconfig-cache run``: the cache, the stream manager and the status server, wired together.
+"""The service behind ``autoconfig-cache run``: cache, stream manager and status server, wired.
 
 Start-up never waits for the store: the store factory does not connect, and the manager's cache
 read failing is only logged and counted. So an instance whose store is down starts and serves
 from the stream; one whose stream is down serves from the cache.
+
+The command line (``cli/run_cmd.py``) reads the configuration, sets up logging and calls
+:func:`serve`; this module never imports the command line.
 
 Shutdown on SIGTERM or SIGINT: stop answering HTTP, stop the stream (queued store writes get a
 moment to finish), close the store, exit 0.
@@ -10,7 +13,6 @@ moment to finish), close the store, exit 0.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import logging
 import signal
@@ -26,7 +28,7 @@ from ..stream.handler import BaseHandler, SnapshotSource
 from ..stream.manager import StreamManager
 from .status import StatusServer
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 
 class LoggingHandler(BaseHandler):
@@ -34,13 +36,13 @@ class LoggingHandler(BaseHandler):
 
     def on_environment_added(self, env: Environment) -> None:
         """Log an added environment."""
-        log.info(
+        logger.info(
             "environment added: %s/%s (%s) v%d", env.proj_key, env.env_key, env.env_id, env.version
         )
 
     def on_environment_updated(self, env: Environment) -> None:
         """Log an updated environment."""
-        log.info(
+        logger.info(
             "environment updated: %s/%s (%s) v%d",
             env.proj_key,
             env.env_key,
@@ -50,11 +52,11 @@ class LoggingHandler(BaseHandler):
 
     def on_environment_deleted(self, env: Environment) -> None:
         """Log a deleted environment."""
-        log.info("environment deleted: %s/%s (%s)", env.proj_key, env.env_key, env.env_id)
+        logger.info("environment deleted: %s/%s (%s)", env.proj_key, env.env_key, env.env_id)
 
     def on_filter_added(self, filter: Filter) -> None:
         """Log an added filter."""
-        log.info(
+        logger.info(
             "filter added: %s/%s (%s) v%d",
             filter.proj_key,
             filter.key,
@@ -64,7 +66,7 @@ class LoggingHandler(BaseHandler):
 
     def on_filter_updated(self, filter: Filter) -> None:
         """Log an updated filter."""
-        log.info(
+        logger.info(
             "filter updated: %s/%s (%s) v%d",
             filter.proj_key,
             filter.key,
@@ -74,11 +76,11 @@ class LoggingHandler(BaseHandler):
 
     def on_filter_deleted(self, filter: Filter) -> None:
         """Log a deleted filter."""
-        log.info("filter deleted: %s/%s (%s)", filter.proj_key, filter.key, filter.filter_id)
+        logger.info("filter deleted: %s/%s (%s)", filter.proj_key, filter.key, filter.filter_id)
 
     def on_all_environments_received(self, source: SnapshotSource) -> None:
         """Log that a complete configuration is held."""
-        log.info("complete configuration held (source: %s); ready", source)
+        logger.info("complete configuration held (source: %s); ready", source)
 
 
 def _version() -> str | None:
@@ -99,7 +101,7 @@ def stream_client(
         checked them, so only a file that changed since can get here).
     """
     if config.proxy_url:
-        log.info("AutoConfig stream through the proxy at %s", redact_url(config.proxy_url))
+        logger.info("AutoConfig stream through the proxy at %s", redact_url(config.proxy_url))
     try:
         return StreamClient(
             config.stream_uri,
@@ -173,7 +175,7 @@ class Service:
             await self.cache.close()
             raise
         await self.manager.start()
-        log.info(
+        logger.info(
             "autoconfig-cache running: store %s (cache key %s, format %s), stream %s, "
             "status on http://%s:%d/status",
             self.config.redacted_store_url or "none (caching off)",
@@ -208,21 +210,10 @@ async def serve(config: Config) -> int:
     await service.start()
     try:
         await stop.wait()
-        log.info("shutting down: closing the stream and the store")
+        logger.info("shutting down: closing the stream and the store")
     finally:
         await service.close()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)
-    log.info("stopped")
+    logger.info("stopped")
     return 0
-
-
-def run_from_args(args: argparse.Namespace) -> int:
-    """Entry of ``autoconfig-cache run``."""
-    from ..cli.main import load_config, setup_logging
-
-    setup_logging(getattr(args, "log_level", None) or "INFO", plain=True)
-    config = load_config(args)
-    setup_logging(getattr(args, "log_level", None) or config.log_level, plain=True)
-    config.require_autoconfig_key()
-    return asyncio.run(serve(config))

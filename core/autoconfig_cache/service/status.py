@@ -20,16 +20,12 @@ from typing import Any
 
 from aiohttp import web
 
-from ..errors import AutoConfigCacheError
+from ..errors import PortInUseError as PortInUseError  # defined with every other error
 from ..models import Environment, Filter
 from ..secrets import mask
 from ..stream.client import StreamState
 from ..stream.handler import SnapshotSource
 from ..stream.manager import StreamManager, StreamManagerStatus
-
-
-class PortInUseError(AutoConfigCacheError):
-    """The status server's port is taken by another process."""
 
 
 class StatusServer:

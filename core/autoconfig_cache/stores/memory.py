@@ -19,10 +19,15 @@ from urllib.parse import unquote, urlsplit
 
 import attrs
 
-from autoconfig_cache.errors import ConfigurationError, StoreClosedError
-from autoconfig_cache.hookspecs import RegisterStore, hookimpl
-from autoconfig_cache.records import StoredRecord
-from autoconfig_cache.store_spec import StoreSpec
+from autoconfig_cache.plugin import (
+    ConfigurationError,
+    RegisterStore,
+    Store,
+    StoreBase,
+    StoredRecord,
+    StoreSpec,
+    hookimpl,
+)
 
 
 @attrs.define
@@ -48,8 +53,11 @@ def _shared_data(name: str, cache_key: str) -> _MemoryData:
         return _shared.setdefault((name, cache_key), _MemoryData())
 
 
-class MemoryStore:
+class MemoryStore(StoreBase):
     """A store that keeps records in a dictionary of this process.
+
+    Every operation is one synchronous step under a lock, so nothing is ever in flight: each
+    checks that the store is open rather than running as a tracked task.
 
     :param name: ``None`` for a private store; otherwise the name under which store objects with
         the same cache key share their records.
@@ -60,12 +68,12 @@ class MemoryStore:
     #: given, so the store has the capability trivially; declaring it lets the conformance kit
     #: check the memory store as the reference for stores that implement it.
     keeps_tombstones_apart = True
+    store_name = "memory store"
 
     def __init__(self, name: str | None = None, cache_key: str = "") -> None:
         self.name = name
         self.cache_key = cache_key
         self._data = _MemoryData() if name is None else _shared_data(name, cache_key)
-        self._closed = False
 
     @classmethod
     def from_spec(cls, spec: StoreSpec) -> MemoryStore:
@@ -86,10 +94,6 @@ class MemoryStore:
         where = f"memory://{self.name}" if self.name else "memory://"
         return f"MemoryStore({where!r}, cache_key={self.cache_key!r})"
 
-    def _check_open(self) -> None:
-        if self._closed:
-            raise StoreClosedError("memory store")
-
     @hookimpl
     async def cache_get_all(self) -> list[StoredRecord]:
         """Every record under the cache key."""
@@ -104,8 +108,10 @@ class MemoryStore:
         with self._data.lock:
             stored = self._data.records
             wanted = {record.field for record in records}
-            for field in [field for field in stored if field not in wanted]:
+            stale = [field for field in stored if field not in wanted]
+            for field in stale:
                 del stored[field]
+            written = len(stale)
             for record in records:
                 current = stored.get(record.field)
                 if (
@@ -114,6 +120,8 @@ class MemoryStore:
                     or (rewrite_unchanged and current.version == record.version)
                 ):
                     stored[record.field] = record
+                    written += 1
+            self.records_written += written
 
     @hookimpl
     async def cache_upsert(self, record: StoredRecord) -> bool:
@@ -124,6 +132,7 @@ class MemoryStore:
             if current is not None and current.version >= record.version:
                 return False
             self._data.records[record.field] = record
+            self.records_written += 1
             return True
 
     @hookimpl
@@ -135,6 +144,7 @@ class MemoryStore:
             if current is None or current.version >= version:
                 return False
             del self._data.records[field]
+            self.records_written += 1
             return True
 
     @hookimpl
@@ -142,12 +152,11 @@ class MemoryStore:
         """Delete every record under the cache key."""
         self._check_open()
         with self._data.lock:
+            self.records_written += len(self._data.records)
             self._data.records.clear()
 
-    @hookimpl
-    async def cache_close(self) -> None:
-        """Mark the store closed. Nothing is ever in flight: every operation completes at once."""
-        self._closed = True
+
+_: type[Store] = MemoryStore  # mypy checks the class against the Store protocol
 
 
 @hookimpl

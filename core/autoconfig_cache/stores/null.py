@@ -7,14 +7,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ..hookspecs import hookimpl
+from ..hookspecs import Store, hookimpl
 from ..records import StoredRecord
+from ..storebase import StoreBase
 
 
-class NullStore:
-    """Holds nothing, writes nothing, never fails."""
+class NullStore(StoreBase):
+    """Holds nothing, writes nothing (so :attr:`records_written` stays 0), never fails."""
 
     description = "none (caching off)"
+    store_name = "null store"
+
+    def __init__(self, cache_key: str = "") -> None:
+        self.cache_key = cache_key
 
     @hookimpl
     async def cache_get_all(self) -> list[StoredRecord]:
@@ -39,6 +44,5 @@ class NullStore:
     async def cache_clear(self) -> None:
         """Nothing to clear."""
 
-    @hookimpl
-    async def cache_close(self) -> None:
-        """Nothing to release."""
+
+_: type[Store] = NullStore  # mypy checks the class against the Store protocol

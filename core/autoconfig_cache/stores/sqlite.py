@@ -35,20 +35,26 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 from urllib.parse import unquote, urlsplit
 
-from autoconfig_cache.errors import (
+import attrs
+
+from autoconfig_cache.options import option, parse_options
+from autoconfig_cache.plugin import (
     ConfigurationError,
+    RegisterStore,
+    Store,
+    StoreBase,
     StoreClosedError,
+    StoredRecord,
     StoreError,
     StoreSchemaError,
+    StoreSpec,
     StoreTimeoutError,
     StoreUnavailableError,
+    hookimpl,
 )
-from autoconfig_cache.hookspecs import RegisterStore, hookimpl
-from autoconfig_cache.records import StoredRecord
-from autoconfig_cache.store_spec import StoreSpec
 
 logger = logging.getLogger(__name__)
 
@@ -128,38 +134,42 @@ def parse_sqlite_url(url: str) -> Path:
     return Path(raw_path).expanduser().absolute()
 
 
-def parse_timeout(value: str) -> float:
-    """The ``timeout`` setting in seconds.
+@attrs.frozen
+class SQLiteOptions:
+    """The SQLite store's options (URL query parameters or ``StoreSpec.options``; options win).
 
-    :raises ConfigurationError: when it is not a non-negative number.
+    ``docs/configuration.md`` shows the table generated from these fields.
     """
-    try:
-        timeout = float(value)
-    except ValueError:
-        timeout = -1.0
-    if not 0 <= timeout < float("inf"):
-        raise ConfigurationError(
-            f"SQLite store timeout {value!r} is not a number of seconds; use e.g. ?timeout=5"
-        )
-    return timeout
+
+    timeout: float = option(
+        DEFAULT_TIMEOUT,
+        doc="Seconds a write waits for another process's lock on the file before failing "
+        "with `StoreTimeoutError`.",
+        minimum=0,
+    )
 
 
-class SQLiteStore:
+class SQLiteStore(StoreBase):
     """A store in one table of a local SQLite file.
+
+    ``cache_set_all`` reads the stored versions and writes inside one ``BEGIN IMMEDIATE``
+    transaction that holds the file's write lock throughout, so no other writer can act between
+    its read and its write: it has no client-side read-then-write for the conformance kit to
+    hold (``_between_read_and_write`` is not called).
 
     :param path: the database file (created on first use, mode 0600).
     :param cache_key: the namespace the records live under; several cache keys may share a file.
     :param timeout: seconds a write waits for another process's lock before failing.
     """
 
+    store_name = "SQLite store"
+
     def __init__(self, path: Path, cache_key: str, *, timeout: float = DEFAULT_TIMEOUT) -> None:
         self.path = Path(path)
         self.cache_key = cache_key
         self.timeout = timeout
-        self._closed = False
         self._executor: ThreadPoolExecutor | None = None
         self._conn: sqlite3.Connection | None = None  # used on the worker thread only
-        self._in_flight: set[asyncio.Future[Any]] = set()
 
     @classmethod
     def from_spec(cls, spec: StoreSpec) -> SQLiteStore:
@@ -169,9 +179,9 @@ class SQLiteStore:
 
         :raises ConfigurationError: when the URL or the timeout is malformed.
         """
-        query = spec.query()
-        timeout = parse_timeout(query["timeout"]) if "timeout" in query else DEFAULT_TIMEOUT
-        return cls(parse_sqlite_url(spec.url), spec.cache_key, timeout=timeout)
+        path = parse_sqlite_url(spec.url)
+        options = parse_options(SQLiteOptions, spec, store="SQLite")
+        return cls(path, spec.cache_key, timeout=options.timeout)
 
     def __repr__(self) -> str:
         return f"SQLiteStore({str(self.path)!r}, cache_key={self.cache_key!r})"
@@ -181,24 +191,15 @@ class SQLiteStore:
     # -----------------------------------------------------------------------------------------
 
     async def _run(self, job: Callable[[sqlite3.Connection], T]) -> T:
-        if self._closed:
-            raise StoreClosedError("SQLite store")
+        """Run ``job`` on the worker thread as an operation ``cache_close`` cancels."""
+        return await self._track(self._on_worker(job))
+
+    async def _on_worker(self, job: Callable[[sqlite3.Connection], T]) -> T:
         if self._executor is None:
             self._executor = ThreadPoolExecutor(
                 max_workers=1, thread_name_prefix="autoconfig-cache-sqlite"
             )
-        future = asyncio.get_running_loop().run_in_executor(self._executor, self._call, job)
-        self._in_flight.add(future)
-        try:
-            return await future
-        except asyncio.CancelledError:
-            task = asyncio.current_task()
-            # cache_close cancelled the future (not our caller cancelling us): say so clearly.
-            if self._closed and (task is None or not task.cancelling()):
-                raise StoreClosedError("SQLite store") from None
-            raise
-        finally:
-            self._in_flight.discard(future)
+        return await asyncio.get_running_loop().run_in_executor(self._executor, self._call, job)
 
     def _call(self, job: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``job`` on the worker thread, translating sqlite3 errors.
@@ -209,22 +210,17 @@ class SQLiteStore:
         """
         deadline = time.monotonic() + self.timeout
         while True:
-            if self._closed:
-                raise StoreClosedError("SQLite store")
+            self._check_open()
             try:
                 return job(self._connection())
             except StoreError:
                 raise
             except sqlite3.Error as exc:
                 busy = getattr(exc, "sqlite_errorname", "") in ("SQLITE_BUSY", "SQLITE_LOCKED")
-                if not busy or self._closed or time.monotonic() >= deadline:
+                if not busy or self.closed or time.monotonic() >= deadline:
                     raise self._translate(exc) from exc
                 # Some lock conflicts return at once without SQLite's busy handler: no hot spin.
                 time.sleep(0.005)
-
-    def _check_open(self) -> None:
-        if self._closed:
-            raise StoreClosedError("SQLite store")
 
     def _checked(self, rows: Iterable[T]) -> Iterator[T]:
         """``rows``, stopping a long ``executemany`` as soon as the store is closed.
@@ -233,15 +229,14 @@ class SQLiteStore:
         restarts the statement for each row, so it would carry on without this check.
         """
         for row in rows:
-            if self._closed:
-                raise StoreClosedError("SQLite store")
+            self._check_open()
             yield row
 
     def _translate(self, exc: sqlite3.Error) -> StoreError:
         code = getattr(exc, "sqlite_errorname", "")
         where = f"SQLite cache file {self.path}"
-        if self._closed:
-            return StoreClosedError("SQLite store")
+        if self.closed:
+            return StoreClosedError(self.store_name)
         if code in ("SQLITE_BUSY", "SQLITE_LOCKED"):
             return StoreTimeoutError(
                 f"the {where} stayed locked by another connection for more than {self.timeout} s "
@@ -386,13 +381,16 @@ class SQLiteStore:
                 or (rewrite_unchanged and version == item.version)
             ]
             self._check_open()
-            conn.executemany(_DELETE_FIELD, self._checked((key, field) for field in stale))
-            conn.executemany(
+            deleted = conn.executemany(
+                _DELETE_FIELD, self._checked((key, field) for field in stale)
+            ).rowcount
+            written = conn.executemany(
                 _UPSERT_NEWER_OR_EQUAL if rewrite_unchanged else _UPSERT_NEWER,
                 self._checked((key, item.field, item.version, item.blob) for item in changed),
-            )
+            ).rowcount
             self._check_open()
             conn.execute("COMMIT")
+            self.records_written += max(deleted, 0) + max(written, 0)
         except BaseException:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
@@ -400,13 +398,16 @@ class SQLiteStore:
 
     def _upsert(self, conn: sqlite3.Connection, item: StoredRecord) -> bool:
         cursor = conn.execute(_UPSERT_NEWER, (self.cache_key, item.field, item.version, item.blob))
+        self.records_written += cursor.rowcount
         return cursor.rowcount == 1
 
     def _delete(self, conn: sqlite3.Connection, field: str, version: int) -> bool:
-        return conn.execute(_DELETE_OLDER, (self.cache_key, field, version)).rowcount == 1
+        deleted = conn.execute(_DELETE_OLDER, (self.cache_key, field, version)).rowcount
+        self.records_written += deleted
+        return deleted == 1
 
     def _clear(self, conn: sqlite3.Connection) -> None:
-        conn.execute(_DELETE_ALL, (self.cache_key,))
+        self.records_written += conn.execute(_DELETE_ALL, (self.cache_key,)).rowcount
 
     def _close_connection(self) -> None:
         if self._conn is not None:
@@ -448,17 +449,15 @@ class SQLiteStore:
         """Create the file (mode 0600) and the table now rather than on first use."""
         await self._run(lambda conn: None)
 
-    @hookimpl
-    async def cache_close(self) -> None:
-        """Interrupt the running statement, fail operations in flight, close the connection."""
-        if self._closed:
-            return
-        self._closed = True
+    async def _release(self) -> None:
+        """Interrupt the running statement and close the connection on the worker thread.
+
+        Operations in flight have already failed with :class:`StoreClosedError` (StoreBase);
+        the worker sees the closed flag between statements and rows.
+        """
         conn = self._conn
         if conn is not None:
             conn.interrupt()  # documented as safe to call from another thread
-        for future in list(self._in_flight):
-            future.cancel()
         executor, self._executor = self._executor, None
         if executor is None:
             return
@@ -471,6 +470,9 @@ class SQLiteStore:
                 "connection will close when that ends",
                 self.path,
             )
+
+
+_: type[Store] = SQLiteStore  # mypy checks the class against the Store protocol
 
 
 @hookimpl

@@ -47,39 +47,17 @@ from urllib.parse import quote, urlsplit, urlunsplit
 import aiohttp
 import attrs
 
-from ..errors import AutoConfigCacheError
+# Defined in errors.py with every other error; imported from here too, as before 0.2.
+from ..errors import AuthenticationError as AuthenticationError
+from ..errors import StreamHTTPError as StreamHTTPError
 from ..secrets import mask, redact_url
 from .sse import ServerSentEvent, SSEParseError, SSEParser
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 STREAM_PATH = "/relay_auto_config"
 PROTOCOL_QUERY = "rpacProtocolVersion=2"
 DEFAULT_STREAM_URI = "https://stream.launchdarkly.com"
-
-
-class StreamHTTPError(AutoConfigCacheError):
-    """The stream answered with an HTTP status other than 200. The client retries."""
-
-    def __init__(self, status: int, message: str | None = None) -> None:
-        self.status = status
-        super().__init__(message or f"unexpected HTTP status {status}")
-
-
-class AuthenticationError(StreamHTTPError):
-    """The stream rejected the AutoConfig key (HTTP 401 or 403).
-
-    The client does not stop: it records this as the connection's last error and keeps retrying
-    on the extended schedule, since the key can be made valid again in LaunchDarkly.
-    """
-
-    def __init__(self, status: int, key: str) -> None:
-        super().__init__(
-            status,
-            f"the AutoConfig stream rejected the AutoConfig key {mask(key)} (HTTP {status}); "
-            "check the key (LaunchDarkly > Integrations > Relay Proxy); retrying on the extended "
-            "schedule in case it becomes valid",
-        )
 
 
 class RestartStream(Exception):
@@ -355,7 +333,7 @@ class StreamClient:
             # Start the extended schedule at its own base (5 min), not where the normal one was.
             state.extended = True
             state.attempts = 0
-            log.info(
+            logger.info(
                 "AutoConfig stream: extended retry schedule engaged (%g s doubling up to %g s) "
                 "until a connection stays up %g s",
                 self.extended_backoff.base,
@@ -366,9 +344,9 @@ class StreamClient:
         state.attempts += 1
         where = redact_url(self.url)
         if state.unauthorized:
-            log.error("AutoConfig stream %s: %s; next attempt in %.0f s", where, reason, delay)
+            logger.error("AutoConfig stream %s: %s; next attempt in %.0f s", where, reason, delay)
         elif state.extended and status is not None and is_unexpected_status(status):
-            log.error(
+            logger.error(
                 "AutoConfig stream %s: %s, unlikely to correct itself soon; next attempt in "
                 "%.0f s (extended schedule)",
                 where,
@@ -376,7 +354,7 @@ class StreamClient:
                 delay,
             )
         else:
-            log.warning("AutoConfig stream %s: %s; reconnecting in %.2f s", where, reason, delay)
+            logger.warning("AutoConfig stream %s: %s; reconnecting in %.2f s", where, reason, delay)
         state.next_attempt_at = time.time() + delay
         try:
             await self._sleep(delay)
@@ -402,7 +380,7 @@ class StreamClient:
         self._ever_valid = True
         if self.state.state is not StreamState.VALID:
             if self.state.state is StreamState.INTERRUPTED:
-                log.info("AutoConfig stream valid again")
+                logger.info("AutoConfig stream valid again")
             self._set_state(StreamState.VALID)
 
     async def _set_disconnected(self, on_state: StateCallback | None) -> None:
@@ -445,7 +423,7 @@ class StreamClient:
             total=None, sock_connect=self.connect_timeout, sock_read=self.read_timeout
         )
         proxy = self._request_proxy()
-        log.debug(
+        logger.debug(
             "connecting to AutoConfig stream %s (key %s%s)",
             redact_url(self.url),
             mask(self._key),
@@ -466,7 +444,7 @@ class StreamClient:
             self.state.connected_since = time.time()
             self._connected_monotonic = time.monotonic()
             self.state.connections += 1
-            log.info("AutoConfig stream connected: %s", redact_url(self.url))
+            logger.info("AutoConfig stream connected: %s", redact_url(self.url))
             if on_state is not None:
                 result = on_state(True)
                 if result is not None:

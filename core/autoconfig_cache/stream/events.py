@@ -30,22 +30,19 @@ from typing import Any, TypeAlias
 import attrs
 
 from .. import jsoncodec
+from ..errors import MalformedEventError as MalformedEventError  # defined with every error
 from ..errors import MalformedItemError
 from ..gcpause import gc_paused
 from ..models import Environment, Filter, Item, MalformedCredentialsError, Snapshot
 from ..records import ItemKind
 from .sse import ServerSentEvent
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 _PATH_PREFIXES = {
     "/environments/": ItemKind.ENVIRONMENT,
     "/filters/": ItemKind.FILTER,
 }
-
-
-class MalformedEventError(Exception):
-    """An event's data is not the JSON its type requires; the connection should be restarted."""
 
 
 @attrs.frozen
@@ -120,7 +117,7 @@ def parse_put(body: dict[str, Any]) -> PutMessage | None:
     """The :class:`PutMessage` of a decoded ``put`` body, or ``None`` if its path is not ``/``."""
     path = body.get("path")
     if path != "/":
-        log.debug("ignoring put event with unrecognized path %r", path)
+        logger.debug("ignoring put event with unrecognized path %r", path)
         return None
     data = body.get("data")
     if not isinstance(data, dict):
@@ -142,7 +139,7 @@ def parse_put(body: dict[str, Any]) -> PutMessage | None:
     if problems:
         for problem in problems:
             # The item keeps what is already known of it (see PutMessage.skipped_ids).
-            log.warning("put event: ignoring an item: %s", problem)
+            logger.warning("put event: ignoring an item: %s", problem)
         raw_envs: dict[str, Any] = data.get("environments") or {}
         raw_filters: dict[str, Any] = data.get("filters") or {}
         skipped[ItemKind.ENVIRONMENT] = frozenset(
@@ -167,7 +164,7 @@ def parse_event(event: ServerSentEvent) -> StreamMessage | None:
         body = _load_object(event)
         target = _split_path(body.get("path"))
         if target is None:
-            log.debug("ignoring patch event with unrecognized path %r", body.get("path"))
+            logger.debug("ignoring patch event with unrecognized path %r", body.get("path"))
             return None
         kind, item_id = target
         if kind is ItemKind.ENVIRONMENT:
@@ -178,24 +175,24 @@ def parse_event(event: ServerSentEvent) -> StreamMessage | None:
                 # Nothing is applied; the reconnect brings a put with what LaunchDarkly holds.
                 raise MalformedEventError(f"patch event refused: {exc}") from None
             except MalformedItemError as exc:
-                log.warning("ignoring patch event for environment %r: %s", item_id, exc)
+                logger.warning("ignoring patch event for environment %r: %s", item_id, exc)
                 return None
         else:
             try:
                 item = Filter.from_json(body.get("data"), filter_id=item_id)
             except MalformedItemError as exc:
-                log.warning("ignoring patch event for filter %r: %s", item_id, exc)
+                logger.warning("ignoring patch event for filter %r: %s", item_id, exc)
                 return None
         return PatchMessage(item=item)
     if event.type == "delete":
         body = _load_object(event)
         target = _split_path(body.get("path"))
         if target is None:
-            log.debug("ignoring delete event with unrecognized path %r", body.get("path"))
+            logger.debug("ignoring delete event with unrecognized path %r", body.get("path"))
             return None
         version = body.get("version")
         if isinstance(version, bool) or not isinstance(version, int):
             raise MalformedEventError("delete event: 'version' must be an integer")
         return DeleteMessage(kind=target[0], item_id=target[1], version=version)
-    log.warning("ignoring unknown event type %r", event.type)
+    logger.warning("ignoring unknown event type %r", event.type)
     return None

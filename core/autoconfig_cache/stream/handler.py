@@ -21,7 +21,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from ..models import Environment, Filter
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 
 class SnapshotSource(enum.StrEnum):
@@ -103,7 +103,7 @@ def invoke_handler(
         result = method(*args)
     except Exception:
         # The traceback may name the item, never its keys: items' reprs mask SDK/mobile keys.
-        log.exception("AutoConfig handler %s raised; continuing", _name(method))
+        logger.exception("AutoConfig handler %s raised; continuing", _name(method))
         return None
     if result is None or not inspect.isawaitable(result):
         return None
@@ -114,7 +114,7 @@ async def _awaited(result: Awaitable[None], method: Callable[..., object]) -> No
     try:
         await result
     except Exception:
-        log.exception("AutoConfig handler %s raised; continuing", _name(method))
+        logger.exception("AutoConfig handler %s raised; continuing", _name(method))
 
 
 async def call_handler(method: Callable[..., Awaitable[None] | None], *args: Any) -> None:

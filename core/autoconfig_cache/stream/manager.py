@@ -1,7 +1,7 @@
 """The stream manager: start from the cache, race the stream, persist every accepted change.
 
-Start-up (DESIGN.md "Runtime behaviour"): :meth:`StreamManager.start` reads the cache and connects
-to the stream concurrently.
+Start-up (docs/architecture.md, "Runtime behaviour"): :meth:`StreamManager.start` reads the
+cache and connects to the stream concurrently.
 
 * If the cache answers first, its snapshot goes through the same reconciliation as a ``put``, is
   served (the manager becomes ready, source ``cache``) and is **not** written back.
@@ -59,7 +59,7 @@ from .handler import AutoConfigHandler, SnapshotSource, call_handler, invoke_han
 from .receiver import Action, MessageReceiver
 from .sse import ServerSentEvent
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 #: Resync delays after a store failure: quick first retry, then up to 30 s between attempts.
 DEFAULT_RESYNC_BACKOFF = BackoffPolicy(base=1.0, maximum=30.0, jitter=0.5, reset_after=0.0)
@@ -118,48 +118,6 @@ class StreamManagerStatus:
     stream_unauthorized: bool = False  # the key is being rejected (401/403)
     stream_retry_extended: bool = False  # retrying on the extended schedule
     stream_next_attempt_at: datetime | None = None
-
-    def to_json(self) -> dict[str, object]:
-        """A JSON-ready dict (camelCase keys, ISO times)."""
-
-        def iso(value: datetime | None) -> str | None:
-            return value.isoformat() if value else None
-
-        return {
-            "source": str(self.source),
-            "ready": self.ready,
-            "environments": self.environments,
-            "filters": self.filters,
-            "stream": {
-                "connected": self.stream_connected,
-                "connections": self.stream_connections,
-                "lastEventAt": iso(self.last_event_at),
-                "error": self.stream_error,
-                "stopped": self.stream_stopped,
-                "state": str(self.stream_state),
-                "stateSince": iso(self.stream_state_since),
-                "errorAt": iso(self.stream_error_at),
-                "errorStatus": self.stream_error_status,
-                "unauthorized": self.stream_unauthorized,
-                "retryExtended": self.stream_retry_extended,
-                "nextAttemptAt": iso(self.stream_next_attempt_at),
-            },
-            "cache": {
-                "load": self.cache_load.to_json() if self.cache_load else None,
-                "ageSeconds": self.cached_data_age_seconds,
-                "readCancelled": self.cache_read_cancelled,
-                "resultDiscarded": self.cache_result_discarded,
-            },
-            "store": {
-                "errorCount": self.store_error_count,
-                "lastError": self.last_store_error,
-                "lastErrorAt": iso(self.last_store_error_at),
-                "lastSuccessfulWriteAt": iso(self.last_successful_write_at),
-                "dirty": self.store_dirty,
-                "resyncCount": self.resync_count,
-                "pendingWrites": self.pending_writes,
-            },
-        }
 
 
 T = TypeVar("T", Environment, Filter)
@@ -357,7 +315,7 @@ class StreamManager:
             result = await self.cache.get_all()
         except asyncio.CancelledError:
             if self._stream_put_seen:
-                log.info("cache read cancelled: the stream's put arrived first")
+                logger.info("cache read cancelled: the stream's put arrived first")
             raise
         except Exception as exc:
             # Never fatal: the stream is the source of truth, the cache only a head start.
@@ -366,24 +324,23 @@ class StreamManager:
         async with self._apply_lock:
             if self._stream_put_seen:
                 self._cache_result_discarded = True
-                log.info("cache result discarded: the stream's put arrived first")
+                logger.info("cache result discarded: the stream's put arrived first")
                 return
             self._cache_load = result.report
             # Deletions the store remembers: an older update arriving later stays ignored here
             # too, exactly as if this process had seen the delete itself.
             for tombstone in result.snapshot.tombstones:
                 receiver = (
-                    self._environments
-                    if tombstone.kind is ItemKind.ENVIRONMENT
-                    else self._filters
+                    self._environments if tombstone.kind is ItemKind.ENVIRONMENT else self._filters
                 )
                 receiver.delete(tombstone.item_id, tombstone.version)
             if len(result.snapshot) == 0:
-                log.info("cache holds no AutoConfig data; waiting for the stream")
+                logger.info("cache holds no AutoConfig data; waiting for the stream")
                 return
-            log.info(
+            logger.info(
                 "serving %d environments and %d filters from the cache (age %s s)",
-                len(result.snapshot.environments), len(result.snapshot.filters),
+                len(result.snapshot.environments),
+                len(result.snapshot.filters),
                 _fmt_age(result.report.age_seconds()),
             )
             self._cache_applying = True
@@ -401,7 +358,7 @@ class StreamManager:
                 return
             except Exception:
                 # A bug, not a network problem (the client handles those): keep the stream alive.
-                log.exception("AutoConfig stream loop failed; restarting it")
+                logger.exception("AutoConfig stream loop failed; restarting it")
                 await asyncio.sleep(self.client.next_delay())
 
     async def _on_event(self, event: ServerSentEvent) -> None:
@@ -417,12 +374,12 @@ class StreamManager:
         try:
             message = parse_event(event)
         except MalformedEventError as exc:
-            log.error("malformed AutoConfig stream data: %s; reconnecting", exc)
+            logger.error("malformed AutoConfig stream data: %s; reconnecting", exc)
             raise RestartStream(str(exc)) from None
         if message is None:
             return
         if isinstance(message, ReconnectMessage):
-            log.info("AutoConfig stream asked to reconnect")
+            logger.info("AutoConfig stream asked to reconnect")
             raise RestartStream("the server sent a reconnect event")
         if isinstance(message, PutMessage):
             await self._apply_stream_put(message)
@@ -440,9 +397,10 @@ class StreamManager:
             cache_task.cancel()
         async with self._apply_lock:
             snapshot = message.snapshot
-            log.info(
+            logger.info(
                 "stream put: %d environments, %d filters",
-                len(snapshot.environments), len(snapshot.filters),
+                len(snapshot.environments),
+                len(snapshot.filters),
             )
             await self._reconcile(snapshot, message.skipped_ids, SnapshotSource.STREAM)
             self._note_refused_unknown(message.skipped_ids)
@@ -480,7 +438,7 @@ class StreamManager:
                 for kind, ids in self._refused_unknown.items()
                 for item_id in ids
             )
-            log.warning(
+            logger.warning(
                 "stream put: %d refused item(s) are unknown to this process; the store keeps "
                 "its copy of them: %s",
                 len(fields),
@@ -502,8 +460,9 @@ class StreamManager:
                     await call_handler(self.handler.on_filter_added, item)
                 elif action is Action.UPDATE:
                     await call_handler(self.handler.on_filter_updated, item)
-            log.debug("patch %s %s v%d: %s %r", item.kind, item.id, item.version,
-                      action.value, item)
+            logger.debug(
+                "patch %s %s v%d: %s %r", item.kind, item.id, item.version, action.value, item
+            )
             if action is not Action.NOOP:
                 self._enqueue(_WriteOp(_WriteKind.UPSERT, item=item))
 
@@ -517,28 +476,43 @@ class StreamManager:
                 action, flt = self._filters.delete(message.item_id, message.version)
                 if flt is not None:
                     await call_handler(self.handler.on_filter_deleted, flt)
-            log.debug("delete %s %s v%d: %s", message.kind, message.item_id, message.version,
-                      action.value)
+            logger.debug(
+                "delete %s %s v%d: %s", message.kind, message.item_id, message.version, action.value
+            )
             if action is Action.DELETE:
                 self._enqueue(
-                    _WriteOp(_WriteKind.DELETE, item_kind=message.kind,
-                             item_id=message.item_id, version=message.version)
+                    _WriteOp(
+                        _WriteKind.DELETE,
+                        item_kind=message.kind,
+                        item_id=message.item_id,
+                        version=message.version,
+                    )
                 )
 
     # ---- reconciliation (shared by the cache and a put) ---------------------------------------
 
     async def _reconcile(
-        self, snapshot: Snapshot, skipped: Mapping[ItemKind, frozenset[str]],
+        self,
+        snapshot: Snapshot,
+        skipped: Mapping[ItemKind, frozenset[str]],
         source: SnapshotSource,
     ) -> None:
         h = self.handler
         await self._reconcile_kind(
-            self._environments, snapshot.environments, skipped.get(ItemKind.ENVIRONMENT),
-            h.on_environment_added, h.on_environment_updated, h.on_environment_deleted,
+            self._environments,
+            snapshot.environments,
+            skipped.get(ItemKind.ENVIRONMENT),
+            h.on_environment_added,
+            h.on_environment_updated,
+            h.on_environment_deleted,
         )
         await self._reconcile_kind(
-            self._filters, snapshot.filters, skipped.get(ItemKind.FILTER),
-            h.on_filter_added, h.on_filter_updated, h.on_filter_deleted,
+            self._filters,
+            snapshot.filters,
+            skipped.get(ItemKind.FILTER),
+            h.on_filter_added,
+            h.on_filter_updated,
+            h.on_filter_deleted,
         )
         self._source = source
         self.ready.set()
@@ -553,7 +527,7 @@ class StreamManager:
         updated: Callable[[T], Awaitable[None] | None],
         deleted: Callable[[T], Awaitable[None] | None],
     ) -> None:
-        debug = log.isEnabledFor(logging.DEBUG)
+        debug = logger.isEnabledFor(logging.DEBUG)
         for item_id, item in items.items():
             action = receiver.upsert(item_id, item)
             if action is Action.INSERT:
@@ -565,8 +539,9 @@ class StreamManager:
             if pending is not None:
                 await pending
             if debug:
-                log.debug("put %s %s v%d: %s %r", item.kind, item_id, item.version,
-                          action.value, item)
+                logger.debug(
+                    "put %s %s v%d: %s %r", item.kind, item_id, item.version, action.value, item
+                )
         keep: Callable[[str], bool] = (
             (lambda item_id: item_id in items or item_id in skipped)
             if skipped
@@ -574,7 +549,7 @@ class StreamManager:
         )
         for item in receiver.retain(keep):
             if debug:
-                log.debug("put %s %s: deleted (absent from the put)", item.kind, item.id)
+                logger.debug("put %s %s: deleted (absent from the put)", item.kind, item.id)
             await call_handler(deleted, item)
 
     # ---- store writer -------------------------------------------------------------------------
@@ -598,7 +573,7 @@ class StreamManager:
         # Store errors name the store and what failed; they never carry keys (errors.py).
         self._last_store_error = f"{operation}: {type(exc).__name__}: {exc}"
         self._last_store_error_at = _now()
-        log.warning("AutoConfig cache %s failed (%s): %s", operation, type(exc).__name__, exc)
+        logger.warning("AutoConfig cache %s failed (%s): %s", operation, type(exc).__name__, exc)
 
     async def _store_snapshot(self) -> tuple[Snapshot, list[StoredRecord]]:
         """What a full write gives the store: the state held now, and the stored records of the
@@ -644,7 +619,7 @@ class StreamManager:
             except Exception as exc:
                 self._note_store_error(op.kind.value, exc)
                 self._dirty = True
-                log.warning("AutoConfig cache marked for re-synchronisation from memory")
+                logger.warning("AutoConfig cache marked for re-synchronisation from memory")
             else:
                 self._last_write_at = _now()
             finally:
@@ -669,7 +644,7 @@ class StreamManager:
         self._resync_attempts = 0
         self._resync_count += 1
         self._last_write_at = _now()
-        log.info("AutoConfig cache re-synchronised from memory (%d items)", len(snapshot))
+        logger.info("AutoConfig cache re-synchronised from memory (%d items)", len(snapshot))
 
 
 def _utc(timestamp: float | None) -> datetime | None:
@@ -678,4 +653,3 @@ def _utc(timestamp: float | None) -> datetime | None:
 
 def _fmt_age(age: float | None) -> str:
     return "unknown" if age is None else f"{age:.0f}"
-

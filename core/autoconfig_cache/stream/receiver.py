@@ -1,6 +1,6 @@
 """Version and tombstone bookkeeping for one kind of AutoConfig item.
 
-The rules (DESIGN.md "Ordering", the same as the Relay Proxy's ``MessageReceiver``):
+The rules (docs/stream.md, "Ordering rules"; the same as the Relay Proxy's ``MessageReceiver``):
 
 * an upsert of an unknown id, or of an id whose last known state is a tombstone with a lower
   version, is an **insert**;

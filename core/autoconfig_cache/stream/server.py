@@ -53,7 +53,7 @@ from aiohttp import web
 from ..secrets import mask
 from .client import STREAM_PATH
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 _COLLECTIONS = {"/environments/": "environments", "/filters/": "filters"}
 
@@ -144,7 +144,10 @@ class StreamServer:
     async def start(self) -> str:
         """Start listening; returns :attr:`uri`. With ``port=0`` a free port is chosen."""
         self._runner = web.AppRunner(
-            self._app, handle_signals=False, access_log=None, shutdown_timeout=0.5,
+            self._app,
+            handle_signals=False,
+            access_log=None,
+            shutdown_timeout=0.5,
             handler_cancellation=True,  # so a client that goes away ends its handler
         )
         await self._runner.setup()
@@ -152,7 +155,7 @@ class StreamServer:
         await site.start()
         if self.port == 0:
             self.port = int(self._runner.addresses[0][1])
-        log.info("AutoConfig stream server listening on %s", self.uri)
+        logger.info("AutoConfig stream server listening on %s", self.uri)
         return self.uri
 
     async def close(self) -> None:
@@ -168,7 +171,9 @@ class StreamServer:
         return self
 
     async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
         await self.close()
@@ -251,7 +256,7 @@ class StreamServer:
     def _apply(self, path: str, data: dict[str, Any] | None) -> None:
         for prefix, collection in _COLLECTIONS.items():
             if path.startswith(prefix):
-                item_id = path[len(prefix):]
+                item_id = path[len(prefix) :]
                 items = self.snapshot.setdefault(collection, {})
                 if data is None:
                     items.pop(item_id, None)
@@ -281,8 +286,9 @@ class StreamServer:
     async def _stream(self, request: web.Request) -> web.StreamResponse:
         self.last_query = request.query_string
         if not self._authorized(request):
-            log.info("rejecting stream request with key %s",
-                     mask(request.headers.get("Authorization")))
+            logger.info(
+                "rejecting stream request with key %s", mask(request.headers.get("Authorization"))
+            )
             await self._note_request(False)
             return web.Response(status=401, text="invalid AutoConfig key\n")
         if self.reject_with is not None:
@@ -340,6 +346,7 @@ class StreamServer:
                 except (ValueError, KeyError, TypeError) as exc:
                     return web.json_response({"error": str(exc)}, status=400)
                 return web.json_response(result)
+
             return route
 
         async def put(request: web.Request) -> Any:
@@ -383,19 +390,30 @@ class StreamServer:
                 "filters": len(self.snapshot.get("filters", {})),
             }
 
-        for name, fn in {"put": put, "patch": patch, "delete": delete, "reconnect": reconnect,
-                         "heartbeat": heartbeat, "drop": drop, "reject": reject,
-                         "silent": silent}.items():
+        for name, fn in {
+            "put": put,
+            "patch": patch,
+            "delete": delete,
+            "reconnect": reconnect,
+            "heartbeat": heartbeat,
+            "drop": drop,
+            "reject": reject,
+            "silent": silent,
+        }.items():
             self._app.router.add_post(f"/control/{name}", guarded(fn))
         self._app.router.add_get("/control/state", guarded(state))
 
 
 async def _serve(args: argparse.Namespace, key: str) -> None:
-    server = StreamServer(args.snapshot, autoconfig_key=key, host=args.host, port=args.port,
-                          heartbeat_interval=args.heartbeat)
+    server = StreamServer(
+        args.snapshot,
+        autoconfig_key=key,
+        host=args.host,
+        port=args.port,
+        heartbeat_interval=args.heartbeat,
+    )
     await server.start()
-    print(f"AutoConfig stream server on {server.uri} (key {mask(key)}); Ctrl-C to stop",
-          flush=True)
+    print(f"AutoConfig stream server on {server.uri} (key {mask(key)}); Ctrl-C to stop", flush=True)
     try:
         await asyncio.Event().wait()
     finally:
@@ -411,10 +429,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--snapshot", help="JSON file: put data or a whole put body")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
-    parser.add_argument("--heartbeat", type=float, default=60.0,
-                        help="seconds between heartbeat comments (default 60)")
-    parser.add_argument("--key-env", default="AUTOCONFIG_KEY",
-                        help="environment variable holding the AutoConfig key clients must send")
+    parser.add_argument(
+        "--heartbeat",
+        type=float,
+        default=60.0,
+        help="seconds between heartbeat comments (default 60)",
+    )
+    parser.add_argument(
+        "--key-env",
+        default="AUTOCONFIG_KEY",
+        help="environment variable holding the AutoConfig key clients must send",
+    )
     args = parser.parse_args(argv)
     key = os.environ.get(args.key_env, "")
     if not key:
@@ -424,4 +449,3 @@ def main(argv: list[str] | None = None) -> int:
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_serve(args, key))
     return 0
-

@@ -29,17 +29,12 @@ import re
 
 import attrs
 
+from ..errors import SSEParseError as SSEParseError  # defined with every other error
+
 _EOL = re.compile(rb"\r\n|\r|\n")
 _BOM = b"\xef\xbb\xbf"
 #: Large enough for a ``put`` of tens of thousands of environments on one ``data`` line.
 DEFAULT_MAX_LINE_BYTES = 256 * 1024 * 1024
-
-
-class SSEParseError(Exception):
-    """The byte stream is not a valid event stream (bad UTF-8, or a line over the size limit).
-
-    The connection that produced it should be dropped and opened again.
-    """
 
 
 @attrs.frozen
@@ -88,7 +83,7 @@ class SSEParser:
                 self._bom_state = seen  # could still be a BOM: wait for more bytes
                 return []
             self._bom_state = None
-            chunk = seen[len(_BOM):] if seen.startswith(_BOM) else seen
+            chunk = seen[len(_BOM) :] if seen.startswith(_BOM) else seen
         events: list[ServerSentEvent] = []
         pos = 0
         if self._skip_lf and chunk:

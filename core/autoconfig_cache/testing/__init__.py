@@ -2,17 +2,21 @@
 
 ::
 
-    import pytest
+    import pytest_asyncio
     from autoconfig_cache.testing import StoreConformance
 
-    class TestMyStore(StoreConformance):
-        @pytest.fixture
-        async def store(self):
-            store = MyStore(...)          # a fresh, EMPTY store object
-            yield store
-            await store.cache_close()     # closing twice is harmless
+    from my_store import MyStore
 
-See ``docs/plugin-authors.md`` ("Testing your store with the conformance kit").
+
+    class TestMyStore(StoreConformance):
+        @pytest_asyncio.fixture  # an async fixture: plain @pytest.fixture fails in strict mode
+        async def store(self):
+            store = MyStore("conformance")  # a fresh, EMPTY store object
+            yield store
+            await store.cache_close()  # closing twice is harmless
+
+It runs in pytest-asyncio's strict and auto modes alike (a test of the project runs this very
+example). See ``docs/plugin-authors.md`` ("Testing your store with the conformance kit").
 """
 
 from __future__ import annotations

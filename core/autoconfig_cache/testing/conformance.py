@@ -13,6 +13,22 @@ A store whose class sets ``keeps_tombstones_apart = True`` (the optional capabil
 by :class:`~autoconfig_cache.records.StoredRecord`) is also checked for it: tombstone records come
 back with ``deleted=True``, and the version guards hold across the item/tombstone transitions.
 For any other store those tests are skipped, with a reason saying so.
+
+Races. A black box cannot force an interleaving inside a store, so the race tests do two things:
+
+* barrier rounds: in each of ``race_rounds`` rounds every writer starts the same kind of
+  operation at the same instant (an :class:`asyncio.Barrier`), on records chosen so that any lost
+  update or doubly-applied guard shows in the outcome of that round;
+* held interleavings, for stores whose write is a client-side read-then-write and that await
+  ``self._between_read_and_write(field)`` between the two (the seam of
+  :class:`~autoconfig_cache.storebase.StoreBase`): the kit replaces that method on the instance,
+  performs a competing write through another store object exactly there, then lets the store
+  go on. A store that never reaches the seam gets a visible skip for those tests.
+
+Cost. A store that keeps the write-count probe (``records_written``, with
+``supports_write_probe = True`` as every :class:`~autoconfig_cache.storebase.StoreBase` has) is
+checked to write O(changed) records in ``cache_set_all``; any other store gets the visible skip
+"write probe not implemented: O(changed) not checked".
 """
 
 from __future__ import annotations
@@ -21,6 +37,7 @@ import asyncio
 import inspect
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from functools import partial
 from typing import Any, ClassVar
 
 import pytest
@@ -80,6 +97,93 @@ OPERATIONS_AFTER_CLOSE: dict[str, Callable[[StoreHooks], Awaitable[object]]] = {
 }
 
 
+#: Name of the seam a read-then-write store awaits between its read and its write.
+SEAM = "_between_read_and_write"
+
+#: Reason of the visible skip of the O(changed) checks (third-party CI may match on it).
+NO_WRITE_PROBE = "write probe not implemented: O(changed) not checked"
+
+
+class HeldInterleaving:
+    """A replacement for a store instance's ``_between_read_and_write`` seam.
+
+    The first time the store reaches the seam (it has read, and is about to write), the hold runs
+    ``compete`` (a write through another store object) to completion and only then lets the store
+    go on. Later calls are counted: one with ``field=None`` or the competed field means the store
+    read again after the competing write (a retry), so it may legitimately act on what it saw.
+
+    :param compete: the competing write.
+    :param field: the field ``compete`` writes.
+    :param timeout: seconds the competing write may take (a store that holds a lock across the
+        seam would block it forever).
+    """
+
+    def __init__(
+        self, compete: Callable[[], Awaitable[object]], field: str, timeout: float
+    ) -> None:
+        self.compete = compete
+        self.field = field
+        self.timeout = timeout
+        self.reached = False
+        self.reads_after = 0
+        self.error: Exception | None = None
+        self._competing = False
+
+    async def __call__(self, field: str | None) -> None:
+        if self._competing:
+            return  # the competing write itself, through the same store object
+        if self.reached:
+            if field is None or field == self.field:
+                self.reads_after += 1
+            return
+        self.reached = True
+        self._competing = True
+        try:
+            await asyncio.wait_for(self.compete(), timeout=self.timeout)
+        except Exception as exc:  # reported after the held operation, not through the store
+            self.error = exc
+        finally:
+            self._competing = False
+
+    @classmethod
+    def require_seam(cls, hooks: StoreHooks) -> None:
+        """Skip (visibly) unless the store object has the seam and accepts a replacement."""
+        store = hooks.store
+        if not callable(getattr(store, SEAM, None)):
+            pytest.skip(
+                f"{type(store).__name__} has no {SEAM}(field) seam (a StoreBase has one): the "
+                "held-interleaving check does not apply; the barrier race tests still ran"
+            )
+        if not hasattr(store, "__dict__"):
+            pytest.skip(f"{type(store).__name__} has no __dict__: the kit cannot hold its seam")
+
+    async def run(self, hooks: StoreHooks, operation: Awaitable[object], name: str) -> object:
+        """Run ``operation`` on ``hooks``' store with this hold installed on the instance.
+
+        Skips (visibly) when the store never reached the seam; fails when the competing write
+        failed or could not finish while the store was held.
+        """
+        store = hooks.store
+        setattr(store, SEAM, self)
+        try:
+            result = await asyncio.wait_for(operation, timeout=self.timeout * 2)
+        finally:
+            delattr(store, SEAM)  # the instance attribute only: the class's method is back
+        if not self.reached:
+            pytest.skip(
+                f"{type(store).__name__}.cache_{name} did not await {SEAM}: it is not a "
+                "client-side read-then-write (or does not use the seam), so the held check "
+                "does not apply; the barrier race tests still ran"
+            )
+        if self.error is not None:
+            pytest.fail(
+                f"the competing write, made while cache_{name} was held between its read and its "
+                f"write, failed: {self.error!r} (a store must not hold a lock that blocks other "
+                f"writers across {SEAM})"
+            )
+        return result
+
+
 @pytest.mark.asyncio
 class StoreConformance:
     """Behaviours every store must have. Subclass it in a ``Test...`` class.
@@ -103,6 +207,14 @@ class StoreConformance:
     atomic_set_all: ClassVar[bool] = True
     #: Upper bound used only so that a hanging store fails instead of blocking the test run.
     hang_guard_seconds: ClassVar[float] = 30.0
+    #: Rounds of each barrier-synchronised race test (each round is a fresh chance for a
+    #: non-atomic guard to lose an update; a broken store fails in the first few).
+    race_rounds: ClassVar[int] = 20
+    #: Whether ``cache_set_all``'s writes and deletes are guarded against other writers (never
+    #: lower a version, never delete what another writer wrote after the store's read). A store
+    #: that trades this away (unconditional batch writes) sets ``False``: the set_all race tests
+    #: then run as expected failures (xfail), so the trade-off stays visible in every report.
+    guarded_set_all: ClassVar[bool] = True
 
     # -----------------------------------------------------------------------------------------
     # fixtures
@@ -146,6 +258,23 @@ class StoreConformance:
         finally:
             for hooks in opened:
                 await hooks.close()
+
+    @pytest_asyncio.fixture
+    async def conformance_competitor(
+        self, conformance_hooks: StoreHooks, conformance_store_factory: Any
+    ) -> AsyncIterator[StoreHooks]:
+        """Another store object on the store's cache key (the store itself without a factory)."""
+        if conformance_store_factory is None:
+            yield conformance_hooks
+            return
+        other = conformance_store_factory()
+        if inspect.isawaitable(other):
+            other = await other
+        hooks = StoreHooks(other)
+        try:
+            yield hooks
+        finally:
+            await hooks.close()
 
     # -----------------------------------------------------------------------------------------
     # helpers
@@ -715,6 +844,233 @@ class StoreConformance:
         assert await other.upsert(record("env:a", 1)) is False
         assert await other.upsert(record("env:b", 1)) is True
         assert set(as_map(await first.get_all())) == {"env:a", "env:b"}
+
+    # -----------------------------------------------------------------------------------------
+    # races: barrier rounds (any store) and held interleavings (stores using the seam)
+    # -----------------------------------------------------------------------------------------
+
+    async def race(self, steps: Sequence[Callable[[], Awaitable[Any]]]) -> list[Any]:
+        """Run ``steps`` as tasks released together by a barrier; their results in order."""
+        barrier = asyncio.Barrier(len(steps))
+
+        async def run(step: Callable[[], Awaitable[Any]]) -> Any:
+            await barrier.wait()
+            return await step()
+
+        return await asyncio.wait_for(
+            asyncio.gather(*(run(step) for step in steps)), timeout=self.hang_guard_seconds
+        )
+
+    def expect_guarded_set_all(self, request: pytest.FixtureRequest) -> None:
+        """Mark the test an expected failure when the store declares ``guarded_set_all = False``."""
+        if not self.guarded_set_all:
+            request.node.add_marker(
+                pytest.mark.xfail(
+                    reason="the store declares guarded_set_all = False: its set_all may lower "
+                    "a version or delete a newer re-add when writers race",
+                    strict=False,
+                )
+            )
+
+    async def test_racing_upserts_write_a_record_once_and_keep_the_highest_version(
+        self, conformance_writers: list[StoreHooks]
+    ) -> None:
+        # Each round, all writers start together: first the same record (a guard that checks,
+        # then writes, lets two writers both "win"), then one distinct version each of a new
+        # field (such a guard lets a lower version land last).
+        count = len(conformance_writers)
+        rng = random.Random(13)
+        expected: dict[str, int] = {}
+        for round_number in range(self.race_rounds):
+            same = record(f"env:race-once-{round_number}", 1)
+            results = await self.race([partial(w.upsert, same) for w in conformance_writers])
+            assert results.count(True) == 1, (
+                f"round {round_number}: {results.count(True)} of {count} racing upserts of one "
+                "record reported writing it: the version check and the write are not atomic"
+            )
+            field = f"env:race-top-{round_number}"
+            versions = rng.sample(range(1, count + 1), count)
+            await self.race(
+                [
+                    partial(w.upsert, record(field, v))
+                    for w, v in zip(conformance_writers, versions, strict=True)
+                ]
+            )
+            expected[same.field] = 1
+            expected[field] = count
+        stored = as_map(await conformance_writers[0].get_all())
+        lowered = {f: v for f, (v, _) in stored.items() if expected.get(f) != v}
+        assert not lowered, (
+            f"racing upserts left {len(lowered)} fields below the highest version written, e.g. "
+            f"{sorted(lowered.items())[:3]}: the version check and the write are not atomic"
+        )
+        assert stored == {f: (v, blob_for(f, v)) for f, v in expected.items()}
+
+    async def test_racing_set_alls_keep_the_highest_version_of_every_field(
+        self, conformance_writers: list[StoreHooks], request: pytest.FixtureRequest
+    ) -> None:
+        # Each round, all writers start a set_all together; every snapshot holds every field
+        # (nothing is deleted) at a version above the last round's, each field's versions dealt
+        # out at random. A set_all that decides what to write from a read and then writes
+        # without a guard lets whichever writer lands last lower some fields.
+        self.expect_guarded_set_all(request)
+        count = len(conformance_writers)
+        fields = [f"filter:race-{index}" for index in range(4)]
+        rng = random.Random(14)
+        for round_number in range(self.race_rounds):
+            base = round_number * count
+            dealt = {f: rng.sample(range(base + 1, base + count + 1), count) for f in fields}
+            snapshots = [[record(f, dealt[f][i]) for f in fields] for i in range(count)]
+            await self.race(
+                [partial(w.set_all, s) for w, s in zip(conformance_writers, snapshots, strict=True)]
+            )
+            top = base + count
+            stored = as_map(await conformance_writers[0].get_all())
+            lowered = sorted(f for f in fields if stored.get(f, (0,))[0] != top)
+            assert not lowered, (
+                f"round {round_number}: after racing set_alls {lowered} are not at the highest "
+                f"version written ({top}): set_all's writes are not version-guarded"
+            )
+            assert stored == {f: (top, blob_for(f, top)) for f in fields}
+
+    async def test_upsert_held_between_its_read_and_its_write_keeps_a_newer_version(
+        self, conformance_hooks: StoreHooks, conformance_competitor: StoreHooks
+    ) -> None:
+        HeldInterleaving.require_seam(conformance_hooks)
+        await conformance_hooks.upsert(record("env:held", 1))
+        hold = HeldInterleaving(
+            lambda: conformance_competitor.upsert(record("env:held", 5)),
+            "env:held",
+            self.hang_guard_seconds,
+        )
+        await hold.run(conformance_hooks, conformance_hooks.upsert(record("env:held", 3)), "upsert")
+        # Whichever order the two writes take, version 5 is what remains.
+        stored = as_map(await conformance_hooks.get_all())
+        assert stored["env:held"][0] == 5, (
+            f"upsert of version 3, held after its read, overwrote version 5 written meanwhile by "
+            f"another writer (stored: version {stored['env:held'][0]}): its write is not "
+            "guarded by the version it read"
+        )
+        assert stored == {"env:held": (5, blob_for("env:held", 5))}
+
+    async def test_set_all_held_between_its_read_and_its_write_keeps_a_newer_version(
+        self,
+        conformance_hooks: StoreHooks,
+        conformance_competitor: StoreHooks,
+        request: pytest.FixtureRequest,
+    ) -> None:
+        HeldInterleaving.require_seam(conformance_hooks)
+        self.expect_guarded_set_all(request)
+        await conformance_hooks.set_all(
+            [record("env:a", 1), record("env:b", 1), record("env:c", 1)]
+        )
+        hold = HeldInterleaving(
+            lambda: conformance_competitor.upsert(record("env:a", 5)),
+            "env:a",
+            self.hang_guard_seconds,
+        )
+        snapshot = [record("env:a", 2), record("env:b", 2), record("env:c", 1)]
+        await hold.run(conformance_hooks, conformance_hooks.set_all(snapshot), "set_all")
+        # Whichever order the two writes take, env:a stays at version 5.
+        stored = as_map(await conformance_hooks.get_all())
+        assert stored.get("env:a", (None,))[0] == 5, (
+            f"set_all, held after its read, wrote env:a down over version 5 written meanwhile "
+            f"by another writer (stored: {stored.get('env:a', (None,))[0]}): its writes are "
+            "not guarded by the stored version"
+        )
+        assert stored == {
+            "env:a": (5, blob_for("env:a", 5)),
+            "env:b": (2, blob_for("env:b", 2)),
+            "env:c": (1, blob_for("env:c", 1)),
+        }
+
+    async def test_set_all_held_between_its_read_and_its_delete_keeps_a_field_re_added(
+        self,
+        conformance_hooks: StoreHooks,
+        conformance_competitor: StoreHooks,
+        request: pytest.FixtureRequest,
+    ) -> None:
+        # env:gone vanishes from the snapshot, so set_all reads it and means to delete it; while
+        # it is held there, another writer deletes it and adds it back at a higher version.
+        HeldInterleaving.require_seam(conformance_hooks)
+        self.expect_guarded_set_all(request)
+        await conformance_hooks.set_all([record("env:kept", 1), record("env:gone", 1)])
+
+        async def re_add() -> None:
+            assert await conformance_competitor.delete("env:gone", 2) is True
+            assert await conformance_competitor.upsert(record("env:gone", 3)) is True
+
+        hold = HeldInterleaving(re_add, "env:gone", self.hang_guard_seconds)
+        await hold.run(
+            conformance_hooks, conformance_hooks.set_all([record("env:kept", 2)]), "set_all"
+        )
+        stored = as_map(await conformance_hooks.get_all())
+        assert stored.get("env:kept") == (2, blob_for("env:kept", 2))
+        if "env:gone" not in stored:
+            # Only a store that read again after the re-add (a retry) may act on it.
+            assert hold.reads_after > 0, (
+                "set_all deleted env:gone, which another writer re-added at version 3 after "
+                "set_all had read it at version 1 (and set_all did not read again): its delete "
+                "is not conditional on the version it read"
+            )
+        else:
+            assert stored["env:gone"] == (3, blob_for("env:gone", 3))
+
+    # -----------------------------------------------------------------------------------------
+    # cost: the write-count probe (records_written) proves set_all writes O(changed) records
+    # -----------------------------------------------------------------------------------------
+
+    async def seed_counted(self, hooks: StoreHooks, records: Sequence[StoredRecord]) -> None:
+        """Skip (visibly) without the probe; write ``records`` to the empty store, and check
+        that the probe counted each (so that a later "nothing written" cannot pass vacuously)."""
+        store = hooks.store
+        if getattr(type(store), "supports_write_probe", False) is not True or not isinstance(
+            getattr(store, "records_written", None), int
+        ):
+            pytest.skip(NO_WRITE_PROBE)
+        before = self.records_written(hooks)
+        await hooks.set_all(records)
+        counted = self.records_written(hooks) - before
+        assert counted == len(records), (
+            f"a set_all of {len(records)} new records into an empty store moved "
+            f"records_written by {counted}: the write-count probe does not count what is written"
+        )
+
+    def records_written(self, hooks: StoreHooks) -> int:
+        """The store's write-count probe (checked to exist by :meth:`seed_counted`)."""
+        written: int = getattr(hooks.store, "records_written")  # noqa: B009 - not on a Protocol
+        return written
+
+    async def test_identical_set_all_writes_no_record(self, conformance_hooks: StoreHooks) -> None:
+        records = [record(f"env:probe-{index}", 1) for index in range(20)]
+        await self.seed_counted(conformance_hooks, records)
+        before = self.records_written(conformance_hooks)
+        await conformance_hooks.set_all(records)
+        written = self.records_written(conformance_hooks) - before
+        assert written == 0, (
+            f"a set_all identical to the stored records wrote {written} of them: set_all must "
+            "write only what changed (O(changed)), not rewrite the whole snapshot"
+        )
+
+    async def test_set_all_writes_one_record_per_changed_item(
+        self, conformance_hooks: StoreHooks
+    ) -> None:
+        records = [record(f"env:probe-{index}", 1) for index in range(20)]
+        await self.seed_counted(conformance_hooks, records)
+        steps = {
+            "one version raised": [*records[:-1], record(records[-1].field, 2)],
+            "one field removed": [*records[1:-1], record(records[-1].field, 2)],
+            "one field added": [*records[1:-1], record(records[-1].field, 2), record("env:x", 1)],
+        }
+        for change, snapshot in steps.items():
+            before = self.records_written(conformance_hooks)
+            await conformance_hooks.set_all(snapshot)
+            written = self.records_written(conformance_hooks) - before
+            assert written == 1, (
+                f"a set_all with {change} wrote {written} records instead of 1: set_all must "
+                "write only what changed (O(changed))"
+            )
+        assert as_map(await conformance_hooks.get_all()) == as_map(steps["one field added"])
 
     # -----------------------------------------------------------------------------------------
     # close

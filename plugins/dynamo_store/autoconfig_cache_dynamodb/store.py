@@ -54,18 +54,20 @@ from pynamodb.exceptions import PynamoDBException, TableDoesNotExist
 from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.operand import Path, Value
 
-from autoconfig_cache.errors import (
+from autoconfig_cache.plugin import (
     PartialWriteError,
+    Store,
+    StoreBase,
     StoreClosedError,
+    StoredRecord,
     StoreError,
     StoreSchemaError,
+    StoreSpec,
     StoreTimeoutError,
     StoreUnavailableError,
+    hookimpl,
+    redact_url,
 )
-from autoconfig_cache.hookspecs import hookimpl
-from autoconfig_cache.records import StoredRecord
-from autoconfig_cache.secrets import redact_url
-from autoconfig_cache.store_spec import StoreSpec
 
 from .settings import DynamoDBSettings
 
@@ -136,12 +138,15 @@ class _Aborted(Exception):
     """A worker-thread step noticed the store was closed or the operation given up."""
 
 
-class DynamoDBStore:
+class DynamoDBStore(StoreBase):
     """A store plugin object for one cache key in one DynamoDB table.
 
     Build it with :meth:`from_spec` (what the ``dynamodb`` scheme's factory does). Nothing
-    connects until the first operation.
+    connects until the first operation. :class:`~autoconfig_cache.plugin.StoreBase` tracks each
+    operation and cancels it on close; worker threads check the closed flag between steps.
     """
+
+    store_name = "DynamoDB store"
 
     #: Tombstones are rows without the ``item`` attribute, which every Relay Proxy release skips
     #: without a word (see the module docstring); ``cache_get_all`` returns them with
@@ -150,6 +155,7 @@ class DynamoDBStore:
 
     def __init__(self, settings: DynamoDBSettings) -> None:
         self.settings = settings
+        self.cache_key = settings.cache_key
         self._connection = Connection(
             region=settings.region,
             host=settings.endpoint,
@@ -169,10 +175,6 @@ class DynamoDBStore:
         self._executor = ThreadPoolExecutor(
             max_workers=settings.write_concurrency, thread_name_prefix="autoconfig-cache-dynamodb"
         )
-        # A threading.Event so worker threads can see it; close() sets it.
-        self._closed = threading.Event()
-        self._inflight: set[asyncio.Future[Any]] = set()
-        self._sleepers: set[asyncio.Future[None]] = set()
         self._table_ready = False
         self._table_lock = threading.Lock()
 
@@ -201,6 +203,9 @@ class DynamoDBStore:
         Rows with ``item`` are live records; rows with ``tombstone`` instead are tombstones
         (``deleted=True``).
         """
+        return await self._track(self._get_all())
+
+    async def _get_all(self) -> list[StoredRecord]:
         async with self._operation("get_all"):
             records: list[StoredRecord] = []
             async for page in self._query_pages(keys_only=False):
@@ -213,6 +218,9 @@ class DynamoDBStore:
     @hookimpl
     async def cache_set_all(self, records: Sequence[StoredRecord], rewrite_unchanged: bool) -> None:
         """Write only what changed, delete only what disappeared (see ``docs/stores/dynamodb.md``)."""
+        await self._track(self._set_all(records, rewrite_unchanged))
+
+    async def _set_all(self, records: Sequence[StoredRecord], rewrite_unchanged: bool) -> None:
         async with self._operation("set_all"):
             stored: dict[str, int] = {}
             tombstoned: set[str] = set()
@@ -222,6 +230,11 @@ class DynamoDBStore:
                     stored[field] = _version_of(item)
                     if TOMBSTONE_ATTR in item:
                         tombstoned.add(field)
+            if self.settings.write_mode != "batch":
+                # Every write below is conditional on the state just read (a newer version
+                # written meanwhile by another writer survives); the kit holds us here to
+                # prove it. Batch mode has no such guard, and says so.
+                await self._between_read_and_write(None)
             wanted = {record.field for record in records}
             to_write: list[StoredRecord] = []
             # Tombstones that replace, at the same version, a row holding ``item``: the same
@@ -271,21 +284,34 @@ class DynamoDBStore:
         A tombstone record replaces the whole row with one holding ``tombstone`` instead of
         ``item``, and a live record the reverse, so one conditional write guards every transition.
         """
+        return await self._track(self._upsert(record))
+
+    async def _upsert(self, record: StoredRecord) -> bool:
         async with self._operation("upsert"):
             if not self._fits(record):
                 return False
-            return await self._call(self._put_conditional, record, False, False)
+            written = await self._call(self._put_conditional, record, False, False)
+            self.records_written += written
+            return written
 
     @hookimpl
     async def cache_delete(self, field: str, version: int) -> bool:
         """A DeleteItem conditional on the stored version being lower than ``version``."""
+        return await self._track(self._delete(field, version))
+
+    async def _delete(self, field: str, version: int) -> bool:
         async with self._operation("delete"):
             condition = _stored_version.does_not_exist() | (_stored_version < _number(version))
-            return await self._call(self._delete_conditional, field, condition)
+            deleted = await self._call(self._delete_conditional, field, condition)
+            self.records_written += deleted
+            return deleted
 
     @hookimpl
     async def cache_clear(self) -> None:
         """Delete every row under the cache key, tombstones included (BatchWriteItem)."""
+        await self._track(self._clear())
+
+    async def _clear(self) -> None:
         async with self._operation("clear"):
             fields: list[str] = []
             async for page in self._query_pages(keys_only=True):
@@ -299,22 +325,19 @@ class DynamoDBStore:
     @hookimpl
     async def cache_create_storage(self) -> None:
         """Create the table (on-demand billing unless configured) and wait until it is active."""
+        await self._track(self._create_storage())
+
+    async def _create_storage(self) -> None:
         async with self._operation("create_table", ensure_table=False):
             await self._call(self._ensure_table_sync, True)
 
-    @hookimpl
-    async def cache_close(self) -> None:
-        """Stop work in flight and release the connection pool. Idempotent.
+    async def _release(self) -> None:
+        """Release the threads and the connection pool, once operations were cancelled.
 
-        Operations awaiting a worker thread raise :class:`StoreClosedError` at once; queued
-        requests are cancelled; a request already on the wire is abandoned (it ends within
-        ``read_timeout``) and nothing is sent after it, because every step checks the flag.
+        Operations awaiting a worker thread raised :class:`StoreClosedError` at once (StoreBase);
+        queued requests are cancelled; a request already on the wire is abandoned (it ends
+        within ``read_timeout``) and nothing is sent after it, because every step checks the flag.
         """
-        if self._closed.is_set():
-            return
-        self._closed.set()
-        for future in list(self._inflight) + list(self._sleepers):
-            future.cancel()
         self._executor.shutdown(wait=False, cancel_futures=True)
         client = self._connection._client
         if client is not None:
@@ -341,10 +364,6 @@ class DynamoDBStore:
                 f"{self._where()} is reachable"
             ) from None
 
-    def _check_open(self) -> None:
-        if self._closed.is_set():
-            raise StoreClosedError("DynamoDB store")
-
     async def _call(self, fn: Callable[..., _T], *args: Any) -> _T:
         """Run one blocking PynamoDB step on the store's threads."""
         self._check_open()
@@ -352,30 +371,16 @@ class DynamoDBStore:
         try:
             future = loop.run_in_executor(self._executor, fn, *args)
         except RuntimeError:  # the executor was shut down by close()
-            raise StoreClosedError("DynamoDB store") from None
-        self._inflight.add(future)
+            raise StoreClosedError(self.store_name) from None
         try:
+            # close() cancels the operation's task, and with it this await (StoreBase).
             return await future
-        except asyncio.CancelledError:
-            task = asyncio.current_task()
-            if self._closed.is_set() and (task is None or not task.cancelling()):
-                # close() cancelled the step; the caller was not cancelled, so tell it why.
-                raise StoreClosedError("DynamoDB store") from None
-            raise
         except _Aborted:
-            raise StoreClosedError("DynamoDB store") from None
-        finally:
-            self._inflight.discard(future)
+            raise StoreClosedError(self.store_name) from None
 
     async def _sleep(self, seconds: float) -> None:
-        """Sleep that close() interrupts."""
-        sleeper: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._sleepers.add(sleeper)
-        try:
-            # close() cancels the sleeper, which ends the wait early.
-            await asyncio.wait({sleeper}, timeout=seconds)
-        finally:
-            self._sleepers.discard(sleeper)
+        """Sleep that close() interrupts (it cancels the operation's task)."""
+        await asyncio.sleep(seconds)
         self._check_open()
 
     async def _query_pages(self, *, keys_only: bool) -> AsyncIterator[list[dict[str, Any]]]:
@@ -408,7 +413,10 @@ class DynamoDBStore:
                     failed.append(field)
                     return
                 try:
-                    await self._call(step, *args)
+                    # Not `+= await`: the attribute would be read before the await, and
+                    # concurrent writes would lose each other's counts.
+                    written = await self._call(step, *args)
+                    self.records_written += written
                 except StoreUnavailableError as exc:
                     # The store is down: stop sending, report the outage, not N failures.
                     aborted.append(exc)
@@ -461,6 +469,7 @@ class DynamoDBStore:
                     failed.extend(_request_field(r) for r in chunk)
 
         await asyncio.gather(*(write_chunk(chunk) for chunk in chunks))
+        self.records_written += len(requests) - len(failed)
         if aborted:
             raise aborted[0]
         return failed
@@ -498,7 +507,7 @@ class DynamoDBStore:
     # -----------------------------------------------------------------------------------------
 
     def _step(self) -> None:
-        if self._closed.is_set():
+        if self.closed:
             raise _Aborted()
 
     def _ensure_table_sync(self, create: bool) -> None:
@@ -572,7 +581,7 @@ class DynamoDBStore:
                     f"DynamoDB table {self.settings.table!r} did not become ACTIVE within "
                     f"{self.settings.timeout:g}s"
                 )
-            self._closed.wait(1.0)
+            self._wait_closed(1.0)
 
     def _check_schema(self, description: dict[str, Any]) -> None:
         keys = {k["KeyType"]: k["AttributeName"] for k in description.get("KeySchema", [])}
@@ -818,3 +827,6 @@ def _error_code(exc: BaseException) -> str | None:
 def _request_field(request: dict[str, Any]) -> str:
     body = request.get("PutRequest", {}).get("Item") or request.get("DeleteRequest", {}).get("Key")
     return str(body[KEY_ATTR]["S"])
+
+
+_: type[Store] = DynamoDBStore  # mypy checks the class against the Store protocol

@@ -15,7 +15,7 @@ Lua script can update all three; see :func:`companion_key`.
 
 from __future__ import annotations
 
-from autoconfig_cache.errors import ConfigurationError
+from autoconfig_cache.plugin import ConfigurationError
 
 VERSIONS_SUFFIX = ":versions"
 TOMBSTONES_SUFFIX = ":tombstones"

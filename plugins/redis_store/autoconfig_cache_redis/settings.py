@@ -11,21 +11,19 @@ Supported URL forms (``valkey`` may replace ``redis`` everywhere; the ``s`` form
     redis+cluster://[[username]:password@]host1[:port][,host2[:port]...]
     redis+sentinel://[[username]:password@]host1[:port][,host2[:port]...]/service_name[/db]
 
-Options (``StoreSpec.options``, or query parameters of the URL; options win) are documented in
-``docs/stores/redis.md`` and listed in :data:`KNOWN_OPTIONS`.
+Options (``StoreSpec.options``, or query parameters of the URL; options win) are declared once in
+:class:`RedisOptions`, from which ``docs/stores/redis.md`` shows a generated table.
 """
 
 from __future__ import annotations
 
 import enum
 import logging
-from collections.abc import Mapping
 from urllib.parse import unquote, urlsplit
 
 import attrs
 
-from autoconfig_cache.errors import ConfigurationError
-from autoconfig_cache.store_spec import StoreSpec, parse_flag
+from autoconfig_cache.plugin import ConfigurationError, StoreSpec, option, parse_options
 
 logger = logging.getLogger(__name__)
 
@@ -52,25 +50,93 @@ for _base, _tls in (("redis", False), ("rediss", True), ("valkey", False), ("val
     SCHEMES[f"{_base}+cluster"] = (Mode.CLUSTER, _tls)
     SCHEMES[f"{_base}+sentinel"] = (Mode.SENTINEL, _tls)
 
-#: Every option this store understands, with a one-line description (shown in errors).
-KNOWN_OPTIONS: dict[str, str] = {
-    "tls": "true/false: use TLS on a redis:// URL (the Relay Proxy's REDIS_TLS)",
-    "username": "ACL user name; overrides the URL's",
-    "password": "password; overrides the URL's",
-    "ca_file": "PEM file of the CA(s) that signed the server certificate",
-    "cert_file": "PEM client certificate (mutual TLS)",
-    "key_file": "PEM private key of cert_file",
-    "tls_insecure": "true: do not verify the server certificate nor its host name",
-    "timeout": "seconds: deadline of one store operation, retries included",
-    "socket_timeout": "seconds: deadline of one socket read/write (default: timeout)",
-    "connect_timeout": "seconds: deadline of one TCP/TLS connection attempt",
-    "retries": "immediate retries of a command after a connection error (not a timeout)",
-    "max_connections": "connection pool size (per node in a cluster)",
-    "db": "database number (standalone and sentinel only)",
-    "service_name": "sentinel: name of the monitored master (or the URL path)",
-    "sentinel_username": "sentinel: user name for the sentinels themselves",
-    "sentinel_password": "sentinel: password for the sentinels themselves",
-}
+
+@attrs.frozen
+class RedisOptions:
+    """The store's options (URL query parameters or ``StoreSpec.options``; options win).
+
+    ``docs/stores/redis.md`` shows this table, generated from here.
+    """
+
+    tls: bool = option(
+        False,
+        doc="`true` turns TLS on for a `redis://` URL (the Relay Proxy's `REDIS_TLS`). "
+        "`rediss://` always uses TLS.",
+    )
+    username: str | None = option(
+        None, doc="ACL user name; overrides the one in the URL.", shown_default="URL's"
+    )
+    password: str | None = option(
+        None,
+        doc="Password; overrides the one in the URL (keep it out of the URL this way).",
+        secret=True,
+        shown_default="URL's",
+    )
+    ca_file: str | None = option(
+        None,
+        doc="PEM file of the CA(s) that signed the server certificate.",
+        shown_default="system CAs",
+    )
+    cert_file: str | None = option(
+        None, doc="PEM client certificate, for servers that require client authentication."
+    )
+    key_file: str | None = option(
+        None, doc="PEM private key of `cert_file` (may be omitted if `cert_file` holds both)."
+    )
+    tls_insecure: bool = option(
+        False,
+        doc="`true` skips verification of the server certificate and its host name. "
+        "For tests only.",
+    )
+    timeout: float = option(
+        DEFAULT_TIMEOUT,
+        doc="Seconds. Deadline of one store operation, retries included. Nothing waits longer.",
+        positive=True,
+    )
+    socket_timeout: float | None = option(
+        None,
+        type=float,
+        doc="Seconds. Deadline of one socket read or write.",
+        positive=True,
+        shown_default="`timeout`",
+    )
+    connect_timeout: float | None = option(
+        None,
+        type=float,
+        doc="Seconds. Deadline of one TCP + TLS connection attempt.",
+        positive=True,
+        shown_default="`min(2, timeout)`",
+    )
+    retries: int = option(
+        DEFAULT_RETRIES,
+        doc="Immediate retries (no back-off) of a command after a *connection* error, on a new "
+        "connection: this hides one server restart from the caller. A timeout is never retried.",
+        minimum=0,
+    )
+    max_connections: int = option(
+        DEFAULT_MAX_CONNECTIONS,
+        doc="Connection pool size (per node in a cluster). Operations beyond it wait for a free "
+        "connection, within `timeout`.",
+        minimum=1,
+    )
+    db: int | None = option(
+        None,
+        type=int,
+        doc="Database number (not in a cluster).",
+        minimum=0,
+        shown_default="URL path or `0`",
+    )
+    service_name: str | None = option(
+        None, doc="Sentinel: the name of the monitored primary.", shown_default="URL path"
+    )
+    sentinel_username: str | None = option(
+        None, doc="Sentinel: user name of the sentinels themselves (the URL's is the primary's)."
+    )
+    sentinel_password: str | None = option(
+        None,
+        doc="Sentinel: password of the sentinels themselves (the URL's is the primary's).",
+        secret=True,
+    )
 
 
 @attrs.frozen
@@ -113,27 +179,63 @@ class RedisSettings:
 
 def _parse(spec: StoreSpec) -> RedisSettings:
     where = spec.redacted_url
-    scheme = spec.scheme
-    if scheme not in SCHEMES:
+    mode, scheme_tls = _mode_of(spec)
+    options = parse_options(RedisOptions, spec, store="redis")
+    username, password, nodes, path = _split_url(spec, mode)
+    service_name, db = _service_and_db(path, options, mode, where)
+    tls = scheme_tls or options.tls
+    timeout = options.timeout
+    settings = RedisSettings(
+        mode=mode,
+        nodes=nodes,
+        redacted_url=where,
+        db=db,
+        username=options.username or username,
+        password=options.password or password,
+        tls=tls,
+        ca_file=options.ca_file,
+        cert_file=options.cert_file,
+        key_file=options.key_file,
+        tls_insecure=options.tls_insecure,
+        timeout=timeout,
+        socket_timeout=options.socket_timeout or timeout,
+        connect_timeout=options.connect_timeout or min(DEFAULT_CONNECT_TIMEOUT, timeout),
+        retries=options.retries,
+        max_connections=options.max_connections,
+        service_name=service_name,
+        sentinel_username=options.sentinel_username,
+        sentinel_password=options.sentinel_password,
+    )
+    if settings.key_file and not settings.cert_file:
         raise ConfigurationError(
-            f"store URL {where!r}: scheme {scheme!r} is not a Redis scheme; use one of "
-            f"{', '.join(sorted(SCHEMES))}"
+            f"redis store {where}: key_file is set without cert_file; set both for mutual TLS"
         )
-    mode, scheme_tls = SCHEMES[scheme]
+    if not tls and (settings.ca_file or settings.cert_file or settings.tls_insecure):
+        raise ConfigurationError(
+            f"redis store {where}: TLS options are set but TLS is off; use rediss:// "
+            f"(or valkeys://) or the option tls=true"
+        )
+    return settings
+
+
+def _mode_of(spec: StoreSpec) -> tuple[Mode, bool]:
+    if spec.scheme not in SCHEMES:
+        raise ConfigurationError(
+            f"store URL {spec.redacted_url!r}: scheme {spec.scheme!r} is not a Redis scheme; "
+            f"use one of {', '.join(sorted(SCHEMES))}"
+        )
+    return SCHEMES[spec.scheme]
+
+
+def _split_url(
+    spec: StoreSpec, mode: Mode
+) -> tuple[str | None, str | None, tuple[Node, ...], list[str]]:
+    """The URL's user name, password, nodes and path segments."""
+    where = spec.redacted_url
     try:
         parts = urlsplit(spec.url)
     except ValueError as exc:
         raise ConfigurationError(f"store URL {where!r} cannot be parsed: {exc}") from None
-    options = spec.query()
-    for name in options:
-        if name not in KNOWN_OPTIONS:
-            logger.warning(
-                "redis store %s: unknown option %r ignored; known options: %s",
-                where,
-                name,
-                ", ".join(sorted(KNOWN_OPTIONS)),
-            )
-
     userinfo, at, hostlist = parts.netloc.rpartition("@")
     username: str | None = None
     password: str | None = None
@@ -148,70 +250,35 @@ def _parse(spec: StoreSpec) -> RedisSettings:
             f"store URL {where!r} lists {len(nodes)} hosts; a plain Redis URL takes one host "
             f"(use redis+cluster:// or redis+sentinel:// for several)"
         )
+    return username, password, nodes, [segment for segment in parts.path.split("/") if segment]
 
-    path = [segment for segment in parts.path.split("/") if segment]
-    db = 0
-    service_name = options.get("service_name") or None
+
+def _service_and_db(
+    path: list[str], options: RedisOptions, mode: Mode, where: str
+) -> tuple[str | None, int]:
+    """The sentinel service name and the database number, from the URL path and the options
+    (which win)."""
+    service_name = options.service_name
     if mode is Mode.SENTINEL:
         if path:
-            service_name = options.get("service_name") or unquote(path.pop(0))
+            service_name = options.service_name or unquote(path.pop(0))
         if not service_name:
             raise ConfigurationError(
                 f"store URL {where!r}: a sentinel URL needs the master's name, as "
                 f"redis+sentinel://host:26379/<service_name> or the option service_name"
             )
+    db = 0
     if path:
         if len(path) > 1 or not path[0].isdigit():
             raise ConfigurationError(
                 f"store URL {where!r}: the path must be a database number, e.g. /0"
             )
         db = int(path[0])
-    if "db" in options:
-        db = _int_option(options, "db", db, where, minimum=0)
+    if options.db is not None:
+        db = options.db
     if mode is Mode.CLUSTER and db != 0:
         raise ConfigurationError(f"store URL {where!r}: Redis Cluster has only database 0")
-
-    username = options.get("username", username) or None
-    password = options.get("password", password) or None
-    tls = scheme_tls or _bool_option(options, "tls", False, where)
-    timeout = _float_option(options, "timeout", DEFAULT_TIMEOUT, where)
-    socket_timeout = _float_option(options, "socket_timeout", timeout, where)
-    connect_timeout = _float_option(
-        options, "connect_timeout", min(DEFAULT_CONNECT_TIMEOUT, timeout), where
-    )
-    settings = RedisSettings(
-        mode=mode,
-        nodes=nodes,
-        redacted_url=where,
-        db=db,
-        username=username,
-        password=password,
-        tls=tls,
-        ca_file=options.get("ca_file") or None,
-        cert_file=options.get("cert_file") or None,
-        key_file=options.get("key_file") or None,
-        tls_insecure=_bool_option(options, "tls_insecure", False, where),
-        timeout=timeout,
-        socket_timeout=socket_timeout,
-        connect_timeout=connect_timeout,
-        retries=_int_option(options, "retries", DEFAULT_RETRIES, where, minimum=0),
-        max_connections=_int_option(
-            options, "max_connections", DEFAULT_MAX_CONNECTIONS, where, minimum=1
-        ),
-        service_name=service_name,
-        sentinel_username=options.get("sentinel_username") or None,
-        sentinel_password=options.get("sentinel_password") or None,
-    )
-    if settings.key_file and not settings.cert_file:
-        raise ConfigurationError(
-            f"redis store {where}: key_file is set without cert_file; set both for mutual TLS"
-        )
-    if not tls and (settings.ca_file or settings.cert_file or settings.tls_insecure):
-        raise ConfigurationError(
-            f"redis store {where}: TLS options are set but TLS is off; use rediss:// "
-            f"(or valkeys://) or the option tls=true"
-        )
-    return settings
+    return service_name, db
 
 
 def _parse_node(item: str, default_port: int, where: str) -> Node:
@@ -230,41 +297,3 @@ def _parse_node(item: str, default_port: int, where: str) -> Node:
     if not port_text.isdigit() or not 0 < int(port_text) < 65536:
         raise ConfigurationError(f"store URL {where!r}: bad port {port_text!r} in {item!r}")
     return Node(host, int(port_text))
-
-
-def _bool_option(options: Mapping[str, str], name: str, default: bool, where: str) -> bool:
-    if name not in options:
-        return default
-    value = options[name].strip().lower()
-    flag = parse_flag(value) if value else False  # an empty option means "off"
-    if flag is not None:
-        return flag
-    raise ConfigurationError(f"redis store {where}: option {name}={value!r} must be true or false")
-
-
-def _float_option(options: Mapping[str, str], name: str, default: float, where: str) -> float:
-    if name not in options or options[name].strip() == "":
-        return default
-    try:
-        value = float(options[name])
-    except ValueError:
-        value = -1.0
-    if not value > 0:
-        raise ConfigurationError(
-            f"redis store {where}: option {name}={options[name]!r} must be a positive number "
-            f"of seconds"
-        )
-    return value
-
-
-def _int_option(
-    options: Mapping[str, str], name: str, default: int, where: str, *, minimum: int
-) -> int:
-    if name not in options or options[name].strip() == "":
-        return default
-    text = options[name].strip()
-    if not text.isdigit() or int(text) < minimum:
-        raise ConfigurationError(
-            f"redis store {where}: option {name}={text!r} must be an integer >= {minimum}"
-        )
-    return int(text)

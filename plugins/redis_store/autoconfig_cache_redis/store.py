@@ -23,17 +23,17 @@ from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel
 from redis.backoff import NoBackoff
 
-from autoconfig_cache.errors import (
-    StoreClosedError,
+from autoconfig_cache.plugin import (
+    Store,
+    StoreBase,
+    StoredRecord,
     StoreError,
     StoreSchemaError,
+    StoreSpec,
     StoreTimeoutError,
     StoreUnavailableError,
+    hookimpl,
 )
-from autoconfig_cache.hookspecs import hookimpl
-from autoconfig_cache.inflight import InFlight
-from autoconfig_cache.records import StoredRecord
-from autoconfig_cache.store_spec import StoreSpec
 
 from . import scripts
 from .layout import tombstones_key, versions_key
@@ -88,11 +88,14 @@ def _version(raw: bytes | None) -> int:
         return -1
 
 
-class RedisStore:
+class RedisStore(StoreBase):
     """A store plugin object keeping one cache key in a Redis/Valkey hash.
 
     Build it with :meth:`from_spec` (the registered factory); it connects on first use.
+    :class:`~autoconfig_cache.plugin.StoreBase` tracks the operations and cancels them on close.
     """
+
+    store_name = "redis store"
 
     #: Tombstones live in the tombstones hash, which a Relay Proxy never reads (it reads the
     #: data hash only, with HGETALL), and come back from ``cache_get_all`` with ``deleted=True``.
@@ -110,8 +113,6 @@ class RedisStore:
         self._client: Client | None = None
         self._sentinel: Sentinel | None = None
         self._scripts: dict[str, Any] = {}
-        self._in_flight = InFlight()
-        self._closed = False
 
     @classmethod
     def from_spec(cls, spec: StoreSpec) -> RedisStore:
@@ -158,6 +159,7 @@ class RedisStore:
                     _flag(record.deleted),
                 ],
             )
+            self.records_written += 1 if result else 0
             return bool(result)
 
         return await self._run("upsert", upsert)
@@ -171,6 +173,7 @@ class RedisStore:
             result = await self._script(client, "delete")(
                 keys=self._keys, args=[_encode(field), _version_arg(version), token]
             )
+            self.records_written += 1 if result else 0
             return bool(result)
 
         return await self._run("delete", delete)
@@ -180,20 +183,19 @@ class RedisStore:
         """Delete the data, versions and tombstones hashes."""
 
         async def clear(client: Client) -> None:
+            data, _versions, tombstones = self._keys
             async with client.pipeline(transaction=True) as pipe:
+                pipe.hlen(data)
+                pipe.hlen(tombstones)
                 for key in self._keys:
                     pipe.delete(key)
-                await pipe.execute()
+                live, tombstoned, *_ = await pipe.execute()
+            self.records_written += int(live) + int(tombstoned)
 
         await self._run("clear", clear)
 
-    @hookimpl
-    async def cache_close(self) -> None:
-        """Cancel operations in flight, then close the connections. Idempotent."""
-        if self._closed:
-            return
-        self._closed = True
-        await self._in_flight.cancel_all()
+    async def _release(self) -> None:
+        """Close the connections (operations in flight were cancelled by StoreBase)."""
         client, self._client = self._client, None
         sentinel, self._sentinel = self._sentinel, None
         # The sentinels' own connections are separate from the primary's pool.
@@ -239,6 +241,9 @@ class RedisStore:
                 pipe.hkeys(self._keys[0])
                 pipe.hkeys(self._keys[2])
                 versions, live_list, tombstone_list = await pipe.execute()
+            # The diff below is computed from this read; the script refuses it if another
+            # writer changed anything since (the generation check). The kit holds us here.
+            await self._between_read_and_write(None)
             generation = versions.pop(_GENERATION, b"")
             live, tombstoned = set(live_list), set(tombstone_list)
             present = live | tombstoned
@@ -276,6 +281,7 @@ class RedisStore:
                 ],
             )
             if result != scripts.STALE:
+                self.records_written += int(result[0]) + int(result[1])
                 logger.debug(
                     "redis store %s: set_all wrote %s and deleted %s field(s)",
                     self._where,
@@ -288,7 +294,8 @@ class RedisStore:
         args: list[Any] = ["full", "1" if rewrite_unchanged else "0", token, "", 0, len(snapshot)]
         for field, record in snapshot.items():
             args.extend(_record_args(field, record))
-        await set_all(keys=self._keys, args=args)
+        result = await set_all(keys=self._keys, args=args)
+        self.records_written += int(result[0]) + int(result[1])
 
     # -----------------------------------------------------------------------------------------
     # Plumbing: lazy client, task tracking, error mapping
@@ -311,22 +318,12 @@ class RedisStore:
         return script
 
     async def _run(self, operation: str, func: Callable[[Client], Awaitable[T]]) -> T:
-        """Run ``func`` as a tracked task (so close() can cancel it), mapping errors."""
-        if self._closed:
-            raise StoreClosedError("redis store")
-        try:
-            result = await self._in_flight.run(self._guarded(operation, func))
-        except asyncio.CancelledError:
-            current = asyncio.current_task()
-            # Cancelled by close() rather than by our caller: say so with the typed error.
-            if self._closed and not (current and current.cancelling()):
-                raise StoreClosedError("redis store") from None
-            raise
-        if self._closed:
-            # redis-py sometimes swallows a cancellation (while it acquires a connection) and
-            # completes anyway; the caller still learns that close() interrupted its operation.
-            raise StoreClosedError("redis store")
-        return result
+        """Run ``func`` as a tracked task (so close() can cancel it), mapping errors.
+
+        redis-py sometimes swallows a cancellation (while it acquires a connection) and
+        completes anyway; ``_track`` still raises StoreClosedError then.
+        """
+        return await self._track(self._guarded(operation, func))
 
     async def _guarded(self, operation: str, func: Callable[[Client], Awaitable[T]]) -> T:
         settings = self.settings
@@ -374,8 +371,7 @@ class RedisStore:
             ) from None
 
     def _get_client(self) -> Client:
-        if self._closed:  # an operation that outlived close() must not open a new pool
-            raise StoreClosedError("redis store")
+        self._check_open()  # an operation that outlived close() must not open a new pool
         if self._client is None:
             self._client = self._make_client()
         return self._client
@@ -439,3 +435,6 @@ class RedisStore:
             **tls,
         )
         return aioredis.Redis.from_pool(pool)
+
+
+_: type[Store] = RedisStore  # mypy checks the class against the Store protocol

@@ -1,0 +1,195 @@
+"""The library side of the operator tools: key rotation, masked export and validated import.
+
+``autoconfig-cache cache rotate-key``, ``export`` and ``import`` are thin over these, so that a
+program can do the same without the command line:
+
+* :func:`rotate_keys` (also :meth:`AutoConfigCache.rotate_keys`) re-encrypts every record under
+  the current key. The store's full-replace operation is the only one that rewrites a record
+  whose version has not changed, and it deletes whatever it is not given; so everything is
+  decrypted first, and if any record cannot be, nothing is changed
+  (:class:`~autoconfig_cache.errors.UndecryptableRecordsError`) unless ``drop_undecryptable``
+  (those records are then deleted; the next stream ``put`` writes them again). Records a newer
+  release wrote are never deleted: they stop a rotation
+  (:class:`~autoconfig_cache.errors.NewerRecordsError`), and with ``drop_undecryptable`` are
+  kept byte for byte.
+* :meth:`Snapshot.to_put_data(masked=True) <autoconfig_cache.models.Snapshot.to_put_data>` is the
+  masked export.
+* :func:`parse_put_data` validates an export before anything is written: any problem raises a
+  :class:`~autoconfig_cache.errors.PutDataError`.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from .errors import (
+    CodecError,
+    MalformedItemError,
+    MalformedPutDataError,
+    MaskedCredentialsError,
+    NewerFormatError,
+    NewerRecordsError,
+    NotJSONError,
+    NotPutDataError,
+    UndecryptableRecordsError,
+)
+from .models import Environment, Filter, Snapshot, Tombstone
+from .records import StoredRecord
+
+if TYPE_CHECKING:
+    from .cache import AutoConfigCache, InspectedRecord
+
+__all__ = [
+    "KeyRotation",
+    "holds_masked_key",
+    "on_previous_key",
+    "parse_put_data",
+    "rotate_keys",
+    "written_by_newer_release",
+]
+
+
+_SHAPE = 'not put data {"environments": {...}, "filters": {...}}'
+
+
+@attrs.frozen
+class KeyRotation:
+    """What :func:`rotate_keys` did."""
+
+    reencrypted: int
+    """Items (environments and filters) written again under the current key."""
+    were_on_previous_key: int
+    """Records that were under a previous key before the rotation."""
+    dropped: tuple[str, ...]
+    """Fields of the undecryptable records deleted (only with ``drop_undecryptable``)."""
+    kept_newer: tuple[str, ...]
+    """Fields of the records a newer release wrote, kept as they were."""
+    key_id: str
+    """The id of the current key, which now encrypts every re-encrypted record."""
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON ``cache rotate-key --json`` prints."""
+        return {
+            "reencrypted": self.reencrypted,
+            "wereOnPreviousKey": self.were_on_previous_key,
+            "dropped": list(self.dropped),
+            "keptNewer": list(self.kept_newer),
+            "keyId": self.key_id,
+        }
+
+
+def on_previous_key(cache: AutoConfigCache, entry: InspectedRecord) -> bool:
+    """Whether ``entry`` loads and is encrypted under a previous (not the current) key."""
+    current = cache.codec.keys.current.key_id_hex
+    return entry.problem is None and entry.key_id is not None and entry.key_id != current
+
+
+def written_by_newer_release(cache: AutoConfigCache, record: StoredRecord) -> bool:
+    """Whether ``record`` failed to load only because a newer release wrote it (a model version
+    or ``v2`` blob format this release does not know)."""
+    try:
+        cache.codec.decode(record)
+    except NewerFormatError:
+        return True
+    except CodecError:
+        return False
+    return False
+
+
+async def rotate_keys(
+    cache: AutoConfigCache,
+    *,
+    drop_undecryptable: bool = False,
+    records: list[StoredRecord] | None = None,
+) -> KeyRotation:
+    """Re-encrypt every record of ``cache`` under its current key (see the module docstring).
+
+    :param drop_undecryptable: delete records no configured key decrypts instead of refusing;
+        records a newer release wrote are then kept as they are.
+    :param records: the stored records, when the caller has read them already.
+    :raises UndecryptableRecordsError: records no configured key decrypts (nothing changed).
+    :raises NewerRecordsError: records a newer release wrote (nothing changed).
+    :raises StoreError: the store failed.
+    """
+    if records is None:
+        records = await cache.get_records()
+    inspected = cache.inspect_records(records)
+    failed = [entry for entry in inspected if entry.problem is not None]
+    # A record a newer release wrote is not this release's to re-encrypt or delete: it is kept
+    # as it is, even with drop_undecryptable (which drops only the others).
+    newer = [entry for entry in failed if written_by_newer_release(cache, entry.record)]
+    kept = {id(entry) for entry in newer}
+    problems = [entry for entry in failed if id(entry) not in kept]
+    if problems and not drop_undecryptable:
+        raise UndecryptableRecordsError(
+            f"{len(problems)} item(s) cannot be decrypted with the configured keys",
+            [entry.record.field for entry in problems],
+        )
+    if newer and not drop_undecryptable:
+        raise NewerRecordsError(
+            f"{len(newer)} item(s) were written by a newer release of autoconfig-cache, which "
+            "this one cannot re-encrypt",
+            [entry.record.field for entry in newer],
+        )
+    environments = {e.item.env_id: e.item for e in inspected if isinstance(e.item, Environment)}
+    filters = {e.item.filter_id: e.item for e in inspected if isinstance(e.item, Filter)}
+    tombstones = tuple(e.item for e in inspected if isinstance(e.item, Tombstone))
+    snapshot = Snapshot(environments=environments, filters=filters, tombstones=tombstones)
+    previous = sum(1 for entry in inspected if on_previous_key(cache, entry))
+    await cache.set_all(snapshot, rewrite_unchanged=True, keep=[entry.record for entry in newer])
+    return KeyRotation(
+        reencrypted=len(snapshot),
+        were_on_previous_key=previous,
+        dropped=tuple(entry.record.field for entry in problems),
+        kept_newer=tuple(entry.record.field for entry in newer),
+        key_id=cache.codec.keys.current.key_id_hex,
+    )
+
+
+def holds_masked_key(env: Environment) -> bool:
+    """Whether any credential of ``env`` is masked as a masked export masks it: ``sdkKey``, its
+    expiring key, ``mobKey`` or a ``value`` in ``sdkKeys``/``mobileKeys``. (Without the arrays
+    the accepted sets are synthesised from the first three.)"""
+    expiring = env.expiring_sdk_key
+    values = [
+        env.sdk_key,
+        env.mob_key,
+        expiring.value if expiring is not None else "",
+        *(key.value for key in env.sdk_keys),
+        *(key.value for key in env.mobile_keys),
+    ]
+    return any(value.startswith("****") for value in values)
+
+
+def parse_put_data(data: str | bytes | Any) -> Snapshot:
+    """Validate put data meant for import: all of it or nothing.
+
+    :param data: the JSON text of an export, or the value it decodes to.
+    :raises NotPutDataError: not JSON, or not ``{"environments": {...}, "filters": {...}}``.
+    :raises MalformedPutDataError: some items are malformed (``problems`` lists them).
+    :raises MaskedCredentialsError: the data was exported with its keys masked.
+    """
+    if isinstance(data, str | bytes):
+        try:
+            data = json.loads(data)
+        except json.JSONDecodeError as exc:
+            raise NotJSONError("not JSON", detail=str(exc)) from None
+    if (
+        not isinstance(data, dict)
+        or not set(data) <= {"environments", "filters"}
+        or not set(data) & {"environments", "filters"}
+    ):
+        raise NotPutDataError(_SHAPE)
+    try:
+        snapshot, problems = Snapshot.from_put_data(data)
+    except MalformedItemError as exc:
+        raise NotPutDataError(_SHAPE, detail=str(exc)) from exc
+    if problems:
+        raise MalformedPutDataError(problems)
+    masked = [env.env_id for env in snapshot.environments.values() if holds_masked_key(env)]
+    if masked:
+        raise MaskedCredentialsError(masked)
+    return snapshot
