@@ -36,6 +36,7 @@ from .environment import EnvironmentStore, Setting, SettingsReader, StoreConfig,
 from .errors import ConfigurationError, UnknownStoreSchemeError
 from .plugins import KNOWN_EXTRAS, PluginRegistry, get_registry
 from .secrets import mask, redact_url
+from .stream.sse import DEFAULT_MAX_EVENT_BYTES
 
 if TYPE_CHECKING:
     from .cache import AutoConfigCache
@@ -47,6 +48,8 @@ DEFAULT_PORT = 8030
 # All interfaces, as the Relay Proxy does: a readiness probe reaches the container from outside.
 DEFAULT_BIND_ADDRESS = "0.0.0.0"  # noqa: S104
 DEFAULT_LOG_LEVEL = "INFO"
+#: Below this, even a put of a few environments could be refused.
+MIN_MAX_EVENT_BYTES = 64 * 1024
 
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
@@ -57,7 +60,9 @@ SETTINGS: dict[str, Setting] = {
     "stream_uri": Setting("STREAM_URI", "stream_uri"),
     "port": Setting("PORT", "port"),
     "bind_address": Setting("AUTO_CONFIG_CACHE_BIND_ADDRESS", "bind_address"),
+    "status_environments": Setting("AUTO_CONFIG_CACHE_STATUS_ENVIRONMENTS", "status_environments"),
     "log_level": Setting("AUTO_CONFIG_CACHE_LOG_LEVEL", "log_level"),
+    "max_event_bytes": Setting("AUTO_CONFIG_CACHE_MAX_EVENT_BYTES", "max_event_bytes"),
     "cache_key": Setting("AUTO_CONFIG_CACHE_KEY", "cache.key"),
     "encryption_key": Setting(
         "AUTO_CONFIG_CACHE_ENCRYPTION_KEY", "cache.encryption_key", secret=True
@@ -102,7 +107,9 @@ class Config:
     :param stream_uri: base URI of the AutoConfig stream.
     :param port: port of the status server.
     :param bind_address: interface of the status server.
+    :param status_environments: ``/status`` lists every environment (``False``: only the count).
     :param log_level: logging level name.
+    :param max_event_bytes: the largest stream event accepted (its ``data`` lines, in bytes).
     :param proxy_url: the outbound proxy of the stream (``None``: the environment's, if any).
     :param proxy_user: proxy user name (Basic authentication), when not in ``proxy_url``.
     :param proxy_password: its password (log :attr:`describe`, never this).
@@ -131,7 +138,9 @@ class Config:
     stream_uri: str = DEFAULT_STREAM_URI
     port: int = DEFAULT_PORT
     bind_address: str = DEFAULT_BIND_ADDRESS
+    status_environments: bool = True
     log_level: str = DEFAULT_LOG_LEVEL
+    max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES
     proxy_url: str | None = attrs.field(
         default=None, repr=lambda url: repr(redact_url(url) if url else None)
     )
@@ -232,7 +241,9 @@ class Config:
             "streamUri": redact_url(self.stream_uri),
             "port": self.port,
             "bindAddress": self.bind_address,
+            "statusEnvironments": self.status_environments,
             "logLevel": self.log_level,
+            "maxEventBytes": self.max_event_bytes,
             "proxyUrl": redact_url(self.proxy_url) if self.proxy_url else None,
             "proxyUser": self.proxy_user,
             "proxyPassword": "****" if self.proxy_password else None,
@@ -418,12 +429,18 @@ def _build(
     _check_http_url(stream_uri, "stream_uri")
     port = read.port("port") or DEFAULT_PORT
     bind_address = (read.text("bind_address") or DEFAULT_BIND_ADDRESS).strip()
+    # On unless set: flag() reads an unset setting as false.
+    status_environments = read.raw.get("status_environments") is None or read.flag(
+        "status_environments"
+    )
     log_level = (read.text("log_level") or DEFAULT_LOG_LEVEL).strip().upper()
     if log_level not in _LOG_LEVELS:
         raise ConfigurationError(
             f"{SETTINGS['log_level'].name()} must be one of {', '.join(_LOG_LEVELS)}, "
             f"got {log_level.lower()!r}"
         )
+
+    max_event_bytes = _max_event_bytes(read)
 
     switches = tuple(store.switch.env for store in stores)
     store_url, store_options = _choose_store(read, stores, store_options, warnings, cache_key)
@@ -464,12 +481,35 @@ def _build(
         stream_uri=stream_uri.rstrip("/"),
         port=port,
         bind_address=bind_address,
+        status_environments=status_environments,
         log_level=log_level,
+        max_event_bytes=max_event_bytes,
         **_proxy_settings(read, raw.get("proxy_ca_certs"), warnings),
         source_file=path,
         warnings=tuple(warnings),
         store_switches=switches,
     )
+
+
+def _max_event_bytes(read: SettingsReader) -> int:
+    """``max_event_bytes``: a whole number of bytes, at least :data:`MIN_MAX_EVENT_BYTES`."""
+    value = read.raw.get("max_event_bytes")
+    if value is None:
+        return DEFAULT_MAX_EVENT_BYTES
+    number: int | None = None
+    if isinstance(value, int) and not isinstance(value, bool):
+        number = value
+    elif isinstance(value, str):
+        text = value.strip().replace("_", "")
+        # ASCII digits only (str.isdigit() also takes "²"), and few enough for int() to be cheap.
+        if text.isascii() and text.isdigit() and len(text) <= 20:
+            number = int(text)
+    if number is None or number < MIN_MAX_EVENT_BYTES:
+        raise ConfigurationError(
+            f"{SETTINGS['max_event_bytes'].name()} must be a number of bytes of at least "
+            f"{MIN_MAX_EVENT_BYTES} (default {DEFAULT_MAX_EVENT_BYTES}, 256 MiB), got {value!r}"
+        )
+    return number
 
 
 def _previous_keys(value: object) -> tuple[str, ...]:
@@ -494,7 +534,7 @@ def _previous_keys(value: object) -> tuple[str, ...]:
 
 
 def _check_http_url(url: str, name: str) -> None:
-    check_http_url(url, SETTINGS[name])
+    check_http_url(url, SETTINGS[name], allow_credentials=name != "stream_uri")
 
 
 def _check_store_url(url: str, registry: PluginRegistry) -> None:

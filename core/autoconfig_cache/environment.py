@@ -130,7 +130,7 @@ class SettingsReader:
         number: int | None = None
         if isinstance(value, int) and not isinstance(value, bool):
             number = value
-        elif isinstance(value, str) and value.strip().isdigit():
+        elif isinstance(value, str) and _is_ascii_number(value.strip(), max_digits=5):
             number = int(value.strip())
         if number is None or not 1 <= number <= 65535:
             raise ConfigurationError(
@@ -175,9 +175,16 @@ class EnvironmentStore:
         return (self.switch, *self.settings)
 
 
-def check_http_url(url: str, setting: Setting) -> None:
+def _is_ascii_number(text: str, *, max_digits: int) -> bool:
+    # str.isdigit() also accepts "²" and other digits int() refuses with a ValueError.
+    return text.isascii() and text.isdigit() and len(text) <= max_digits
+
+
+def check_http_url(url: str, setting: Setting, *, allow_credentials: bool = True) -> None:
     """Check that ``url`` is an ``http(s)://`` URL with a host.
 
+    :param allow_credentials: ``False`` refuses ``user:password@`` in the URL (the AutoConfig
+        stream authenticates with its key; credentials there would only leak into logs).
     :raises ConfigurationError: naming ``setting``, with any password in the URL masked.
     """
     try:
@@ -191,6 +198,11 @@ def check_http_url(url: str, setting: Setting) -> None:
         raise ConfigurationError(
             f"{setting.name()} must be an http:// or https:// URL with a host, got "
             f"{redact_url(url)!r}"
+        )
+    if not allow_credentials and "@" in parts.netloc:
+        raise ConfigurationError(
+            f"{setting.name()} must not carry a user name or password ({redact_url(url)!r}); "
+            "the stream authenticates with AUTO_CONFIG_KEY"
         )
 
 

@@ -7,6 +7,7 @@ never imports the command line (docs/architecture.md, "Layers").
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from typing import TYPE_CHECKING
 
@@ -15,7 +16,44 @@ from .plugins import get_registry
 if TYPE_CHECKING:
     from rich.console import Console
 
-__all__ = ["setup_logging"]
+__all__ = ["EscapingFormatter", "escape_control", "setup_logging"]
+
+# Every C0 and C1 control character but TAB, DEL included, and the Unicode line separators (NEL
+# is C1): each of them can end a line, or drive the cursor, in a log file or a terminal.
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
+_NAMED = {"\n": r"\n", "\r": r"\r"}
+
+
+def _escaped(match: re.Match[str]) -> str:
+    char = match.group()
+    code = ord(char)
+    return _NAMED.get(char) or (f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
+
+
+def escape_control(text: str) -> str:
+    """``text`` with every control character written as an escape (``\\n``, ``\\x1b``, ...).
+
+    For values from data (environment names and keys, ids) in log lines and on the terminal: a
+    newline in an ``envKey`` must not start a forged log line, an ESC must not drive the terminal.
+    """
+    return _CONTROL.sub(_escaped, text)
+
+
+class EscapingFormatter(logging.Formatter):
+    """A formatter that escapes control characters in the message (not in the traceback).
+
+    Applied to every log line, whatever the call site did with the values from data; the
+    traceback that follows an ``exception()`` message keeps its own lines.
+    """
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        """The formatted line, its message's control characters escaped."""
+        original = record.message
+        record.message = escape_control(original)
+        try:
+            return super().formatMessage(record)
+        finally:
+            record.message = original
 
 
 def setup_logging(level: str, *, plain: bool, console: Console | None = None) -> None:
@@ -35,7 +73,7 @@ def setup_logging(level: str, *, plain: bool, console: Console | None = None) ->
     handler: logging.Handler
     if plain:
         handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.setFormatter(EscapingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     else:
         from rich.console import Console
         from rich.logging import RichHandler
@@ -45,6 +83,7 @@ def setup_logging(level: str, *, plain: bool, console: Console | None = None) ->
             show_path=False,
             show_time=False,
         )
+        handler.setFormatter(EscapingFormatter("%(message)s"))
     root.addHandler(handler)
     root.setLevel(level.upper())
     # aiohttp's access log would print a line per probe request.

@@ -2,12 +2,31 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from urllib.parse import parse_qsl, urlsplit
 
 import attrs
 
-from .secrets import redact_url
+from .secrets import mask, redact_url
+
+# Option names whose values are secrets (``password``, ``sentinel_password``, ``aws_secret``,
+# ``session_token``, ``ssl_keyfile_password``, ...): the same words the URL redaction masks in
+# query strings (secrets.py), so an option is masked whether it came in the URL or apart.
+_SECRET_OPTION = re.compile(r"(?i)pass|secret|token|key|credential")
+
+
+def masked_options(options: Mapping[str, str]) -> dict[str, str]:
+    """``options`` with the value of every secret-looking name masked (last four characters)."""
+    return {
+        name: mask(value) if _SECRET_OPTION.search(name) else value
+        for name, value in options.items()
+    }
+
+
+def _options_repr(options: Mapping[str, str]) -> str:
+    return repr(masked_options(options))
+
 
 _TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
 _FALSE_WORDS = frozenset({"0", "false", "no", "off"})
@@ -40,7 +59,8 @@ class StoreSpec:
 
     url: str = attrs.field(repr=redact_url)
     cache_key: str
-    options: Mapping[str, str] = attrs.field(factory=dict)
+    # Every plugin may log the spec it receives: its repr masks passwords and the like.
+    options: Mapping[str, str] = attrs.field(factory=dict, repr=_options_repr)
 
     @property
     def scheme(self) -> str:

@@ -109,17 +109,63 @@ async def test_network_error_is_retried(running: list[asyncio.Task[None]]) -> No
 async def test_retry_field_replaces_the_base_delay(
     server: StreamServer, running: list[asyncio.Task[None]]
 ) -> None:
-    # A base of one hour: reconnecting at all within the test shows retry: was used.
-    slow = BackoffPolicy(base=3600.0, maximum=3600.0, jitter=0.5)
-    client = StreamClient(server.uri, AUTOCONFIG_KEY, backoff=slow, rand=lambda: 0.0)
+    sleep = ControlledSleep()
+    client = StreamClient(server.uri, AUTOCONFIG_KEY, sleep=sleep, rand=lambda: 0.0)
     running.append(asyncio.create_task(client.run(Collector())))
     await server.wait_for_connections(1)
     await eventually(lambda: server.open_connections == 1)
-    await server.send_raw(b"retry: 20\n\n")
-    await eventually(lambda: client.state.retry_base == 0.02)
-    assert client.next_delay() == 0.02 * 2**client.state.attempts
+    await server.send_raw(b"retry: 2500\n\n")
+    await eventually(lambda: client.state.retry_base == 2.5)
     await server.drop_connections()
+    await sleep.wait_for_delays(1)
+    assert sleep.delays == [2.5]  # instead of the 1 s base
+
+
+@pytest.mark.parametrize(
+    ("retry", "base"),
+    [(b"0", 1.0), (b"1", 1.0), (b"999", 1.0), (b"86400000", 30.0), (b"9999999999", 30.0)],
+)
+async def test_retry_field_is_clamped_between_the_base_and_the_cap(
+    server: StreamServer, running: list[asyncio.Task[None]], retry: bytes, base: float
+) -> None:
+    # retry: 0 used to remove every delay: thousands of reconnects per second, for good.
+    sleep = ControlledSleep()
+    client = StreamClient(server.uri, AUTOCONFIG_KEY, sleep=sleep, rand=lambda: 0.0)
+    running.append(asyncio.create_task(client.run(Collector())))
+    await server.wait_for_connections(1)
+    await eventually(lambda: server.open_connections == 1)
+    await server.send_raw(b"retry: " + retry + b"\n\n")
+    await eventually(lambda: client.state.retry_base is not None)
+    assert client.state.retry_base == base
+    await server.drop_connections()
+    await sleep.wait_for_delays(1)
+    assert sleep.delays == [base]
+
+
+async def test_a_retry_of_hundreds_of_digits_neither_fails_nor_loses_the_put(
+    server: StreamServer, running: list[asyncio.Task[None]]
+) -> None:
+    # 400 digits raised OverflowError converting to seconds, and the put of the chunk was lost.
+    collector = Collector()
+    client = StreamClient(server.uri, AUTOCONFIG_KEY, backoff=FAST)
+    running.append(asyncio.create_task(client.run(collector)))
+    await eventually(lambda: len(collector.events) == 1, what="first put")
+    await server.send_raw(b"retry: " + b"9" * 400 + b"\nevent: put\ndata: {}\n\n")
+    await eventually(lambda: len(collector.events) == 2, what="the put after the retry line")
+    assert client.state.retry_base is None and server.connection_count == 1
+
+
+async def test_an_event_before_a_bad_line_in_the_same_chunk_is_handled(
+    server: StreamServer, running: list[asyncio.Task[None]]
+) -> None:
+    collector = Collector()
+    client = StreamClient(server.uri, AUTOCONFIG_KEY, backoff=FAST)
+    running.append(asyncio.create_task(client.run(collector)))
+    await eventually(lambda: len(collector.events) == 1, what="first put")
+    await server.send_raw(b"event: patch\ndata: good\n\ndata: \xff\n\n")
     await server.wait_for_connections(2)
+    assert [e.data for e in collector.events[1:2]] == ["good"]
+    assert "invalid event-stream data" in (client.state.last_error or "")
 
 
 async def test_heartbeat_comments_keep_the_connection_alive(

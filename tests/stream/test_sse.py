@@ -6,7 +6,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from autoconfig_cache.stream.sse import ServerSentEvent, SSEParseError, SSEParser
+from autoconfig_cache.stream.sse import (
+    ServerSentEvent,
+    SSEEventTooLargeError,
+    SSEParseError,
+    SSEParser,
+)
 
 
 def parse(*chunks: bytes) -> list[ServerSentEvent]:
@@ -73,6 +78,59 @@ def test_retry_sets_reconnection_time_only_when_all_digits() -> None:
     assert parser.retry == 2500
     parser.feed(b"retry: 12x\n\nretry: -1\n\n")
     assert parser.retry == 2500
+
+
+@pytest.mark.parametrize("digits", [11, 400, 5_000])
+def test_retry_with_too_many_digits_is_ignored_without_error(digits: int) -> None:
+    # 5,000 digits made int() raise ValueError, 400 an OverflowError in the client's conversion.
+    parser = SSEParser()
+    events = parser.feed(b"retry: 2500\n\nretry: " + b"9" * digits + b"\ndata: put\n\n")
+    assert events == [ServerSentEvent("message", "put")]
+    assert parser.retry == 2500
+
+
+def test_retry_of_ten_digits_is_taken() -> None:
+    parser = SSEParser()
+    parser.feed(b"retry: 9999999999\n\n")
+    assert parser.retry == 9_999_999_999
+
+
+def test_events_before_a_bad_line_in_the_same_chunk_are_returned() -> None:
+    parser = SSEParser()
+    events = parser.feed(b"event: put\ndata: good\n\ndata: \xff\n\ndata: lost\n\n")
+    assert events == [ServerSentEvent("put", "good")]
+    assert isinstance(parser.error, SSEParseError)
+    with pytest.raises(SSEParseError):
+        parser.feed(b"data: later\n\n")
+
+
+def test_events_before_an_over_long_line_in_the_same_chunk_are_returned() -> None:
+    parser = SSEParser(max_line_bytes=20)
+    events = parser.feed(b"data: a\n\ndata: " + b"x" * 30 + b"\n\n")
+    assert events == [ServerSentEvent("message", "a")]
+    assert isinstance(parser.error, SSEParseError)
+
+
+def test_an_event_of_many_lines_over_the_event_limit_raises() -> None:
+    parser = SSEParser(max_event_bytes=100)
+    # "data: " + 90 bytes + a line end: 97 bytes, within the limit.
+    assert parser.feed(b"data: " + b"x" * 90 + b"\n\n") == [ServerSentEvent("message", "x" * 90)]
+    with pytest.raises(SSEEventTooLargeError):
+        for _ in range(20):  # no line is long, but the event never ends
+            parser.feed(b"data: 0123456789\n")
+
+
+def test_an_event_limit_counts_the_pending_line_too() -> None:
+    parser = SSEParser(max_event_bytes=100)
+    parser.feed(b"data: " + b"x" * 60 + b"\n")
+    with pytest.raises(SSEEventTooLargeError):
+        parser.feed(b"data: " + b"y" * 60)  # no line end yet
+
+
+def test_the_event_limit_resets_with_each_event() -> None:
+    parser = SSEParser(max_event_bytes=100)
+    for _ in range(10):
+        assert len(parser.feed(b"data: " + b"x" * 40 + b"\ndata: " + b"y" * 40 + b"\n\n")) == 1
 
 
 def test_leading_bom_is_skipped_even_when_split() -> None:
@@ -163,7 +221,7 @@ def test_any_chunking_yields_the_same_events(
 @settings(max_examples=300, deadline=None)
 @given(st.lists(st.binary(max_size=64), max_size=20))
 def test_arbitrary_bytes_raise_nothing_but_parse_error(chunks: list[bytes]) -> None:
-    parser = SSEParser(max_line_bytes=100)
+    parser = SSEParser(max_line_bytes=100, max_event_bytes=200)
     try:
         for chunk in chunks:
             for event in parser.feed(chunk):

@@ -42,7 +42,7 @@ from ..models import Environment, Filter, Snapshot, Tombstone
 from ..records import parse_field
 from ..secrets import mask, redact_url
 from .common import load_config
-from .output import CommandFailed, err, out, print_json
+from .output import CommandFailed, err, message, out, print_json, shown
 
 
 def add_parser(
@@ -224,7 +224,7 @@ def run_inspect(args: argparse.Namespace) -> int:
                 }
             )
             return 0
-        table = Table(title=f"{len(inspected)} cached item(s) in {_where(config)}")
+        table = Table(title=shown(f"{len(inspected)} cached item(s) in {_where(config)}"))
         relay = config.format is StorageFormat.RELAY
         for column in (
             "kind",
@@ -253,22 +253,23 @@ def run_inspect(args: argparse.Namespace) -> int:
             else:
                 key, names = "-", "-"
             if entry.problem is not None:
-                status = f"[red]{entry.problem.reason}[/red]"
+                status = shown(entry.problem.reason, "red")
             elif isinstance(item, Tombstone):
-                status = "[yellow]deleted[/yellow]"
+                status = shown("deleted", "yellow")
             else:
-                status = "[green]ok[/green]"
+                status = shown("ok", "green")
+            # Every cell is literal text: names, keys and ids come from LaunchDarkly data.
             table.add_row(
-                row["kind"] or "?",
-                row["id"] or entry.record.field,
-                key,
-                names,
-                str(row["version"] if row["version"] is not None else entry.record.version),
-                str(entry.model_version) if entry.model_version is not None else "-",
-                _key_label(cache, entry.key_id),
-                *((row["keyDerivation"] or "-",) if relay else ()),
-                entry.cached_at.strftime("%Y-%m-%d %H:%M:%S") if entry.cached_at else "-",
-                row.get("sdkKey") or "-",
+                shown(row["kind"] or "?"),
+                shown(row["id"] or entry.record.field),
+                shown(key),
+                shown(names),
+                shown(row["version"] if row["version"] is not None else entry.record.version),
+                shown(entry.model_version if entry.model_version is not None else "-"),
+                shown(_key_label(cache, entry.key_id)),
+                *((shown(row["keyDerivation"] or "-"),) if relay else ()),
+                shown(entry.cached_at.strftime("%Y-%m-%d %H:%M:%S") if entry.cached_at else "-"),
+                shown(row.get("sdkKey") or "-"),
                 status,
             )
         out.print(table)
@@ -308,30 +309,41 @@ def run_verify(args: argparse.Namespace) -> int:
             )
             return 1 if problems else 0
         if problems:
-            table = Table(title=f"{len(problems)} problem(s) in {_where(config)}")
+            table = Table(title=shown(f"{len(problems)} problem(s) in {_where(config)}"))
             for column in ("field", "problem", "detail"):
                 table.add_column(column, overflow="fold")
             for entry in problems:
                 assert entry.problem is not None
-                table.add_row(entry.record.field, str(entry.problem.reason), entry.problem.message)
+                table.add_row(
+                    shown(entry.record.field),
+                    shown(entry.problem.reason),
+                    shown(entry.problem.message),
+                )
             out.print(table)
         if previous:
             out.print(
-                f"{len(previous)} item(s) are encrypted under a previous key; "
-                "`autoconfig-cache cache rotate-key` re-encrypts them under the current key"
+                shown(
+                    f"{len(previous)} item(s) are encrypted under a previous key; "
+                    "`autoconfig-cache cache rotate-key` re-encrypts them under the current key"
+                )
             )
         if mixed:
             out.print(
-                f"[yellow]warning[/yellow]: the store holds both relay key derivations "
-                f"({derivations['hkdf']} item(s) under HKDF, {derivations['sha256']} under "
-                "SHA-256); a Relay Proxy reads only one: v9 and later v8 releases HKDF, earlier "
-                "v8 releases SHA-256. Set AUTO_CONFIG_CACHE_RELAY_KEY_DERIVATION to the one "
-                "your Relay Proxy uses"
+                message(
+                    ("warning", "yellow"),
+                    f": the store holds both relay key derivations "
+                    f"({derivations['hkdf']} item(s) under HKDF, {derivations['sha256']} under "
+                    "SHA-256); a Relay Proxy reads only one: v9 and later v8 releases HKDF, "
+                    "earlier v8 releases SHA-256. Set AUTO_CONFIG_CACHE_RELAY_KEY_DERIVATION to "
+                    "the one your Relay Proxy uses",
+                )
             )
-        verdict = "[red]FAILED[/red]" if problems else "[green]OK[/green]"
+        verdict = ("FAILED", "red") if problems else ("OK", "green")
         out.print(
-            f"{verdict}: {len(inspected) - len(problems)} of {len(inspected)} item(s) decrypt "
-            f"and load"
+            message(
+                verdict,
+                f": {len(inspected) - len(problems)} of {len(inspected)} item(s) decrypt and load",
+            )
         )
         return 1 if problems else 0
 
@@ -379,7 +391,7 @@ def run_export(args: argparse.Namespace) -> int:
         data = snapshot.to_put_data(masked=not args.include_secrets)
         text = json.dumps(data, indent=2) + "\n"
         for skipped in result.report.skipped:
-            err.print(f"[yellow]skipped[/yellow] {skipped.field}: {skipped.reason}")
+            err.print(message(("skipped", "yellow"), f" {skipped.field}: {skipped.reason}"))
         if target is None:
             sys.stdout.write(text)
             sys.stdout.flush()
@@ -391,9 +403,11 @@ def run_export(args: argparse.Namespace) -> int:
                     f"cannot write {str(target)!r}: {exc.strerror or exc}"
                 ) from None
             err.print(
-                f"exported {len(snapshot.environments)} environment(s) and "
-                f"{len(snapshot.filters)} filter(s) to {target} (mode 0600)"
-                + ("" if args.include_secrets else "; SDK and mobile keys masked")
+                shown(
+                    f"exported {len(snapshot.environments)} environment(s) and "
+                    f"{len(snapshot.filters)} filter(s) to {target} (mode 0600)"
+                    + ("" if args.include_secrets else "; SDK and mobile keys masked")
+                )
             )
         return 0
 
@@ -451,11 +465,13 @@ def run_import(args: argparse.Namespace) -> int:
             print_json({"written": written, "skipped": skipped})
         else:
             out.print(
-                f"imported into {_where(config)}: {len(written)} item(s) written, "
-                f"{len(skipped)} skipped (the store holds the same or a newer version)"
+                shown(
+                    f"imported into {_where(config)}: {len(written)} item(s) written, "
+                    f"{len(skipped)} skipped (the store holds the same or a newer version)"
+                )
             )
             for name in skipped:
-                out.print(f"  skipped {name}")
+                out.print(shown(f"  skipped {name}"))
         return 0
 
     return _with_cache(args, work)
@@ -490,15 +506,19 @@ def run_rotate_key(args: argparse.Namespace) -> int:
             print_json(result.to_json())
         else:
             out.print(
-                f"re-encrypted {result.reencrypted} item(s) in {_where(config)} under the "
-                f"current key ({result.were_on_previous_key} were under a previous key)"
+                shown(
+                    f"re-encrypted {result.reencrypted} item(s) in {_where(config)} under the "
+                    f"current key ({result.were_on_previous_key} were under a previous key)"
+                )
             )
             if result.dropped:
-                out.print(f"dropped {len(result.dropped)} undecryptable item(s)")
+                out.print(shown(f"dropped {len(result.dropped)} undecryptable item(s)"))
             if result.kept_newer:
                 out.print(
-                    f"kept {len(result.kept_newer)} item(s) written by a newer release as they "
-                    "are, under the key that wrote them: " + ", ".join(result.kept_newer)
+                    shown(
+                        f"kept {len(result.kept_newer)} item(s) written by a newer release as "
+                        "they are, under the key that wrote them: " + ", ".join(result.kept_newer)
+                    )
                 )
         return 0
 
@@ -518,7 +538,9 @@ def run_clear(args: argparse.Namespace) -> int:
     config = load_config(args)
     config.require_store()
     if not args.yes:
-        err.print(f"Delete every cached item in {_where(config)}? Type 'yes' to confirm: ", end="")
+        err.print(
+            shown(f"Delete every cached item in {_where(config)}? Type 'yes' to confirm: "), end=""
+        )
         answer = sys.stdin.readline().strip().lower()
         if not sys.stdin.isatty():
             err.print()  # the answer was not echoed: end the question's line
@@ -530,7 +552,7 @@ def run_clear(args: argparse.Namespace) -> int:
     async def work(config: Config, cache: AutoConfigCache) -> int:
         count = len(await cache.get_records())
         await cache.clear()
-        out.print(f"cleared {count} item(s) from {_where(config)}")
+        out.print(shown(f"cleared {count} item(s) from {_where(config)}"))
         return 0
 
     return _with_cache(args, work)
@@ -544,11 +566,13 @@ def run_create_table(args: argparse.Namespace) -> int:
 
     async def work(config: Config, cache: AutoConfigCache) -> int:
         if await cache.create_storage():
-            out.print(f"created the storage of {redact_url(config.store_url or '')}")
+            out.print(shown(f"created the storage of {redact_url(config.store_url or '')}"))
         else:
             out.print(
-                f"the {config.store_scheme} store has nothing to create: it creates what it "
-                "needs on first use"
+                shown(
+                    f"the {config.store_scheme} store has nothing to create: it creates what it "
+                    "needs on first use"
+                )
             )
         return 0
 

@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from ..errors import AutoConfigCacheError
+from ..logsetup import escape_control
 from . import cache_cmds, demo_cmd, plugins_cmd, run_cmd
 from .common import load_config as load_config  # where 0.1 had them
 from .common import setup_logging as setup_logging
@@ -94,5 +95,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _fail(message: str) -> None:
-    sys.stderr.write(f"{PROG}: error: {message}\n")
+    # Plain text, one line: an error may quote data (ids, names) with newlines or ESC in them.
+    sys.stderr.write(f"{PROG}: error: {escape_control(message)}\n")
     sys.stderr.flush()

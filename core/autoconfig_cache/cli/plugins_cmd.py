@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import argparse
 
-from rich.markup import escape
 from rich.table import Table
 
 from ..plugins import PluginInfo, get_registry
-from .output import out, print_json
+from .output import message, out, print_json, shown
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -46,15 +45,16 @@ def run_plugins(args: argparse.Namespace) -> int:
     for info in infos:
         schemes = _schemes_cell(info)
         table.add_row(
-            escape(info.name),
-            info.version or "-",
-            escape(schemes) or "-",
-            ", ".join(info.other_hooks) or "-",
-            f"[red]{escape(info.error)}[/red]" if info.error else "",
+            # Literal text: names, versions and errors come from installed packages.
+            shown(info.name),
+            shown(info.version or "-"),
+            shown(schemes or "-"),
+            shown(", ".join(info.other_hooks) or "-"),
+            shown(info.error, "red") if info.error else "",
         )
     out.print(table)
-    for message in registry.registration_errors:
-        out.print(f"[yellow]warning:[/yellow] {message}")
+    for problem in registry.registration_errors:
+        out.print(message(("warning:", "yellow"), f" {problem}"))
     return 0
 
 

@@ -111,6 +111,7 @@ def stream_client(
             proxy_user=config.proxy_user,
             proxy_password=config.proxy_password,
             ca_files=config.ca_cert_files,
+            max_event_bytes=config.max_event_bytes,
         )
     except ValueError as exc:
         raise ConfigurationError(
@@ -157,6 +158,7 @@ class Service:
             host=config.bind_address if host is None else host,
             port=config.port if port is None else port,
             version=_version(),
+            environments=config.status_environments,
         )
 
     @property

@@ -9,17 +9,26 @@
 * ``GET /metrics`` — Prometheus text format.
 
 Nothing served here contains a secret in clear.
+
+Cost: the environments and filters part of ``/status`` (10,000 environments are ~1.5 MB of
+JSON) is serialised once per change of the manager's items (:attr:`StreamManager.state_version`)
+and reused until the next change; only the small, time-dependent rest (ages, uptime, the stream's
+state) is built per request. The server shares the event loop with the stream, so rendering it on
+every request let a client polling ``/status`` delay the stream. ``environments=False``
+(``AUTO_CONFIG_CACHE_STATUS_ENVIRONMENTS=false``) leaves the per-environment detail out.
 """
 
 from __future__ import annotations
 
 import errno
+import json
 import time
 from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
 
+from .. import jsoncodec
 from ..errors import PortInUseError as PortInUseError  # defined with every other error
 from ..models import Environment, Filter
 from ..secrets import mask
@@ -36,6 +45,8 @@ class StatusServer:
     :param store_format: the storage format (``v2`` or ``relay``).
     :param host: interface to listen on.
     :param port: port to listen on; 0 picks a free one (see :attr:`port` after :meth:`start`).
+    :param version: the package version shown in ``/status``.
+    :param environments: include every environment in ``/status`` (``False``: only their count).
     """
 
     def __init__(
@@ -47,6 +58,7 @@ class StatusServer:
         host: str,
         port: int,
         version: str | None = None,
+        environments: bool = True,
     ) -> None:
         self.manager = manager
         self.store_scheme = store_scheme
@@ -54,6 +66,11 @@ class StatusServer:
         self.host = host
         self.port = port
         self.version = version
+        self.environments = environments
+        #: How many times the item part of ``/status`` was rendered (once per state change).
+        self.render_count = 0
+        self._items_fragment: bytes = b""
+        self._items_version: int | None = None
         self.started_at = time.monotonic()
         self._runner: web.AppRunner | None = None
         app = web.Application()
@@ -99,19 +116,51 @@ class StatusServer:
     # -- documents ----------------------------------------------------------------------------
 
     def status_document(self) -> dict[str, Any]:
-        """The ``/status`` JSON."""
+        """The ``/status`` JSON, as a dict (parsed from :meth:`status_body`)."""
+        document: dict[str, Any] = jsoncodec.loads(self.status_body())
+        return document
+
+    def status_body(self) -> bytes:
+        """The ``/status`` JSON, serialised: the item part from the cache, the rest built now."""
         state = self.manager.status()
-        snapshot = self.manager.snapshot()
-        return {
-            "source": str(state.source),
-            "ready": state.ready,
-            "environments": {
-                env_id: _environment_json(env)
-                for env_id, env in sorted(snapshot.environments.items())
-            },
-            "filters": {
+        head = _dumps(
+            {
+                "source": str(state.source),
+                "ready": state.ready,
+                "environmentCount": state.environments,
+                "filterCount": state.filters,
+            }
+        )
+        tail = _dumps(self._dynamic_json(state))
+        # '{head...}' + ',' + '"environments":...,"filters":...' + ',' + '...tail}'
+        return head[:-1] + b"," + self._items_json() + b"," + tail[1:]
+
+    def _items_json(self) -> bytes:
+        """The ``"environments":{...},"filters":{...}`` members, rendered once per state change.
+
+        The version is read before the snapshot, with no await in between: a change made after
+        the render bumps the version, so the next request renders again.
+        """
+        version = self.manager.state_version
+        if self._items_version != version:
+            snapshot = self.manager.snapshot()
+            items: dict[str, Any] = {}
+            if self.environments:
+                items["environments"] = {
+                    env_id: _environment_json(env)
+                    for env_id, env in sorted(snapshot.environments.items())
+                }
+            items["filters"] = {
                 filter_id: _filter_json(flt) for filter_id, flt in sorted(snapshot.filters.items())
-            },
+            }
+            self._items_fragment = _dumps(items)[1:-1]  # the members, without braces
+            self._items_version = version
+            self.render_count += 1
+        return self._items_fragment
+
+    def _dynamic_json(self, state: StreamManagerStatus) -> dict[str, Any]:
+        """The part of ``/status`` that changes with time or the stream's state, per request."""
+        return {
             "stream": {
                 "connected": state.stream_connected,
                 "lastEventTime": _iso(state.last_event_at),
@@ -125,6 +174,8 @@ class StatusServer:
                 "unauthorized": state.stream_unauthorized,
                 "retryExtended": state.stream_retry_extended,
                 "nextAttemptTime": _iso(state.stream_next_attempt_at),
+                # Events over AUTO_CONFIG_CACHE_MAX_EVENT_BYTES; each one dropped the connection.
+                "oversizeEvents": self.manager.client.state.oversize_events,
             },
             "store": {
                 "scheme": self.store_scheme,
@@ -196,6 +247,13 @@ class StatusServer:
             [("", _age(now, state.last_event_at))],
         )
         metric(
+            "stream_oversize_events_total",
+            "counter",
+            "Stream events over the size limit (AUTO_CONFIG_CACHE_MAX_EVENT_BYTES); each one "
+            "dropped the connection.",
+            [("", self.manager.client.state.oversize_events)],
+        )
+        metric(
             "store_errors_total",
             "counter",
             "Failed store operations.",
@@ -224,7 +282,11 @@ class StatusServer:
     # -- handlers -----------------------------------------------------------------------------
 
     async def _status(self, request: web.Request) -> web.Response:
-        return web.json_response(self.status_document(), headers={"Cache-Control": "no-store"})
+        return web.Response(
+            body=self.status_body(),
+            content_type="application/json",
+            headers={"Cache-Control": "no-store"},
+        )
 
     async def _healthz(self, request: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})
@@ -241,6 +303,14 @@ class StatusServer:
             charset="utf-8",
             headers={"X-Prometheus-Format": "0.0.4"},
         )
+
+
+def _dumps(value: Any) -> bytes:
+    """Compact JSON; a string UTF-8 cannot hold (a lone surrogate) is escaped, never a 500."""
+    try:
+        return jsoncodec.dumps(value)
+    except UnicodeEncodeError:
+        return json.dumps(value, separators=(",", ":")).encode("ascii")
 
 
 def _environment_json(env: Environment) -> dict[str, Any]:

@@ -7,7 +7,12 @@ key>``. The policy is the Relay Proxy v9's (ld-relay ``internal/autoconfig/strea
 * retry with exponential backoff: 1 s base, doubled per attempt, capped at 30 s, with jitter 0.5
   (the delay is drawn from ``[d/2, d]``); the attempt count resets once a connection has stayed
   up for 60 s;
-* the server's ``retry:`` field replaces the base delay;
+* the server's ``retry:`` field replaces the base delay, clamped here to between the policy's base
+  (1 s) and its cap (30 s): a ``retry: 0`` must not remove the backoff (a server that sends it and
+  closes would otherwise get thousands of reconnects per second), nor a huge value stall the
+  client;
+* an event larger than ``max_event_bytes`` drops the connection (retried on the normal schedule)
+  and is counted in :attr:`ConnectionState.oversize_events`;
 * read timeout 5 min between two reads (the server sends heartbeat comments well inside it);
 * nothing stops the client for good. A failure that is unlikely to correct itself soon — an HTTP
   4xx other than 400, 408 and 429, above all 401/403, a rejected AutoConfig key — switches to the
@@ -51,7 +56,13 @@ import attrs
 from ..errors import AuthenticationError as AuthenticationError
 from ..errors import StreamHTTPError as StreamHTTPError
 from ..secrets import mask, redact_url
-from .sse import ServerSentEvent, SSEParseError, SSEParser
+from .sse import (
+    DEFAULT_MAX_EVENT_BYTES,
+    ServerSentEvent,
+    SSEEventTooLargeError,
+    SSEParseError,
+    SSEParser,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -148,6 +159,7 @@ class ConnectionState:
     unauthorized: bool = False  # the last failure was a rejected key (401/403)
     extended: bool = False  # retrying on the extended schedule
     next_attempt_at: float | None = None  # while waiting to reconnect
+    oversize_events: int = 0  # events over max_event_bytes (each dropped the connection)
 
 
 EventCallback = Callable[[ServerSentEvent], Awaitable[None]]
@@ -176,6 +188,8 @@ class StreamClient:
     :param proxy_password: its password.
     :param ca_files: PEM files of CA certificates to trust in addition to the default ones.
     :param trust_env: without ``proxy_url``, honour ``HTTPS_PROXY``/``HTTP_PROXY``/``NO_PROXY``.
+    :param max_event_bytes: the largest event (its ``data`` lines together, in bytes); a larger
+        one drops the connection.
     :raises ValueError: on an empty key, a proxy URL that is not http(s), a password without a
         user, or a CA file that cannot be read or holds no certificate.
     """
@@ -198,6 +212,7 @@ class StreamClient:
         proxy_password: str | None = None,
         ca_files: Sequence[str] = (),
         trust_env: bool = True,
+        max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
     ) -> None:
         if not autoconfig_key or not autoconfig_key.strip():
             raise ValueError("an AutoConfig key is required to connect to the AutoConfig stream")
@@ -213,6 +228,7 @@ class StreamClient:
         self._sleep = sleep
         self._user_agent = user_agent
         self._trust_env = trust_env
+        self.max_event_bytes = max_event_bytes
         self._secrets = [autoconfig_key]
         self._proxy = self._proxy_with_credentials(proxy_url, proxy_user, proxy_password)
         self._ssl_context = make_ssl_context(ca_files)
@@ -295,6 +311,9 @@ class StreamClient:
                     reason = str(exc)
                 except RestartStream as exc:
                     reason = exc.reason
+                except SSEEventTooLargeError as exc:
+                    self.state.oversize_events += 1
+                    reason = str(exc)
                 except SSEParseError as exc:
                     reason = f"invalid event-stream data: {exc}"
                 except TimeoutError:
@@ -449,7 +468,7 @@ class StreamClient:
                 result = on_state(True)
                 if result is not None:
                     await result
-            parser = SSEParser()
+            parser = SSEParser(max_event_bytes=self.max_event_bytes)
             async for chunk in response.content.iter_any():
                 self.state.last_read_monotonic = time.perf_counter()
                 await self._dispatch(parser, chunk, on_event)
@@ -458,14 +477,21 @@ class StreamClient:
         # A function of its own so that a large event (a 10 MB put) is not kept alive by a loop
         # variable while the connection waits for the next chunk.
         for event in parser.feed(chunk):
-            if parser.retry is not None:
-                self.state.retry_base = parser.retry / 1000.0
+            self._take_retry(parser)
             self.state.last_event_at = time.time()
             await on_event(event)
             # Valid once an event has been handled, as Relay marks its stream (markValid).
             self._mark_valid()
+        self._take_retry(parser)
+        if parser.error is not None:
+            # The chunk's good events are handled above; now the bad line drops the connection.
+            raise parser.error
+
+    def _take_retry(self, parser: SSEParser) -> None:
         if parser.retry is not None:
-            self.state.retry_base = parser.retry / 1000.0
+            # Clamped: no server can switch the backoff off (retry: 0) or stall it for days.
+            seconds = parser.retry / 1000.0
+            self.state.retry_base = min(max(seconds, self.backoff.base), self.backoff.maximum)
 
     async def close(self) -> None:
         """Close the owned HTTP session (``run`` also does when it ends)."""

@@ -169,6 +169,9 @@ class StreamManager:
         self.ready = asyncio.Event()
         self._environments: MessageReceiver[Environment] = MessageReceiver()
         self._filters: MessageReceiver[Filter] = MessageReceiver()
+        # Bumped whenever the items held change, so a reader (the /status page) can cache what
+        # it renders from them until the next change instead of rendering on every request.
+        self._state_version = 0
         self._apply_lock = asyncio.Lock()
         self._source = SnapshotSource.NONE
         self._stream_put_seen = False
@@ -264,6 +267,12 @@ class StreamManager:
             filters=self._filters.live_items(),
             tombstones=tuple(tombstones),
         )
+
+    @property
+    def state_version(self) -> int:
+        """A counter that changes whenever the environments or filters held change (a patch or
+        delete applied, a put or the cache's data reconciled); equal values mean the same items."""
+        return self._state_version
 
     def get_environment(self, env_id: str) -> Environment | None:
         """One environment by id, or ``None``."""
@@ -450,12 +459,16 @@ class StreamManager:
         async with self._apply_lock:
             if isinstance(item, Environment):
                 action = self._environments.upsert(item.env_id, item)
+                if action is not Action.NOOP:
+                    self._state_version += 1
                 if action is Action.INSERT:
                     await call_handler(self.handler.on_environment_added, item)
                 elif action is Action.UPDATE:
                     await call_handler(self.handler.on_environment_updated, item)
             else:
                 action = self._filters.upsert(item.filter_id, item)
+                if action is not Action.NOOP:
+                    self._state_version += 1
                 if action is Action.INSERT:
                     await call_handler(self.handler.on_filter_added, item)
                 elif action is Action.UPDATE:
@@ -471,10 +484,12 @@ class StreamManager:
             if message.kind is ItemKind.ENVIRONMENT:
                 action, env = self._environments.delete(message.item_id, message.version)
                 if env is not None:
+                    self._state_version += 1
                     await call_handler(self.handler.on_environment_deleted, env)
             else:
                 action, flt = self._filters.delete(message.item_id, message.version)
                 if flt is not None:
+                    self._state_version += 1
                     await call_handler(self.handler.on_filter_deleted, flt)
             logger.debug(
                 "delete %s %s v%d: %s", message.kind, message.item_id, message.version, action.value
@@ -498,22 +513,26 @@ class StreamManager:
         source: SnapshotSource,
     ) -> None:
         h = self.handler
-        await self._reconcile_kind(
-            self._environments,
-            snapshot.environments,
-            skipped.get(ItemKind.ENVIRONMENT),
-            h.on_environment_added,
-            h.on_environment_updated,
-            h.on_environment_deleted,
-        )
-        await self._reconcile_kind(
-            self._filters,
-            snapshot.filters,
-            skipped.get(ItemKind.FILTER),
-            h.on_filter_added,
-            h.on_filter_updated,
-            h.on_filter_deleted,
-        )
+        try:
+            await self._reconcile_kind(
+                self._environments,
+                snapshot.environments,
+                skipped.get(ItemKind.ENVIRONMENT),
+                h.on_environment_added,
+                h.on_environment_updated,
+                h.on_environment_deleted,
+            )
+            await self._reconcile_kind(
+                self._filters,
+                snapshot.filters,
+                skipped.get(ItemKind.FILTER),
+                h.on_filter_added,
+                h.on_filter_updated,
+                h.on_filter_deleted,
+            )
+        finally:
+            # Once, after the whole snapshot: what was rendered while it was applied is stale.
+            self._state_version += 1
         self._source = source
         self.ready.set()
         await call_handler(h.on_all_environments_received, source)

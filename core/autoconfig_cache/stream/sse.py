@@ -11,16 +11,23 @@ It follows the interpretation rules of the HTML standard (section "Parsing an ev
 * ``data`` lines accumulate, joined by LF; an empty line dispatches the event; an event without
   any ``data`` line is not dispatched; the event type defaults to ``message``;
 * ``id`` sets the last event id (ignored if it contains NUL) and persists across events;
-* ``retry`` sets the reconnection time when its value is all ASCII digits, otherwise it is ignored;
+* ``retry`` sets the reconnection time when its value is all ASCII digits, otherwise it is ignored
+  (here also when it has more than :data:`MAX_RETRY_DIGITS` digits: no sane delay needs more, and
+  converting thousands of digits costs time and can fail);
 * an incomplete event at the end of the stream is discarded (the caller simply stops feeding).
 
 Two deliberate departures from a browser, both because the AutoConfig stream carries JSON, where
 a corrupt byte means the connection should be restarted rather than papered over:
 
 * bytes that are not valid UTF-8 raise :class:`SSEParseError` instead of becoming U+FFFD;
-* a line longer than ``max_line_bytes`` raises :class:`SSEParseError` instead of exhausting memory.
+* a line longer than ``max_line_bytes`` raises :class:`SSEParseError` instead of exhausting memory;
+* an event whose ``data`` lines add up to more than ``max_event_bytes`` raises
+  :class:`SSEEventTooLargeError` (a :class:`SSEParseError`): without it, an event of many lines
+  that never ends would grow until the process is killed.
 
-:class:`SSEParseError` is the only exception :meth:`SSEParser.feed` raises.
+:class:`SSEParseError` is the only exception :meth:`SSEParser.feed` raises. Events completed
+before the bad line of a chunk are not lost: that call returns them, keeps the error in
+:attr:`SSEParser.error` and the next call raises it.
 """
 
 from __future__ import annotations
@@ -35,6 +42,17 @@ _EOL = re.compile(rb"\r\n|\r|\n")
 _BOM = b"\xef\xbb\xbf"
 #: Large enough for a ``put`` of tens of thousands of environments on one ``data`` line.
 DEFAULT_MAX_LINE_BYTES = 256 * 1024 * 1024
+#: The total of one event's ``data`` lines as received (bytes, with their ``data:`` prefix and a
+#: line end each), plus the line being read.
+#: The same as the line limit, so a single-line ``put`` accepted by it is accepted here; see
+#: ``AUTO_CONFIG_CACHE_MAX_EVENT_BYTES`` in the configuration reference for the reasoning.
+DEFAULT_MAX_EVENT_BYTES = 256 * 1024 * 1024
+#: ``retry:`` values with more digits are ignored (10 digits: over 100 days in milliseconds).
+MAX_RETRY_DIGITS = 10
+
+
+class SSEEventTooLargeError(SSEParseError):
+    """One event's ``data`` exceeds ``max_event_bytes``; the connection should be dropped."""
 
 
 @attrs.frozen
@@ -55,11 +73,19 @@ class SSEParser:
     """Turns chunks of bytes into :class:`ServerSentEvent` objects; one parser per connection.
 
     ``retry`` (milliseconds, or ``None`` if the server never sent one), ``last_event_id`` and
-    ``comment_count`` are updated as the stream is read.
+    ``comment_count`` are updated as the stream is read. ``error`` is the :class:`SSEParseError`
+    that ended parsing, once one has: the parser accepts no more input after it.
     """
 
-    def __init__(self, *, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> None:
+    def __init__(
+        self,
+        *,
+        max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+        max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
+    ) -> None:
         self.max_line_bytes = max_line_bytes
+        self.max_event_bytes = max_event_bytes
+        self.error: SSEParseError | None = None
         self.retry: int | None = None
         self.last_event_id = ""
         self.comment_count = 0
@@ -71,20 +97,41 @@ class SSEParser:
         self._bom_state: bytes | None = b""  # bytes seen so far while deciding about a BOM
         self._event_type = ""
         self._data: list[str] = []
+        self._event_size = 0  # bytes of the current event's data lines, as received
 
     def feed(self, chunk: bytes) -> list[ServerSentEvent]:
         """Parse ``chunk`` and return the events it completed (often none, sometimes several).
 
-        :raises SSEParseError: invalid UTF-8 in a line, or a line longer than ``max_line_bytes``.
+        If the chunk holds a bad line after complete events, those events are returned and the
+        error is kept in :attr:`error`, to be raised by the next call (the caller can also check
+        :attr:`error` at once, as the stream client does).
+
+        :raises SSEParseError: invalid UTF-8 in a line, a line longer than ``max_line_bytes``
+            (:class:`SSEEventTooLargeError`: data of one event over ``max_event_bytes``), or an
+            error kept from an earlier call.
         """
+        if self.error is not None:
+            raise self.error
+        events: list[ServerSentEvent] = []
+        try:
+            self._feed(chunk, events)
+        except SSEParseError as exc:
+            self.error = exc
+            self._pending.clear()
+            self._pending_size = 0
+            self._data = []
+            if not events:
+                raise
+        return events
+
+    def _feed(self, chunk: bytes, events: list[ServerSentEvent]) -> None:
         if self._bom_state is not None:
             seen = self._bom_state + chunk
             if len(seen) < len(_BOM) and _BOM.startswith(seen):
                 self._bom_state = seen  # could still be a BOM: wait for more bytes
-                return []
+                return
             self._bom_state = None
             chunk = seen[len(_BOM) :] if seen.startswith(_BOM) else seen
-        events: list[ServerSentEvent] = []
         pos = 0
         if self._skip_lf and chunk:
             self._skip_lf = False
@@ -100,7 +147,9 @@ class SSEParser:
                 self._pending.clear()
                 self._pending_size = 0
             else:
-                if len(piece) > self.max_line_bytes:
+                if len(piece) > self.max_line_bytes or self._event_size + len(piece) > (
+                    self.max_event_bytes
+                ):
                     self._check_size(len(piece))
                 line = piece
             self._process_line(line, events)
@@ -112,14 +161,22 @@ class SSEParser:
             self._check_size(len(piece))
             self._pending.append(piece)
             self._pending_size += len(piece)
-        return events
 
     def _check_size(self, extra: int) -> None:
-        if self._pending_size + extra > self.max_line_bytes:
-            self._pending.clear()
-            self._pending_size = 0
+        line = self._pending_size + extra
+        if line > self.max_line_bytes:
             raise SSEParseError(
                 f"event-stream line longer than {self.max_line_bytes} bytes; dropping the connection"
+            )
+        # The line being read counts towards the event too (whatever its field): the event's
+        # data plus the pending line is what this connection holds in memory.
+        self._check_event_size(self._event_size + line)
+
+    def _check_event_size(self, size: int) -> None:
+        if size > self.max_event_bytes:
+            raise SSEEventTooLargeError(
+                f"event larger than {self.max_event_bytes} bytes (its data lines together); "
+                "dropping the connection"
             )
 
     def _process_line(self, raw: bytes, events: list[ServerSentEvent]) -> None:
@@ -145,17 +202,26 @@ class SSEParser:
                 f"event-stream line is not valid UTF-8 (byte {exc.start}); dropping the connection"
             ) from None
         if name == "data":
+            # Counted as received (field name and a line end included), as the pending line is.
+            self._event_size += len(raw) + 1
+            self._check_event_size(self._event_size)
             self._data.append(value)
         elif name == "event":
             self._event_type = value
         elif name == "id":
             if "\x00" not in value:
                 self.last_event_id = value
-        elif name == "retry" and value and value.isascii() and value.isdigit():
+        elif (
+            name == "retry"
+            and 0 < len(value) <= MAX_RETRY_DIGITS
+            and value.isascii()
+            and value.isdigit()
+        ):
             self.retry = int(value)
         # Any other field name is ignored, as the standard says.
 
     def _dispatch(self, events: list[ServerSentEvent]) -> None:
+        self._event_size = 0
         if not self._data:
             self._event_type = ""
             return

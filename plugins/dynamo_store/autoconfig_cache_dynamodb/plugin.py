@@ -95,5 +95,8 @@ def autoconfig_cache_environment_store() -> EnvironmentStore:
 
 @hookimpl
 def autoconfig_cache_noisy_loggers() -> list[str]:
-    """pynamodb logs its settings file look-up at INFO on import, which says nothing useful."""
-    return ["pynamodb"]
+    """pynamodb logs its settings file look-up at INFO on import, which says nothing useful;
+    botocore at DEBUG logs every request with its signed headers (the AWS access key id and the
+    session token) and urllib3, which it sends through, the requests' URLs: both stay at WARNING.
+    """
+    return ["botocore", "pynamodb", "urllib3"]

@@ -269,7 +269,7 @@ def _service_and_db(
             )
     db = 0
     if path:
-        if len(path) > 1 or not path[0].isdigit():
+        if len(path) > 1 or not (path[0].isascii() and path[0].isdigit()):
             raise ConfigurationError(
                 f"store URL {where!r}: the path must be a database number, e.g. /0"
             )
@@ -294,6 +294,8 @@ def _parse_node(item: str, default_port: int, where: str) -> Node:
         host, _, port_text = item.partition(":")
     if not port_text:
         return Node(host, default_port)
-    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+    if not (port_text.isascii() and port_text.isdigit() and len(port_text) <= 5) or not (
+        0 < int(port_text) < 65536
+    ):
         raise ConfigurationError(f"store URL {where!r}: bad port {port_text!r} in {item!r}")
     return Node(host, int(port_text))
