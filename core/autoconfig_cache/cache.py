@@ -86,6 +86,8 @@ class InspectedRecord:
     """One stored record as ``autoconfig-cache cache inspect``/``verify`` see it.
 
     :param key_derivation: the ``relay`` key derivation that opened it (``None`` for ``v2``).
+    :param written_by_newer_release: it failed only because a newer release wrote it (a model
+        version or ``v2`` blob format this release does not know): never this one's to rewrite.
     """
 
     record: StoredRecord
@@ -95,6 +97,7 @@ class InspectedRecord:
     cached_at: datetime | None
     problem: SkippedItem | None
     key_derivation: KeyDerivation | None = None
+    written_by_newer_release: bool = False
 
 
 @attrs.define
@@ -367,7 +370,15 @@ class AutoConfigCache:
                 decoded = self.codec.decode(record)
             except CodecError as exc:
                 inspected.append(
-                    InspectedRecord(record, None, None, key_id, None, _skipped(record.field, exc))
+                    InspectedRecord(
+                        record,
+                        None,
+                        None,
+                        key_id,
+                        None,
+                        _skipped(record.field, exc),
+                        written_by_newer_release=isinstance(exc, NewerFormatError),
+                    )
                 )
                 continue
             if key_id is None and decoded.key is not None:
@@ -429,15 +440,9 @@ class AutoConfigCache:
         except Exception as exc:
             self._pm.hook.autoconfig_cache_on_write_error(operation=operation, error=exc)
             raise
-        evidence: Counter[KeyDerivation] = Counter()
-        for record in records:
-            try:
-                _, _, _, _, derivation, legacy = self.codec.decode_parts(record)
-            except CodecError:
-                continue  # a load reports it; here it is just no evidence
-            if derivation is not None and not legacy:
-                evidence[derivation] += 1
-        self._note_relay_derivations(evidence, replace=True)
+        # Inspecting notes the derivations the stored records use (unreadable ones are no
+        # evidence; a load reports them).
+        self.inspect_records(records)
 
     # -- writing -------------------------------------------------------------------------------
 

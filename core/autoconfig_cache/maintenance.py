@@ -26,11 +26,9 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from .errors import (
-    CodecError,
     MalformedItemError,
     MalformedPutDataError,
     MaskedCredentialsError,
-    NewerFormatError,
     NewerRecordsError,
     NotJSONError,
     NotPutDataError,
@@ -48,7 +46,6 @@ __all__ = [
     "on_previous_key",
     "parse_put_data",
     "rotate_keys",
-    "written_by_newer_release",
 ]
 
 
@@ -87,18 +84,6 @@ def on_previous_key(cache: AutoConfigCache, entry: InspectedRecord) -> bool:
     return entry.problem is None and entry.key_id is not None and entry.key_id != current
 
 
-def written_by_newer_release(cache: AutoConfigCache, record: StoredRecord) -> bool:
-    """Whether ``record`` failed to load only because a newer release wrote it (a model version
-    or ``v2`` blob format this release does not know)."""
-    try:
-        cache.codec.decode(record)
-    except NewerFormatError:
-        return True
-    except CodecError:
-        return False
-    return False
-
-
 async def rotate_keys(
     cache: AutoConfigCache,
     *,
@@ -120,9 +105,8 @@ async def rotate_keys(
     failed = [entry for entry in inspected if entry.problem is not None]
     # A record a newer release wrote is not this release's to re-encrypt or delete: it is kept
     # as it is, even with drop_undecryptable (which drops only the others).
-    newer = [entry for entry in failed if written_by_newer_release(cache, entry.record)]
-    kept = {id(entry) for entry in newer}
-    problems = [entry for entry in failed if id(entry) not in kept]
+    newer = [entry for entry in failed if entry.written_by_newer_release]
+    problems = [entry for entry in failed if not entry.written_by_newer_release]
     if problems and not drop_undecryptable:
         raise UndecryptableRecordsError(
             f"{len(problems)} item(s) cannot be decrypted with the configured keys",
