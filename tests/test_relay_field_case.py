@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 
-from autoconfig_cache.cli.cache_cmds import masked_put_data
 from autoconfig_cache.models import (
     ConcurrentKey,
     Environment,
@@ -87,9 +86,9 @@ def test_export_masking_masks_every_case_variant_of_a_credential_field() -> None
     data["sdkKey"]["expiring"] = {"value": OLD + "-second", "timestamp": 2}
     snapshot, problems = Snapshot.from_put_data({"environments": {"e1": data}})
     assert not problems
-    text = json.dumps(masked_put_data(snapshot))
+    text = json.dumps(snapshot.to_put_data(masked=True))
     for secret in (data["sdkKey"]["value"], mob, OLD, OLD + "-second"):
         assert secret not in text
-    masked = masked_put_data(snapshot)["environments"]["e1"]["sdkKey"]
+    masked = snapshot.to_put_data(masked=True)["environments"]["e1"]["sdkKey"]
     assert masked["Expiring"]["value"] == "****" + OLD[-4:]
     assert masked["expiring"]["value"] == "****" + "cond"

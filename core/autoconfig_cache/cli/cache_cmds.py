@@ -353,12 +353,6 @@ def run_verify(args: argparse.Namespace) -> int:
 # -- export -----------------------------------------------------------------------------------
 
 
-def masked_put_data(snapshot: Snapshot) -> dict[str, Any]:
-    """The put data of ``snapshot`` with every credential masked (kept for callers of 0.1;
-    the library's ``snapshot.to_put_data(masked=True)``)."""
-    return snapshot.to_put_data(masked=True)
-
-
 def write_private_file(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` atomically, with mode 0600 from the first byte on."""
     directory = path.parent if str(path.parent) else Path(".")
