@@ -32,10 +32,17 @@ from urllib.parse import urlsplit
 import attrs
 
 from .codec import KeyDerivation, StorageFormat, parse_relay_key_derivation
-from .environment import EnvironmentStore, Setting, SettingsReader, StoreConfig, check_http_url
+from .environment import (
+    EnvironmentStore,
+    Setting,
+    SettingsReader,
+    StoreConfig,
+    check_http_url,
+    whole_number,
+)
 from .errors import ConfigurationError, UnknownStoreSchemeError
 from .plugins import KNOWN_EXTRAS, PluginRegistry, get_registry
-from .secrets import mask, redact_url
+from .secrets import is_secret_name, mask, redact_url
 from .stream.sse import DEFAULT_MAX_EVENT_BYTES
 
 if TYPE_CHECKING:
@@ -235,7 +242,7 @@ class Config:
             "relayKeyDerivation": str(self.relay_key_derivation or "auto"),
             "store": self.redacted_store_url,
             "storeOptions": {
-                name: ("****" if _secret_option(name) else value)
+                name: ("****" if is_secret_name(name) else value)
                 for name, value in sorted(self.store_options.items())
             },
             "streamUri": redact_url(self.stream_uri),
@@ -300,11 +307,6 @@ def _all_settings(stores: Sequence[EnvironmentStore]) -> dict[str, Setting]:
 
 def _or_switches(switches: Sequence[str]) -> str:
     return f", or {' / '.join(switches)}" if switches else ""
-
-
-def _secret_option(name: str) -> bool:
-    lowered = name.lower()
-    return any(word in lowered for word in ("password", "secret", "token", "key"))
 
 
 # -- the TOML file -----------------------------------------------------------------------------
@@ -426,7 +428,8 @@ def _build(
             )
 
     stream_uri = read.text("stream_uri") or DEFAULT_STREAM_URI
-    _check_http_url(stream_uri, "stream_uri")
+    # No user:password@ in it: the stream authenticates with its key.
+    check_http_url(stream_uri, SETTINGS["stream_uri"], allow_credentials=False)
     port = read.port("port") or DEFAULT_PORT
     bind_address = (read.text("bind_address") or DEFAULT_BIND_ADDRESS).strip()
     # On unless set: flag() reads an unset setting as false.
@@ -496,14 +499,7 @@ def _max_event_bytes(read: SettingsReader) -> int:
     value = read.raw.get("max_event_bytes")
     if value is None:
         return DEFAULT_MAX_EVENT_BYTES
-    number: int | None = None
-    if isinstance(value, int) and not isinstance(value, bool):
-        number = value
-    elif isinstance(value, str):
-        text = value.strip().replace("_", "")
-        # ASCII digits only (str.isdigit() also takes "²"), and few enough for int() to be cheap.
-        if text.isascii() and text.isdigit() and len(text) <= 20:
-            number = int(text)
+    number = whole_number(value, max_digits=20, underscores=True)
     if number is None or number < MIN_MAX_EVENT_BYTES:
         raise ConfigurationError(
             f"{SETTINGS['max_event_bytes'].name()} must be a number of bytes of at least "
@@ -516,14 +512,7 @@ def _previous_keys(value: object) -> tuple[str, ...]:
     setting = SETTINGS["previous_encryption_keys"]
     if value is None:
         return ()
-    if isinstance(value, str):
-        parts = value.split(",")
-    elif isinstance(value, list) and all(isinstance(item, str) for item in value):
-        parts = list(value)
-    else:
-        raise ConfigurationError(
-            f"{setting.name()} must be a comma-separated string (env) or a list of strings (TOML)"
-        )
+    parts = _text_list(value, setting, "a comma-separated string (env) or a list of strings (TOML)")
     keys = tuple(part.strip() for part in parts)
     if any(not key for key in keys):
         raise ConfigurationError(
@@ -533,8 +522,16 @@ def _previous_keys(value: object) -> tuple[str, ...]:
     return keys
 
 
-def _check_http_url(url: str, name: str) -> None:
-    check_http_url(url, SETTINGS[name], allow_credentials=name != "stream_uri")
+def _text_list(value: object, setting: Setting, expected: str) -> list[str]:
+    """A list setting: an environment variable's text split at commas, or a TOML list of strings.
+
+    :raises ConfigurationError: naming ``setting`` and the ``expected`` form.
+    """
+    if isinstance(value, str):
+        return value.split(",")
+    if isinstance(value, list) and all(isinstance(item, str) for item in value):
+        return list(value)
+    raise ConfigurationError(f"{setting.name()} must be {expected}")
 
 
 def _check_store_url(url: str, registry: PluginRegistry) -> None:
@@ -627,7 +624,7 @@ def _proxy_settings(read: SettingsReader, ca_certs: object, warnings: list[str])
     if read.has("proxy_domain"):
         warnings.append("PROXY_AUTH_DOMAIN ignored: it is only used by NTLM authentication")
     if url is not None:
-        _check_http_url(url, "proxy_url")
+        check_http_url(url, SETTINGS["proxy_url"])
         if user is not None and urlsplit(url).username:
             raise ConfigurationError(
                 "proxy credentials are set twice, in PROXY_URL (TOML: proxy.url) and in "
@@ -659,15 +656,9 @@ def _ca_cert_files(value: object) -> tuple[str, ...]:
     setting = SETTINGS["proxy_ca_certs"]
     if value is None:
         return ()
-    if isinstance(value, str):
-        parts = value.split(",")
-    elif isinstance(value, list) and all(isinstance(item, str) for item in value):
-        parts = list(value)
-    else:
-        raise ConfigurationError(
-            f"{setting.name()} must be a comma-separated string of paths (env) or a list of "
-            "paths (TOML)"
-        )
+    parts = _text_list(
+        value, setting, "a comma-separated string of paths (env) or a list of paths (TOML)"
+    )
     files = tuple(part.strip() for part in parts if part.strip())
     for path in files:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)

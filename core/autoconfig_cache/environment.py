@@ -127,11 +127,7 @@ class SettingsReader:
         value = self.raw.get(name)
         if value is None:
             return None
-        number: int | None = None
-        if isinstance(value, int) and not isinstance(value, bool):
-            number = value
-        elif isinstance(value, str) and _is_ascii_number(value.strip(), max_digits=5):
-            number = int(value.strip())
+        number = whole_number(value, max_digits=5)
         if number is None or not 1 <= number <= 65535:
             raise ConfigurationError(
                 f"{self.settings[name].name()} must be a port number from 1 to 65535, got "
@@ -175,9 +171,22 @@ class EnvironmentStore:
         return (self.switch, *self.settings)
 
 
-def _is_ascii_number(text: str, *, max_digits: int) -> bool:
-    # str.isdigit() also accepts "²" and other digits int() refuses with a ValueError.
-    return text.isascii() and text.isdigit() and len(text) <= max_digits
+def whole_number(value: object, *, max_digits: int, underscores: bool = False) -> int | None:
+    """``value`` as a whole number: a TOML integer (not a boolean), or a string of at most
+    ``max_digits`` ASCII digits once stripped (and rid of ``_`` when ``underscores``); ``None``
+    for anything else."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if not isinstance(value, str):
+        return None
+    text = value.strip()
+    if underscores:
+        text = text.replace("_", "")
+    # ASCII only: str.isdigit() also accepts "²" and other digits int() refuses with a
+    # ValueError. Few digits: int() of a huge string is slow.
+    if text.isascii() and text.isdigit() and len(text) <= max_digits:
+        return int(text)
+    return None
 
 
 def check_http_url(url: str, setting: Setting, *, allow_credentials: bool = True) -> None:

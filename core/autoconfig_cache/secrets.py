@@ -24,10 +24,19 @@ def mask(secret: str | None) -> str:
     return "****" + secret[-_VISIBLE:]
 
 
-_SECRET_QUERY = re.compile(
-    r"(?i)((?:^|[?&;])[^=&;#]*(?:pass|secret|token|key|credential)[^=&;#]*=)[^&;#]*"
-)
+# Words that make a setting, option or query parameter name a secret's (``password``,
+# ``sentinel_password``, ``aws_secret_access_key``, ``session_token``...): one list, so a value is
+# masked whether it came in a URL's query or as a separate option.
+_MASKED_NAME_WORDS = "pass|secret|token|key|credential"
+_SECRET_NAME = re.compile(rf"(?i){_MASKED_NAME_WORDS}")
+_SECRET_QUERY = re.compile(rf"(?i)((?:^|[?&;])[^=&;#]*(?:{_MASKED_NAME_WORDS})[^=&;#]*=)[^&;#]*")
 _PLAIN_USER = re.compile(r"[\w.+-]*")
+
+
+def is_secret_name(name: str) -> bool:
+    """Whether an option or query parameter called ``name`` holds a secret (its name contains
+    ``pass``, ``secret``, ``token``, ``key`` or ``credential``, in any case)."""
+    return _SECRET_NAME.search(name) is not None
 
 
 def redact_url(url: str) -> str:

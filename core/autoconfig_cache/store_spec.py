@@ -2,26 +2,21 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from urllib.parse import parse_qsl, urlsplit
 
 import attrs
 
-from .secrets import mask, redact_url
-
-# Option names whose values are secrets (``password``, ``sentinel_password``, ``aws_secret``,
-# ``session_token``, ``ssl_keyfile_password``, ...): the same words the URL redaction masks in
-# query strings (secrets.py), so an option is masked whether it came in the URL or apart.
-_SECRET_OPTION = re.compile(r"(?i)pass|secret|token|key|credential")
+from .secrets import is_secret_name, mask, redact_url
 
 
 def masked_options(options: Mapping[str, str]) -> dict[str, str]:
-    """``options`` with the value of every secret-looking name masked (last four characters)."""
-    return {
-        name: mask(value) if _SECRET_OPTION.search(name) else value
-        for name, value in options.items()
-    }
+    """``options`` with the value of every secret-looking name masked (last four characters).
+
+    The names are those :func:`~autoconfig_cache.secrets.redact_url` masks in a query string,
+    so an option is masked whether it came in the URL or apart.
+    """
+    return {name: mask(value) if is_secret_name(name) else value for name, value in options.items()}
 
 
 def _options_repr(options: Mapping[str, str]) -> str:
