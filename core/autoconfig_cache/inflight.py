@@ -1,8 +1,8 @@
 """Tracking operations in flight, so that ``close()`` can cancel them.
 
 The cache facade and the stores share one rule: closing cancels whatever is still running and
-waits for it to unwind, so no operation outlives the object that started it. Store authors can
-use :class:`InFlight` for the same purpose.
+waits for it to unwind, so no operation outlives the object that started it. Stores get it
+through :class:`~autoconfig_cache.storebase.StoreBase` (``_track``), the cache facade directly.
 """
 
 from __future__ import annotations

@@ -32,6 +32,7 @@ from .errors import (
 )
 from .hookspecs import StoreFactory
 from .store_spec import StoreSpec
+from .storebase import StoreBase
 
 logger = logging.getLogger(__name__)
 
@@ -127,6 +128,10 @@ def check_no_store_answers(pm: pluggy.PluginManager, *, store_name: str | None =
 
 _warned_legacy: set[type] = set()
 
+#: Reads ``@hookimpl`` markers for :func:`check_store` (pluggy's own parsing, which resolves
+#: descriptors statically); nothing is ever registered into it.
+_MARKER_PARSER = pluggy.PluginManager(hookspecs.PROJECT_NAME)
+
 
 def check_store(store: object) -> None:
     """Check a store object before it is registered into a cache's plugin manager.
@@ -138,17 +143,14 @@ def check_store(store: object) -> None:
 
     :raises StoreContractError: naming the class and the hooks.
     """
-    from .storebase import StoreBase  # storebase imports hookspecs only; kept lazy anyway
-
     cls = type(store)
     class_name = f"{cls.__module__}.{cls.__qualname__}"
-    parser = pluggy.PluginManager(hookspecs.PROJECT_NAME)
     unmarked: list[str] = []
     marked: list[str] = []
     for hook in STORE_HOOKS:
         if not callable(getattr(store, hook, None)):
             continue
-        if parser.parse_hookimpl_opts(store, hook) is None:
+        if _MARKER_PARSER.parse_hookimpl_opts(store, hook) is None:
             unmarked.append(hook)
         else:
             marked.append(hook)

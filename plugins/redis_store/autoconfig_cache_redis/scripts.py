@@ -88,7 +88,7 @@ local function remove(field)
 end
 """
 
-#: ARGV: field, version, blob, token, deleted ('1' | '0'). Returns 1 if written, 0 if a same or
+#: ARGV: field, version, blob, deleted ('1' | '0'), token. Returns 1 if written, 0 if a same or
 #: newer version is there (item or tombstone alike).
 UPSERT = (
     _COMMON
@@ -97,8 +97,8 @@ local field = ARGV[1]
 if not should_write((stored_state(field)), ARGV[2], false) then
   return 0
 end
-write(field, ARGV[2], ARGV[3], ARGV[5] == '1')
-redis.call('HSET', KEYS[2], '~generation', ARGV[4])
+write(field, ARGV[2], ARGV[3], ARGV[4] == '1')
+redis.call('HSET', KEYS[2], '~generation', ARGV[5])
 return 1
 """
 )
@@ -110,14 +110,13 @@ DELETE = (
     + """
 local field = ARGV[1]
 local stored = stored_state(field)
-if stored == false then
-  redis.call('HDEL', KEYS[2], field)
+if stored and stored ~= '' and not newer(ARGV[2], stored) then
   return 0
 end
-if stored ~= '' and not newer(ARGV[2], stored) then
+-- An absent field removes nothing (0), but remove() still drops its stale versions entry.
+if remove(field) == 0 then
   return 0
 end
-remove(field)
 redis.call('HSET', KEYS[2], '~generation', ARGV[3])
 return 1
 """

@@ -151,13 +151,7 @@ class RedisStore(StoreBase):
         async def upsert(client: Client) -> bool:
             result = await self._script(client, "upsert")(
                 keys=self._keys,
-                args=[
-                    _encode(record.field),
-                    _version_arg(record.version),
-                    record.blob,
-                    token,
-                    _flag(record.deleted),
-                ],
+                args=[*_record_args(_encode(record.field), record), token],
             )
             self.records_written += 1 if result else 0
             return bool(result)
@@ -270,7 +264,7 @@ class RedisStore(StoreBase):
                 keys=self._keys,
                 args=[
                     "diff",
-                    "1" if rewrite_unchanged else "0",
+                    _flag(rewrite_unchanged),
                     token,
                     generation,
                     len(live_list) + len(tombstone_list),
@@ -291,7 +285,7 @@ class RedisStore(StoreBase):
                 return
             logger.debug("redis store %s: set_all raced another writer; retrying", self._where)
         # Under sustained contention send the whole snapshot: the script diffs it server side.
-        args: list[Any] = ["full", "1" if rewrite_unchanged else "0", token, "", 0, len(snapshot)]
+        args: list[Any] = ["full", _flag(rewrite_unchanged), token, "", 0, len(snapshot)]
         for field, record in snapshot.items():
             args.extend(_record_args(field, record))
         result = await set_all(keys=self._keys, args=args)
