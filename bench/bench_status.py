@@ -42,7 +42,7 @@ from autoconfig_cache.cache import AutoConfigCache
 from autoconfig_cache.models import Environment
 from autoconfig_cache.service.status import StatusServer
 from autoconfig_cache.stream import BaseHandler, SnapshotSource, StreamClient, StreamManager
-from bench.common import Result, emit, environment_json
+from bench.common import Result, best_of, emit, environment_json
 
 KEY = "bench-" + secrets.token_hex(16)
 
@@ -211,8 +211,8 @@ async def measure(args: argparse.Namespace, stream_uri: str, target: dict[str, A
                     )
                 count = await asyncio.to_thread(hammer_result, proc)
                 rates[label] = count / args.seconds
-            body_time = min(_time(servers["cached"].status_body) for _ in range(20))
-            render_time = min(_time(servers["every"].status_body) for _ in range(5))
+            body_time = best_of(20, servers["cached"].status_body)
+            render_time = best_of(5, servers["every"].status_body)
             await floor_runner.cleanup()
         finally:
             for server in servers.values():
@@ -278,12 +278,6 @@ async def static_server(body: bytes) -> tuple[str, web.AppRunner]:
     await site.start()
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     return f"http://127.0.0.1:{port}/", runner
-
-
-def _time(fn: Any) -> float:
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
 
 
 def main() -> None:

@@ -36,9 +36,7 @@ def loads(data: bytes | str) -> Any:
         value = json.loads(data)
     except RecursionError:
         raise refused from None
-    except JSONDecodeError:
-        raise
-    except UnicodeDecodeError:
+    except (JSONDecodeError, UnicodeDecodeError):  # both ValueErrors, the standard library's own
         raise
     except ValueError:  # an integer over sys.get_int_max_str_digits() digits
         raise refused from None

@@ -7,6 +7,7 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
+import aiohttp
 import pytest
 
 from autoconfig_cache.cache import AutoConfigCache
@@ -15,6 +16,7 @@ from autoconfig_cache.errors import StoreUnavailableError
 from autoconfig_cache.hookspecs import hookimpl
 from autoconfig_cache.models import Environment, Filter, Snapshot
 from autoconfig_cache.records import StoredRecord
+from autoconfig_cache.service.status import StatusServer
 from autoconfig_cache.stores.memory import MemoryStore
 from autoconfig_cache.stream import (
     BackoffPolicy,
@@ -209,3 +211,48 @@ def make_manager(
         client=client,
         resync_backoff=FAST_RESYNC,
     )
+
+
+class ControlledSleep:
+    """Stands in for ``asyncio.sleep`` between attempts: records each delay instead of waiting
+    it, lets ``budget`` calls return at once and holds the next ones until :meth:`allow`. The
+    schedule is then checked value by value, with no wall-clock time involved."""
+
+    def __init__(self, budget: int = 0) -> None:
+        self.delays: list[float] = []
+        self._budget = budget
+        self._changed = asyncio.Condition()
+
+    async def __call__(self, delay: float) -> None:
+        async with self._changed:
+            self.delays.append(delay)
+            self._changed.notify_all()
+            await self._changed.wait_for(lambda: self._budget > 0)
+            self._budget -= 1
+
+    async def allow(self, calls: int = 1) -> None:
+        async with self._changed:
+            self._budget += calls
+            self._changed.notify_all()
+
+    async def wait_for_delays(self, count: int) -> None:
+        async with self._changed:
+            await asyncio.wait_for(self._changed.wait_for(lambda: len(self.delays) >= count), 10)
+
+
+async def fetch_status_and_metrics(manager: StreamManager) -> tuple[str, str]:
+    """The ``/status`` and ``/metrics`` texts, over HTTP from a status server started for it."""
+    status_server = StatusServer(
+        manager, store_scheme="none", store_format="v2", host="127.0.0.1", port=0
+    )
+    await status_server.start()
+    try:
+        base = f"http://127.0.0.1:{status_server.port}"
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"{base}/status") as response:
+                status_text = await response.text()
+            async with http.get(f"{base}/metrics") as response:
+                metrics_text = await response.text()
+    finally:
+        await status_server.close()
+    return status_text, metrics_text

@@ -20,7 +20,7 @@ from autoconfig_cache.stream import (
 from autoconfig_cache.stream.client import backoff_delay
 from tests.netfixtures import CertificateFiles, ForwardProxy, TLSFront, make_ca
 
-from .conftest import AUTOCONFIG_KEY, FAST, eventually
+from .conftest import AUTOCONFIG_KEY, FAST, ControlledSleep, eventually
 
 PROXY_PASSWORD = "proxy-pa55word-do-not-log"
 
@@ -41,6 +41,17 @@ async def running() -> AsyncIterator[list[asyncio.Task[None]]]:
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def first_put(
+    server: StreamServer, running: list[asyncio.Task[None]]
+) -> tuple[StreamClient, Collector]:
+    """A client on the fast schedule, started in ``running``, once it has the server's put."""
+    collector = Collector()
+    client = StreamClient(server.uri, AUTOCONFIG_KEY, backoff=FAST)
+    running.append(asyncio.create_task(client.run(collector)))
+    await eventually(lambda: len(collector.events) == 1, what="first put")
+    return client, collector
 
 
 # ---- backoff (pure) -----------------------------------------------------------------------------
@@ -72,10 +83,7 @@ async def test_request_carries_key_path_and_protocol_version(
     server: StreamServer, running: list[asyncio.Task[None]]
 ) -> None:
     server.set_snapshot({"environments": {}, "filters": {}})
-    collector = Collector()
-    client = StreamClient(server.uri, AUTOCONFIG_KEY, backoff=FAST)
-    running.append(asyncio.create_task(client.run(collector)))
-    await eventually(lambda: len(collector.events) == 1)
+    client, collector = await first_put(server, running)
     assert collector.events[0].type == "put"
     assert server.last_query == "rpacProtocolVersion=2"
     assert client.state.connected
@@ -146,10 +154,7 @@ async def test_a_retry_of_hundreds_of_digits_neither_fails_nor_loses_the_put(
     server: StreamServer, running: list[asyncio.Task[None]]
 ) -> None:
     # 400 digits raised OverflowError converting to seconds, and the put of the chunk was lost.
-    collector = Collector()
-    client = StreamClient(server.uri, AUTOCONFIG_KEY, backoff=FAST)
-    running.append(asyncio.create_task(client.run(collector)))
-    await eventually(lambda: len(collector.events) == 1, what="first put")
+    client, collector = await first_put(server, running)
     await server.send_raw(b"retry: " + b"9" * 400 + b"\nevent: put\ndata: {}\n\n")
     await eventually(lambda: len(collector.events) == 2, what="the put after the retry line")
     assert client.state.retry_base is None and server.connection_count == 1
@@ -158,10 +163,7 @@ async def test_a_retry_of_hundreds_of_digits_neither_fails_nor_loses_the_put(
 async def test_an_event_before_a_bad_line_in_the_same_chunk_is_handled(
     server: StreamServer, running: list[asyncio.Task[None]]
 ) -> None:
-    collector = Collector()
-    client = StreamClient(server.uri, AUTOCONFIG_KEY, backoff=FAST)
-    running.append(asyncio.create_task(client.run(collector)))
-    await eventually(lambda: len(collector.events) == 1, what="first put")
+    client, collector = await first_put(server, running)
     await server.send_raw(b"event: patch\ndata: good\n\ndata: \xff\n\n")
     await server.wait_for_connections(2)
     assert [e.data for e in collector.events[1:2]] == ["good"]
@@ -194,10 +196,7 @@ async def test_silence_beyond_the_read_timeout_reconnects(
 async def test_dropped_connection_reconnects_and_gets_a_new_put(
     server: StreamServer, running: list[asyncio.Task[None]]
 ) -> None:
-    collector = Collector()
-    client = StreamClient(server.uri, AUTOCONFIG_KEY, backoff=FAST)
-    running.append(asyncio.create_task(client.run(collector)))
-    await eventually(lambda: len(collector.events) == 1)
+    _, collector = await first_put(server, running)
     await server.drop_connections()
     await eventually(lambda: len(collector.events) == 2, what="second put after the drop")
     assert [e.type for e in collector.events] == ["put", "put"]
@@ -239,33 +238,6 @@ def test_repr_masks_the_key() -> None:
 
 
 # ---- v9 connection policy: nothing stops the client, some failures slow it down ---------------
-
-
-class ControlledSleep:
-    """Stands in for ``asyncio.sleep`` between attempts: records each delay instead of waiting
-    it, lets ``budget`` calls return at once and holds the next ones until :meth:`allow`. The
-    schedule is then checked value by value, with no wall-clock time involved."""
-
-    def __init__(self, budget: int = 0) -> None:
-        self.delays: list[float] = []
-        self._budget = budget
-        self._changed = asyncio.Condition()
-
-    async def __call__(self, delay: float) -> None:
-        async with self._changed:
-            self.delays.append(delay)
-            self._changed.notify_all()
-            await self._changed.wait_for(lambda: self._budget > 0)
-            self._budget -= 1
-
-    async def allow(self, calls: int = 1) -> None:
-        async with self._changed:
-            self._budget += calls
-            self._changed.notify_all()
-
-    async def wait_for_delays(self, count: int) -> None:
-        async with self._changed:
-            await asyncio.wait_for(self._changed.wait_for(lambda: len(self.delays) >= count), 10)
 
 
 EXTENDED_NO_JITTER = [300.0, 600.0, 1200.0, 2400.0, 3600.0, 3600.0]

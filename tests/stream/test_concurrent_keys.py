@@ -11,14 +11,19 @@ import json
 import logging
 from typing import Any
 
-import aiohttp
 import pytest
 
-from autoconfig_cache.service.status import StatusServer
 from autoconfig_cache.stream import StreamServer
 from tests.items import concurrent_env_json, credential_values
 
-from .conftest import CountingStore, RecordingHandler, eventually, make_cache, make_manager
+from .conftest import (
+    CountingStore,
+    RecordingHandler,
+    eventually,
+    fetch_status_and_metrics,
+    make_cache,
+    make_manager,
+)
 from .conftest import stored_snapshot as stored
 
 
@@ -127,19 +132,7 @@ async def test_status_and_metrics_never_show_a_concurrent_key(server: StreamServ
     handler = RecordingHandler()
     async with make_manager(server, handler) as manager:
         await handler.wait_for(("all_received", "stream"))
-        status_server = StatusServer(
-            manager, store_scheme="none", store_format="v2", host="127.0.0.1", port=0
-        )
-        await status_server.start()
-        try:
-            base = f"http://127.0.0.1:{status_server.port}"
-            async with aiohttp.ClientSession() as http:
-                async with http.get(f"{base}/status") as response:
-                    status_text = await response.text()
-                async with http.get(f"{base}/metrics") as response:
-                    metrics_text = await response.text()
-        finally:
-            await status_server.close()
+        status_text, metrics_text = await fetch_status_and_metrics(manager)
     document = json.loads(status_text)
     assert document["environments"]["e1"]["sdkKey"] == "****" + env["sdkKey"]["value"][-4:]
     assert_no_credential(status_text + metrics_text, env)

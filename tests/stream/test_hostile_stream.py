@@ -6,18 +6,23 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 
-import aiohttp
 import pytest
 from aiohttp import web
 
 from autoconfig_cache import jsoncodec
 from autoconfig_cache.cache import AutoConfigCache
-from autoconfig_cache.service.status import StatusServer
 from autoconfig_cache.stream import ServerSentEvent, StreamClient, StreamManager
 from autoconfig_cache.stream.client import STREAM_PATH
 from autoconfig_cache.stream.events import MalformedEventError, parse_event
 
-from .conftest import AUTOCONFIG_KEY, FAST, RecordingHandler, eventually
+from .conftest import (
+    AUTOCONFIG_KEY,
+    FAST,
+    ControlledSleep,
+    RecordingHandler,
+    eventually,
+    fetch_status_and_metrics,
+)
 
 # ---- JSON the standard library would accept but no store can hold -------------------------------
 
@@ -130,19 +135,6 @@ class EndlessEventServer:
         await self._runner.cleanup()
 
 
-class RecordingSleep:
-    """Records the delays between attempts; lets ``budget`` of them pass, holds the rest."""
-
-    def __init__(self, budget: int) -> None:
-        self.delays: list[float] = []
-        self.budget = budget
-
-    async def __call__(self, delay: float) -> None:
-        self.delays.append(delay)
-        if len(self.delays) > self.budget:
-            await asyncio.Event().wait()  # held until the test cancels the client
-
-
 @pytest.fixture
 async def endless() -> AsyncIterator[EndlessEventServer]:
     async with EndlessEventServer() as server:
@@ -157,7 +149,7 @@ async def test_an_endless_event_drops_the_connection_and_retries_with_backoff(
     async def collect(event: ServerSentEvent) -> None:
         events.append(event)
 
-    sleep = RecordingSleep(budget=1)
+    sleep = ControlledSleep(budget=1)
     client = StreamClient(
         endless.uri, AUTOCONFIG_KEY, max_event_bytes=LIMIT, sleep=sleep, rand=lambda: 0.0
     )
@@ -178,21 +170,10 @@ async def test_oversize_events_are_shown_in_status_and_metrics(
 ) -> None:
     client = StreamClient(endless.uri, AUTOCONFIG_KEY, backoff=FAST, max_event_bytes=LIMIT)
     manager = StreamManager(AutoConfigCache.null(), RecordingHandler(), client=client)
-    status_server = StatusServer(
-        manager, store_scheme="none", store_format="v2", host="127.0.0.1", port=0
-    )
     async with manager:
         await eventually(lambda: client.state.oversize_events >= 2, what="oversize events")
-        await status_server.start()
-        try:
-            base = f"http://127.0.0.1:{status_server.port}"
-            async with aiohttp.ClientSession() as http:
-                async with http.get(f"{base}/status") as response:
-                    document = await response.json()
-                async with http.get(f"{base}/metrics") as response:
-                    metrics = await response.text()
-        finally:
-            await status_server.close()
+        status_text, metrics = await fetch_status_and_metrics(manager)
+    document = json.loads(status_text)
     assert document["stream"]["oversizeEvents"] >= 2
     assert document["ready"] is True  # the good put before each endless event was applied
     samples = [

@@ -175,7 +175,7 @@ class StatusServer:
                 "retryExtended": state.stream_retry_extended,
                 "nextAttemptTime": _iso(state.stream_next_attempt_at),
                 # Events over AUTO_CONFIG_CACHE_MAX_EVENT_BYTES; each one dropped the connection.
-                "oversizeEvents": self.manager.client.state.oversize_events,
+                "oversizeEvents": state.stream_oversize_events,
             },
             "store": {
                 "scheme": self.store_scheme,
@@ -251,7 +251,7 @@ class StatusServer:
             "counter",
             "Stream events over the size limit (AUTO_CONFIG_CACHE_MAX_EVENT_BYTES); each one "
             "dropped the connection.",
-            [("", self.manager.client.state.oversize_events)],
+            [("", state.stream_oversize_events)],
         )
         metric(
             "store_errors_total",

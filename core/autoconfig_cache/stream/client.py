@@ -341,6 +341,7 @@ class StreamClient:
         state.last_error_at = time.time()
         state.last_error_status = status
         state.unauthorized = status in (401, 403)
+        unexpected = status is not None and is_unexpected_status(status)
         self._set_state(StreamState.INTERRUPTED)
         if was_connected:
             up_for = time.monotonic() - self._connected_monotonic
@@ -348,7 +349,7 @@ class StreamClient:
                 # Healthy long enough: back to the normal schedule, from its start.
                 state.attempts = 0
                 state.extended = False
-        if status is not None and is_unexpected_status(status) and not state.extended:
+        if unexpected and not state.extended:
             # Start the extended schedule at its own base (5 min), not where the normal one was.
             state.extended = True
             state.attempts = 0
@@ -364,7 +365,7 @@ class StreamClient:
         where = redact_url(self.url)
         if state.unauthorized:
             logger.error("AutoConfig stream %s: %s; next attempt in %.0f s", where, reason, delay)
-        elif state.extended and status is not None and is_unexpected_status(status):
+        elif unexpected:  # on the extended schedule now, engaged above if not before
             logger.error(
                 "AutoConfig stream %s: %s, unlikely to correct itself soon; next attempt in "
                 "%.0f s (extended schedule)",
@@ -476,13 +477,15 @@ class StreamClient:
     async def _dispatch(self, parser: SSEParser, chunk: bytes, on_event: EventCallback) -> None:
         # A function of its own so that a large event (a 10 MB put) is not kept alive by a loop
         # variable while the connection waits for the next chunk.
-        for event in parser.feed(chunk):
-            self._take_retry(parser)
+        events = parser.feed(chunk)
+        # The chunk is parsed whole: its retry: is known before any of its events is handled,
+        # and kept even if handling one restarts the stream.
+        self._take_retry(parser)
+        for event in events:
             self.state.last_event_at = time.time()
             await on_event(event)
             # Valid once an event has been handled, as Relay marks its stream (markValid).
             self._mark_valid()
-        self._take_retry(parser)
         if parser.error is not None:
             # The chunk's good events are handled above; now the bad line drops the connection.
             raise parser.error

@@ -29,7 +29,7 @@ import contextlib
 import enum
 import logging
 import random
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import TypeVar
 
@@ -118,6 +118,7 @@ class StreamManagerStatus:
     stream_unauthorized: bool = False  # the key is being rejected (401/403)
     stream_retry_extended: bool = False  # retrying on the extended schedule
     stream_next_attempt_at: datetime | None = None
+    stream_oversize_events: int = 0  # events over max_event_bytes (each dropped the connection)
 
 
 T = TypeVar("T", Environment, Filter)
@@ -181,7 +182,7 @@ class StreamManager:
         self._cache_load: LoadReport | None = None
         #: Items the latest stream put refused as malformed that this process holds no state of
         #: (the put won the race against the cache read, say): the store keeps its copy of them.
-        self._refused_unknown: dict[ItemKind, frozenset[str]] = {}
+        self._refused_unknown: frozenset[tuple[ItemKind, str]] = frozenset()
         self._writes: asyncio.Queue[_WriteOp] = asyncio.Queue()
         self._dirty = False
         self._resync_attempts = 0
@@ -315,6 +316,7 @@ class StreamManager:
             stream_unauthorized=state.unauthorized,
             stream_retry_extended=state.extended,
             stream_next_attempt_at=_utc(state.next_attempt_at),
+            stream_oversize_events=state.oversize_events,
         )
 
     # ---- cache --------------------------------------------------------------------------------
@@ -339,10 +341,7 @@ class StreamManager:
             # Deletions the store remembers: an older update arriving later stays ignored here
             # too, exactly as if this process had seen the delete itself.
             for tombstone in result.snapshot.tombstones:
-                receiver = (
-                    self._environments if tombstone.kind is ItemKind.ENVIRONMENT else self._filters
-                )
-                receiver.delete(tombstone.item_id, tombstone.version)
+                self._receiver(tombstone.kind).delete(tombstone.item_id, tombstone.version)
             if len(result.snapshot) == 0:
                 logger.info("cache holds no AutoConfig data; waiting for the stream")
                 return
@@ -430,29 +429,25 @@ class StreamManager:
         Environment`` in ``stream_manager_malformed_credentials_test.go``). So does
         :meth:`_store_snapshot`, for these items.
         """
-        self._refused_unknown = {
-            kind: unknown
-            for kind, ids in skipped.items()
-            if (
-                unknown := frozenset(
-                    item_id
-                    for item_id in ids
-                    if self._receiver(kind).known_version(item_id) is None
-                )
-            )
-        }
+        self._refused_unknown = self._unknown(
+            (kind, item_id) for kind, ids in skipped.items() for item_id in ids
+        )
         if self._refused_unknown:
-            fields = sorted(
-                field_name(kind, item_id)
-                for kind, ids in self._refused_unknown.items()
-                for item_id in ids
-            )
+            fields = sorted(field_name(kind, item_id) for kind, item_id in self._refused_unknown)
             logger.warning(
                 "stream put: %d refused item(s) are unknown to this process; the store keeps "
                 "its copy of them: %s",
                 len(fields),
                 ", ".join(fields[:10]) + (" ..." if len(fields) > 10 else ""),
             )
+
+    def _unknown(self, items: Iterable[tuple[ItemKind, str]]) -> frozenset[tuple[ItemKind, str]]:
+        """The ``(kind, id)`` pairs of ``items`` this process holds no state of (nor tombstone)."""
+        return frozenset(
+            (kind, item_id)
+            for kind, item_id in items
+            if self._receiver(kind).known_version(item_id) is None
+        )
 
     async def _apply_patch(self, message: PatchMessage) -> None:
         item = message.item
@@ -605,12 +600,8 @@ class StreamManager:
         it cannot read the previous entries.
         """
         snapshot = self.snapshot()
-        fields = {
-            field_name(kind, item_id)
-            for kind, ids in self._refused_unknown.items()
-            for item_id in ids
-            if self._receiver(kind).known_version(item_id) is None
-        }
+        # Known by now (a patch since the put, say): held in memory, so in the snapshot.
+        fields = {field_name(*pair) for pair in self._unknown(self._refused_unknown)}
         if not fields:
             return snapshot, []
         records = await self.cache.get_records()
