@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from autoconfig_cache import AutoConfigCache, Environment, Filter, ItemKind, Snapshot
+from autoconfig_cache import AutoConfigCache, Environment, Filter, ItemKind, LoadResult, Snapshot
 from autoconfig_cache.config import Config
 from tests.cli.conftest import run_cli
 from tests.relay_dialects import (
@@ -83,12 +83,14 @@ def open_cache(env: Mapping[str, str]) -> AutoConfigCache:
     return Config.load(environ=dict(env)).open_cache()
 
 
-def env_json_of(snapshot: Snapshot) -> dict[str, Any]:
-    return {env_id: env.to_json() for env_id, env in snapshot.environments.items()}
-
-
-def filter_json_of(snapshot: Snapshot) -> dict[str, Any]:
-    return {filter_id: flt.to_json() for filter_id, flt in snapshot.filters.items()}
+def assert_cache_reads_exactly(
+    result: LoadResult, environments: Mapping[str, Any], filters: Mapping[str, Any]
+) -> None:
+    """Our cache read every record (nothing skipped) and exactly these items."""
+    assert result.report.skipped == ()
+    snapshot = result.snapshot
+    assert {env_id: env.to_json() for env_id, env in snapshot.environments.items()} == environments
+    assert {filter_id: flt.to_json() for filter_id, flt in snapshot.filters.items()} == filters
 
 
 def assert_relay_loads_exactly(
@@ -148,9 +150,7 @@ class RelayInteropSuite:
 
         async with open_cache(settings(store_settings, dialect.derivation)) as cache:
             result = await cache.get_all()
-        assert result.report.skipped == ()
-        assert env_json_of(result.snapshot) == expected["environments"]
-        assert filter_json_of(result.snapshot) == expected["filters"]
+        assert_cache_reads_exactly(result, expected["environments"], expected["filters"])
 
     @dialects
     async def test_every_credential_a_relay_wrote_is_read(
@@ -208,9 +208,7 @@ class RelayInteropSuite:
             assert not await cache.upsert(Environment.from_json(late))
             assert_relay_loads_exactly(relay.load(), dialect, environments, filters)
             result = await cache.get_all()
-        assert result.report.skipped == ()
-        assert env_json_of(result.snapshot) == environments
-        assert filter_json_of(result.snapshot) == filters
+        assert_cache_reads_exactly(result, environments, filters)
 
     @dialects
     async def test_a_relay_put_over_our_deletes_loads_exactly_the_relay_items(
@@ -232,9 +230,7 @@ class RelayInteropSuite:
             expected = relay.write_put(replacement)
             assert_relay_loads_exactly(relay.load(), dialect, **expected)
             result = await cache.get_all()
-        assert result.report.skipped == ()
-        assert env_json_of(result.snapshot) == expected["environments"]
-        assert filter_json_of(result.snapshot) == expected["filters"]
+        assert_cache_reads_exactly(result, expected["environments"], expected["filters"])
 
     @dialects
     async def test_auto_derivation_writes_with_the_derivation_of_the_relay_records(
@@ -343,6 +339,4 @@ class RelayInteropSuite:
             settings(store_settings, dialect.derivation, key=NEW_ENCRYPTION_KEY)
         ) as cache:
             result = await cache.get_all()
-        assert result.report.skipped == ()
-        assert env_json_of(result.snapshot) == live_envs
-        assert filter_json_of(result.snapshot) == live_filters
+        assert_cache_reads_exactly(result, live_envs, live_filters)

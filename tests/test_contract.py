@@ -175,12 +175,7 @@ async def test_a_store_written_for_0_1_runs_through_the_cache_with_a_deprecation
 def test_a_store_base_subclass_raises_no_deprecation_warning() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error", DeprecationWarning)
-        AutoConfigCache(
-            MemoryStore(),
-            cache_key="k",
-            keys=KeyRing.from_strings(KEY),
-            registry=PluginRegistry(load_entry_points=False),
-        )
+        cache_on(MemoryStore())
 
 
 # ---------------------------------------------------------------------------------------------

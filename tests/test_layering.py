@@ -57,8 +57,7 @@ def _import_nodes(tree: ast.AST) -> Iterator[ast.Import | ast.ImportFrom]:
     """Every import statement that runs (anywhere but under ``if TYPE_CHECKING:``)."""
     for node in ast.iter_child_nodes(tree):
         if isinstance(node, ast.If) and _is_type_checking(node):
-            for child in node.orelse:
-                yield from _import_nodes(ast.Module(body=[child], type_ignores=[]))
+            yield from _import_nodes(ast.Module(body=node.orelse, type_ignores=[]))
             continue
         if isinstance(node, ast.Import | ast.ImportFrom):
             yield node

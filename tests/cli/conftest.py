@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import io
+import logging
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +17,8 @@ import pytest
 
 from autoconfig_cache import AutoConfigCache, Snapshot
 from autoconfig_cache.config import known_settings
+from autoconfig_cache.logsetup import setup_logging
+from autoconfig_cache.plugins import get_registry
 
 CLI = [sys.executable, "-m", "autoconfig_cache.cli"]
 #: A key-shaped secret that must never appear in clear in any output.
@@ -106,3 +111,29 @@ def store_env(tmp_path: Path) -> Callable[..., dict[str, str]]:
         return env
 
     return make
+
+
+@contextlib.contextmanager
+def captured_service_log(level: str) -> Iterator[io.StringIO]:
+    """The service's plain log set-up at ``level``, writing to a buffer; afterwards the root
+    logger and every level ``setup_logging`` changed (aiohttp's access log, the plugins' noisy
+    loggers) are restored."""
+    root = logging.getLogger()
+    handlers, root_level = list(root.handlers), root.level
+    names = ("aiohttp.access", *get_registry().noisy_loggers())
+    levels = {name: logging.getLogger(name).level for name in names}
+    setup_logging(level, plain=True)
+    buffer = io.StringIO()
+    (handler,) = root.handlers
+    assert isinstance(handler, logging.StreamHandler)
+    handler.setStream(buffer)
+    try:
+        yield buffer
+    finally:
+        for added in list(root.handlers):
+            root.removeHandler(added)
+        for old in handlers:
+            root.addHandler(old)
+        root.setLevel(root_level)
+        for name, old_level in levels.items():
+            logging.getLogger(name).setLevel(old_level)

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from autoconfig_cache.demo.data import environment_json
-from autoconfig_cache.logsetup import escape_control, setup_logging
-from tests.cli.conftest import run_cli, seed
+from autoconfig_cache.logsetup import escape_control
+from tests.cli.conftest import captured_service_log, run_cli, seed
 
 KEY = "key-current-0001"
 CLOSING_TAG = "[/]"
@@ -116,22 +116,9 @@ def test_an_error_quoting_data_stays_on_one_line(
 
 @pytest.fixture
 def plain_log() -> Iterator[io.StringIO]:
-    """The service's plain log set-up, writing to a buffer; the root logger restored after."""
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    setup_logging("INFO", plain=True)
-    buffer = io.StringIO()
-    (handler,) = root.handlers
-    assert isinstance(handler, logging.StreamHandler)
-    handler.setStream(buffer)
-    try:
+    """The service's plain log set-up, writing to a buffer; the logging state restored after."""
+    with captured_service_log("INFO") as buffer:
         yield buffer
-    finally:
-        for added in list(root.handlers):
-            root.removeHandler(added)
-        for old in handlers:
-            root.addHandler(old)
-        root.setLevel(level)
 
 
 def test_a_newline_in_a_logged_env_key_cannot_forge_a_log_line(plain_log: io.StringIO) -> None:

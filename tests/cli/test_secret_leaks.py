@@ -8,9 +8,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from autoconfig_cache.logsetup import setup_logging
 from autoconfig_cache.plugins import get_registry
 from autoconfig_cache.store_spec import StoreSpec, masked_options
+from tests.cli.conftest import captured_service_log
 
 PASSWORD = "hunter2-correct-horse"
 SESSION_TOKEN = "IQoJb3JpZ2luX2VjEXAMPLETOKEN"
@@ -45,25 +45,8 @@ def test_masked_options_masks_by_name_whatever_the_case() -> None:
 @pytest.fixture
 def debug_log() -> Iterator[io.StringIO]:
     """The service's plain log set-up at DEBUG, into a buffer; the logging state restored."""
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    names = ("botocore", "urllib3", "pynamodb")
-    levels = {name: logging.getLogger(name).level for name in names}
-    setup_logging("DEBUG", plain=True)
-    buffer = io.StringIO()
-    (handler,) = root.handlers
-    assert isinstance(handler, logging.StreamHandler)
-    handler.setStream(buffer)
-    try:
+    with captured_service_log("DEBUG") as buffer:
         yield buffer
-    finally:
-        for added in list(root.handlers):
-            root.removeHandler(added)
-        for old in handlers:
-            root.addHandler(old)
-        root.setLevel(level)
-        for name, old_level in levels.items():
-            logging.getLogger(name).setLevel(old_level)
 
 
 def test_the_dynamodb_plugin_names_botocore_and_urllib3_as_noisy() -> None:

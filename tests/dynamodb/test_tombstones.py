@@ -14,20 +14,10 @@ from typing import Any
 import pytest
 
 from autoconfig_cache.records import StoredRecord
+from autoconfig_cache.testing import as_states, tombstone
+from autoconfig_cache.testing import record as item
 
 from .conftest import TABLE, MotoServer, StoreMaker
-
-
-def item(field: str, version: int) -> StoredRecord:
-    return StoredRecord(field, version, f"item {field}@{version}".encode())
-
-
-def tombstone(field: str, version: int) -> StoredRecord:
-    return StoredRecord(field, version, f"tombstone {field}@{version}".encode(), deleted=True)
-
-
-def states(records: list[StoredRecord]) -> dict[str, tuple[int, bytes, bool]]:
-    return {r.field: (r.version, r.blob, r.deleted) for r in records}
 
 
 def rows(moto: MotoServer, cache_key: str) -> dict[str, dict[str, Any]]:
@@ -101,7 +91,7 @@ async def test_after_each_upsert_the_relay_decodes_exactly_the_live_items(
     back = item("env:b", 4)
     assert await store.cache_upsert(back) is True
     assert relay_view(moto, cache_key) == blobs(a, back)
-    assert states(await store.cache_get_all()) == {
+    assert as_states(await store.cache_get_all()) == {
         "env:a": (2, a.blob, False),
         "env:b": (4, back.blob, False),
         "filter:c": (5, tombstone("filter:c", 5).blob, True),
@@ -119,7 +109,7 @@ async def test_after_each_set_all_the_relay_decodes_exactly_the_live_items(
     a2, b2, d = tombstone("env:a", 3), item("env:b", 4), tombstone("env:d", 9)
     await store.cache_set_all([a2, b2, c, d], False)
     assert relay_view(moto, cache_key) == blobs(b2, c)
-    assert states(await store.cache_get_all()) == {
+    assert as_states(await store.cache_get_all()) == {
         "env:a": (3, a2.blob, True),
         "env:b": (4, b2.blob, False),
         "filter:c": (2, c.blob, False),
@@ -147,11 +137,11 @@ async def test_relay_upsert_over_a_tombstone_reads_as_a_relay_written_item(
     store = make_store()
     await store.cache_upsert(tombstone("env:a", 7))
     relay_put_item(moto, cache_key, "env:a", b"relay-a")
-    assert states(await store.cache_get_all()) == {"env:a": (0, b"relay-a", False)}
+    assert as_states(await store.cache_get_all()) == {"env:a": (0, b"relay-a", False)}
     gone = tombstone("env:a", 9)
     assert await store.cache_upsert(gone) is True
     assert relay_view(moto, cache_key) == {}
-    assert states(await store.cache_get_all()) == {"env:a": (9, gone.blob, True)}
+    assert as_states(await store.cache_get_all()) == {"env:a": (9, gone.blob, True)}
 
 
 async def test_relay_full_rewrite_removes_our_tombstone_rows(
@@ -162,7 +152,7 @@ async def test_relay_full_rewrite_removes_our_tombstone_rows(
     store = make_store()
     await store.cache_set_all([item("env:a", 2), tombstone("env:b", 3)], False)
     relay_set_all(moto, cache_key, {"env:a": b"relay-a"})
-    assert states(await store.cache_get_all()) == {"env:a": (0, b"relay-a", False)}
+    assert as_states(await store.cache_get_all()) == {"env:a": (0, b"relay-a", False)}
 
 
 @pytest.mark.parametrize("write_mode", ["conditional", "batch"])
@@ -181,10 +171,10 @@ async def test_tombstone_left_in_the_item_attribute_by_0_1_moves_on_the_next_put
     )
     store = make_store(write_mode=write_mode)
     # The store cannot tell it is a tombstone (the codec does, from the envelope).
-    assert states(await store.cache_get_all()) == {"env:a": (7, old.blob, False)}
+    assert as_states(await store.cache_get_all()) == {"env:a": (7, old.blob, False)}
     await store.cache_set_all([old], False)
     assert relay_view(moto, cache_key) == {}
-    assert states(await store.cache_get_all()) == {"env:a": (7, old.blob, True)}
+    assert as_states(await store.cache_get_all()) == {"env:a": (7, old.blob, True)}
 
 
 async def test_an_equal_version_item_in_set_all_never_displaces_a_tombstone(
@@ -195,7 +185,7 @@ async def test_an_equal_version_item_in_set_all_never_displaces_a_tombstone(
     await store.cache_upsert(gone)
     await store.cache_set_all([StoredRecord("env:a", 7, b"item at the same version")], False)
     assert relay_view(moto, cache_key) == {}
-    assert states(await store.cache_get_all()) == {"env:a": (7, gone.blob, True)}
+    assert as_states(await store.cache_get_all()) == {"env:a": (7, gone.blob, True)}
 
 
 async def test_purge_and_clear_remove_tombstone_rows(

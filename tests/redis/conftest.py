@@ -10,18 +10,15 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from autoconfig_cache.records import StoredRecord
 from autoconfig_cache.store_spec import StoreSpec
 from autoconfig_cache_redis import RedisStore
-from tests.redis.servers import (
-    RedisClusterProcesses,
-    RedisServer,
-    SentinelProcesses,
-    TlsFiles,
-    make_tls_files,
-)
+from tests.netfixtures import CertificateFiles, make_ca
+from tests.redis.servers import RedisClusterProcesses, RedisServer, SentinelProcesses
 
 StoreMaker = Callable[..., RedisStore]
 
@@ -36,14 +33,14 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
 
 
 @pytest.fixture(scope="session")
-def tls_files(tmp_path_factory: pytest.TempPathFactory) -> TlsFiles:
+def tls_files(tmp_path_factory: pytest.TempPathFactory) -> CertificateFiles:
     """A throw-away CA and server certificate."""
-    return make_tls_files(tmp_path_factory.mktemp("redis-tls-certs"))
+    return make_ca(tmp_path_factory.mktemp("redis-tls-certs"))
 
 
 @pytest.fixture(scope="session")
 def tls_server(
-    tmp_path_factory: pytest.TempPathFactory, tls_files: TlsFiles
+    tmp_path_factory: pytest.TempPathFactory, tls_files: CertificateFiles
 ) -> Iterator[RedisServer]:
     """A TLS-only redis-server (``--port 0 --tls-port P``) shared by the session."""
     server = RedisServer(tmp_path_factory.mktemp("redis-tls"), tls=tls_files)
@@ -98,3 +95,23 @@ def make_store(cache_key: str) -> Iterator[StoreMaker]:
         return open_store(url, key or cache_key, **options)
 
     yield make
+
+
+def lose_every_optimistic_set_all(
+    store: RedisStore, other: RedisStore, intruder: Callable[[str, int], StoredRecord]
+) -> list[str]:
+    """Make every optimistic ("diff") ``set_all`` attempt of ``store`` lose its race: before each
+    one, ``other`` upserts a new record built by ``intruder``, so that ``store`` has to fall back
+    to its server-side full mode. Returns the list the modes of the set_all script are appended
+    to, in the order they run."""
+    script = store._script(store._get_client(), "set_all")
+    modes: list[str] = []
+
+    async def always_racing_script(*, keys: Any, args: Any) -> Any:
+        modes.append(args[0])
+        if args[0] == "diff":
+            await other.cache_upsert(intruder(f"env:intruder-{len(modes)}", 1))
+        return await script(keys=keys, args=args)
+
+    store._scripts["set_all"] = always_racing_script
+    return modes

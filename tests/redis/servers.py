@@ -6,8 +6,6 @@ directory, and is killed by the fixture that started it.
 
 from __future__ import annotations
 
-import datetime
-import ipaddress
 import os
 import signal
 import subprocess
@@ -15,90 +13,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-import attrs
 import redis
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
+from tests.netfixtures import CertificateFiles
 from tests.services import free_port, require_executable
 
 STARTUP_SECONDS = 15.0
-
-
-@attrs.frozen
-class TlsFiles:
-    """A self-signed CA and a server certificate for 127.0.0.1/localhost, as PEM files."""
-
-    ca_file: Path
-    cert_file: Path
-    key_file: Path
-
-
-def make_tls_files(directory: Path) -> TlsFiles:
-    """Generate a throw-away CA and a server certificate signed by it (EC P-256, 1 day)."""
-    now = datetime.datetime.now(datetime.UTC)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "autoconfig-cache test CA")])
-    ca_cert = (
-        x509.CertificateBuilder()
-        .subject_name(ca_name)
-        .issuer_name(ca_name)
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                key_cert_sign=True,
-                crl_sign=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), False)
-        .sign(ca_key, hashes.SHA256())
-    )
-    server_key = ec.generate_private_key(ec.SECP256R1())
-    server_cert = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")]))
-        .issuer_name(ca_name)
-        .public_key(server_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-            ),
-            critical=False,
-        )
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), False
-        )
-        .sign(ca_key, hashes.SHA256())
-    )
-    directory.mkdir(parents=True, exist_ok=True)
-    files = TlsFiles(directory / "ca.pem", directory / "server.pem", directory / "server.key")
-    files.ca_file.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
-    files.cert_file.write_bytes(server_cert.public_bytes(serialization.Encoding.PEM))
-    files.key_file.write_bytes(
-        server_key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return files
 
 
 class RedisServer:
@@ -115,7 +35,7 @@ class RedisServer:
         self,
         directory: Path,
         *,
-        tls: TlsFiles | None = None,
+        tls: CertificateFiles | None = None,
         extra: tuple[str, ...] = (),
         sentinel: str | None = None,
         password: str | None = None,
@@ -164,9 +84,9 @@ class RedisServer:
                 "--tls-port",
                 str(self.port),
                 "--tls-cert-file",
-                str(self.tls.cert_file),
+                str(self.tls.server_cert_file),
                 "--tls-key-file",
-                str(self.tls.key_file),
+                str(self.tls.server_key_file),
                 "--tls-ca-cert-file",
                 str(self.tls.ca_file),
                 "--tls-auth-clients",

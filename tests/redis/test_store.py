@@ -17,7 +17,7 @@ from autoconfig_cache.errors import (
 )
 from autoconfig_cache.records import StoredRecord
 from autoconfig_cache_redis.layout import versions_key
-from tests.redis.conftest import StoreMaker
+from tests.redis.conftest import StoreMaker, lose_every_optimistic_set_all
 from tests.redis.servers import RedisServer
 from tests.services import free_port
 
@@ -330,16 +330,7 @@ async def test_set_all_under_sustained_contention_falls_back_to_a_server_side_di
 ) -> None:
     store, other = make_store(redis_server.url), make_store(redis_server.url)
     await store.cache_set_all([rec("env:a", 1), rec("env:b", 1)], False)
-    script = store._script(store._get_client(), "set_all")
-    modes: list[str] = []
-
-    async def always_racing_script(*, keys: Any, args: Any) -> Any:
-        modes.append(args[0])
-        if args[0] == "diff":  # every optimistic attempt loses the race
-            await other.cache_upsert(rec(f"env:intruder-{len(modes)}", 1))
-        return await script(keys=keys, args=args)
-
-    store._scripts["set_all"] = always_racing_script
+    modes = lose_every_optimistic_set_all(store, other, rec)
     await store.cache_set_all([rec("env:a", 1), rec("env:b", 2)], False)
     assert modes == ["diff", "diff", "diff", "full"]
     assert by_field(await store.cache_get_all()) == {

@@ -8,24 +8,12 @@ that hash directly after each write, and play the Relay Proxy's writes with a pl
 
 from __future__ import annotations
 
-from typing import Any
-
 from autoconfig_cache.records import StoredRecord
+from autoconfig_cache.testing import as_states, tombstone
+from autoconfig_cache.testing import record as item
 from autoconfig_cache_redis.layout import tombstones_key, versions_key
-from tests.redis.conftest import StoreMaker
+from tests.redis.conftest import StoreMaker, lose_every_optimistic_set_all
 from tests.redis.servers import RedisClusterProcesses, RedisServer
-
-
-def item(field: str, version: int) -> StoredRecord:
-    return StoredRecord(field, version, f"item {field}@{version}".encode())
-
-
-def tombstone(field: str, version: int) -> StoredRecord:
-    return StoredRecord(field, version, f"tombstone {field}@{version}".encode(), deleted=True)
-
-
-def states(records: list[StoredRecord]) -> dict[str, tuple[int, bytes, bool]]:
-    return {r.field: (r.version, r.blob, r.deleted) for r in records}
 
 
 def relay_view(server: RedisServer, cache_key: str) -> dict[bytes, bytes]:
@@ -64,7 +52,7 @@ async def test_after_each_upsert_and_delete_the_relay_reads_exactly_the_live_ite
     back = item("env:b", 4)
     assert await store.cache_upsert(back) is True
     assert relay_view(redis_server, cache_key) == blobs(a, back)
-    assert states(await store.cache_get_all()) == {
+    assert as_states(await store.cache_get_all()) == {
         "env:a": (2, a.blob, False),
         "env:b": (4, back.blob, False),
         "filter:c": (5, filter_gone.blob, True),
@@ -85,7 +73,7 @@ async def test_after_each_set_all_the_relay_reads_exactly_the_live_items(
     a2, b2, d = tombstone("env:a", 3), item("env:b", 4), tombstone("env:d", 9)
     await store.cache_set_all([a2, b2, c, d], False)
     assert relay_view(redis_server, cache_key) == blobs(b2, c)
-    assert states(await store.cache_get_all()) == {
+    assert as_states(await store.cache_get_all()) == {
         "env:a": (3, a2.blob, True),
         "env:b": (4, b2.blob, False),
         "filter:c": (2, c.blob, False),
@@ -106,14 +94,14 @@ async def test_relay_put_over_a_tombstone_reads_as_a_relay_written_item(
     await store.cache_upsert(tombstone("env:a", 7))
     relay_put(redis_server, cache_key, {"env:a": b"relay-a"})
     # The Relay Proxy's item is what both readers see, as a record of unknown version.
-    assert states(await store.cache_get_all()) == {"env:a": (0, b"relay-a", False)}
+    assert as_states(await store.cache_get_all()) == {"env:a": (0, b"relay-a", False)}
     # Any write replaces it, as for any Relay-written field, and drops the stale tombstone.
     ours = item("env:a", 2)
     assert await store.cache_upsert(ours) is True
     assert relay_view(redis_server, cache_key) == blobs(ours)
     with redis_server.client() as client:
         assert client.hexists(tombstones_key(cache_key), "env:a") == 0
-    assert states(await store.cache_get_all()) == {"env:a": (2, ours.blob, False)}
+    assert as_states(await store.cache_get_all()) == {"env:a": (2, ours.blob, False)}
     await store.cache_close()
 
 
@@ -127,7 +115,7 @@ async def test_set_all_deletes_again_an_item_a_relay_wrote_over_a_tombstone(
     kept = item("env:b", 2)
     await store.cache_set_all([gone, kept], False)
     assert relay_view(redis_server, cache_key) == blobs(kept)
-    assert states(await store.cache_get_all()) == {
+    assert as_states(await store.cache_get_all()) == {
         "env:a": (7, gone.blob, True),
         "env:b": (2, kept.blob, False),
     }
@@ -142,7 +130,7 @@ async def test_relay_put_leaves_tombstones_of_fields_it_does_not_write_guarding(
     gone = tombstone("env:b", 7)
     await store.cache_upsert(gone)
     relay_put(redis_server, cache_key, {"env:a": b"relay-a"})
-    assert states(await store.cache_get_all())["env:b"] == (7, gone.blob, True)
+    assert as_states(await store.cache_get_all())["env:b"] == (7, gone.blob, True)
     # A lagging writer of ours still cannot bring the deleted item back.
     assert await store.cache_upsert(item("env:b", 6)) is False
     assert relay_view(redis_server, cache_key) == {b"env:a": b"relay-a"}
@@ -158,11 +146,11 @@ async def test_tombstone_left_in_the_data_hash_by_0_1_loads_and_moves_on_the_nex
         client.hset(versions_key(cache_key), mapping={"env:a": "7", "env:b": "4"})
     store = make_store(redis_server.url)
     # The store cannot tell it is a tombstone (the codec does, from the envelope).
-    assert states(await store.cache_get_all())["env:a"] == (7, old.blob, False)
+    assert as_states(await store.cache_get_all())["env:a"] == (7, old.blob, False)
     # The next put carries the same tombstone at the same version: it moves out of sight.
     await store.cache_set_all([old, StoredRecord("env:b", 4, b"item-b")], False)
     assert relay_view(redis_server, cache_key) == {b"env:b": b"item-b"}
-    assert states(await store.cache_get_all()) == {
+    assert as_states(await store.cache_get_all()) == {
         "env:a": (7, old.blob, True),
         "env:b": (4, b"item-b", False),
     }
@@ -179,7 +167,7 @@ async def test_tombstone_left_in_the_data_hash_by_0_1_moves_on_a_newer_delete(
     newer = tombstone("env:a", 9)
     assert await store.cache_upsert(newer) is True
     assert relay_view(redis_server, cache_key) == {}
-    assert states(await store.cache_get_all()) == {"env:a": (9, newer.blob, True)}
+    assert as_states(await store.cache_get_all()) == {"env:a": (9, newer.blob, True)}
     await store.cache_close()
 
 
@@ -191,7 +179,7 @@ async def test_an_equal_version_item_in_set_all_never_displaces_a_tombstone(
     await store.cache_upsert(gone)
     await store.cache_set_all([StoredRecord("env:a", 7, b"item at the same version")], False)
     assert relay_view(redis_server, cache_key) == {}
-    assert states(await store.cache_get_all()) == {"env:a": (7, gone.blob, True)}
+    assert as_states(await store.cache_get_all()) == {"env:a": (7, gone.blob, True)}
     await store.cache_close()
 
 
@@ -204,21 +192,12 @@ async def test_server_side_set_all_moves_and_removes_tombstones_too(
     with redis_server.client() as client:  # a 0.1 tombstone, to be moved by the full mode
         client.hset(cache_key, "env:old", moved.blob)
         client.hset(versions_key(cache_key), "env:old", "5")
-    script = store._script(store._get_client(), "set_all")
-    modes: list[str] = []
-
-    async def always_racing_script(*, keys: Any, args: Any) -> Any:
-        modes.append(args[0])
-        if args[0] == "diff":  # every optimistic attempt loses the race
-            await other.cache_upsert(tombstone(f"env:intruder-{len(modes)}", 1))
-        return await script(keys=keys, args=args)
-
-    store._scripts["set_all"] = always_racing_script
+    modes = lose_every_optimistic_set_all(store, other, tombstone)
     deleted = tombstone("env:a", 3)
     await store.cache_set_all([moved, deleted], False)
     assert modes[-1] == "full"
     assert relay_view(redis_server, cache_key) == {}
-    assert states(await store.cache_get_all()) == {
+    assert as_states(await store.cache_get_all()) == {
         "env:old": (5, moved.blob, True),
         "env:a": (3, deleted.blob, True),
     }
@@ -259,7 +238,7 @@ async def test_tombstones_work_in_a_cluster_with_a_tagged_cache_key(
     a = item("env:a", 2)
     await store.cache_set_all([a, tombstone("env:b", 3)], False)
     assert await store.cache_upsert(tombstone("env:a", 3)) is True
-    assert states(await store.cache_get_all()) == {
+    assert as_states(await store.cache_get_all()) == {
         "env:a": (3, tombstone("env:a", 3).blob, True),
         "env:b": (3, tombstone("env:b", 3).blob, True),
     }

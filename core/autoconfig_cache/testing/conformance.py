@@ -97,6 +97,14 @@ OPERATIONS_AFTER_CLOSE: dict[str, Callable[[StoreHooks], Awaitable[object]]] = {
 }
 
 
+async def _open_another(store_factory: Callable[[], Any]) -> StoreHooks:
+    """Another store object from the subclass's ``store_factory`` (sync or async), as hooks."""
+    other = store_factory()
+    if inspect.isawaitable(other):
+        other = await other
+    return StoreHooks(other)
+
+
 #: Name of the seam a read-then-write store awaits between its read and its write.
 SEAM = "_between_read_and_write"
 
@@ -248,10 +256,7 @@ class StoreConformance:
                 if conformance_store_factory is None:
                     writers.append(conformance_hooks)
                     continue
-                other = conformance_store_factory()
-                if inspect.isawaitable(other):
-                    other = await other
-                hooks = StoreHooks(other)
+                hooks = await _open_another(conformance_store_factory)
                 opened.append(hooks)
                 writers.append(hooks)
             yield writers
@@ -267,10 +272,7 @@ class StoreConformance:
         if conformance_store_factory is None:
             yield conformance_hooks
             return
-        other = conformance_store_factory()
-        if inspect.isawaitable(other):
-            other = await other
-        hooks = StoreHooks(other)
+        hooks = await _open_another(conformance_store_factory)
         try:
             yield hooks
         finally:
