@@ -1,9 +1,14 @@
-"""Builders of AutoConfig item JSON for tests (values generated, never hard-coded secrets)."""
+"""Builders of AutoConfig item JSON for tests (values generated, never hard-coded secrets).
+
+Every SDK and mobile key comes from :func:`tests.secret_values.new_item_key`, so the session's
+secret scan finds any of them logged in clear."""
 
 from __future__ import annotations
 
 import secrets
 from typing import Any
+
+from tests.secret_values import new_item_key
 
 
 def env_json(env_id: str, version: int = 1, **extra: Any) -> dict[str, Any]:
@@ -12,10 +17,10 @@ def env_json(env_id: str, version: int = 1, **extra: Any) -> dict[str, Any]:
         "envID": env_id,
         "envKey": f"key-{env_id}",
         "envName": f"Env {env_id}",
-        "mobKey": f"mob-{secrets.token_hex(12)}",
+        "mobKey": new_item_key("mob"),
         "projKey": "proj",
         "projName": "Project",
-        "sdkKey": {"value": f"sdk-{secrets.token_hex(12)}"},
+        "sdkKey": {"value": new_item_key("sdk")},
         "defaultTtl": 5,
         "secureMode": False,
         "version": version,
@@ -45,17 +50,17 @@ def concurrent_env_json(env_id: str, version: int = 1, **extra: Any) -> dict[str
         {"key": "default", "value": sdk, "hasViews": False},
         {
             "key": "rotating",
-            "value": f"sdk-{secrets.token_hex(12)}",
+            "value": new_item_key("sdk"),
             "expiry": 1_900_000_000_000,
             "hasViews": False,
         },
-        {"key": "views-only", "value": f"sdk-{secrets.token_hex(12)}", "hasViews": True},
+        {"key": "views-only", "value": new_item_key("sdk"), "hasViews": True},
     ]
     data["mobileKeys"] = [
         {"key": "default", "value": mob, "hasViews": False},
         {
             "key": "second",
-            "value": f"mob-{secrets.token_hex(12)}",
+            "value": new_item_key("mob"),
             "expiry": 1_900_000_000_000,
             "hasViews": False,
         },

@@ -37,10 +37,11 @@ from tests.relay_dialects import (
     concurrent_environment,
     secrets_in,
 )
+from tests.secret_values import known_secret
 
 #: Surrounding spaces on purpose: both sides trim the explicit encryption key.
-ENCRYPTION_KEY = "  relay-shared-encryption-key-7c1e  "
-NEW_ENCRYPTION_KEY = "relay-rotated-encryption-key-93ad"
+ENCRYPTION_KEY = known_secret("  relay-shared-encryption-key-7c1e  ")
+NEW_ENCRYPTION_KEY = known_secret("relay-rotated-encryption-key-93ad")
 
 dialects = pytest.mark.parametrize("dialect", DIALECTS, ids=str)
 

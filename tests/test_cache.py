@@ -23,10 +23,11 @@ from autoconfig_cache.errors import StoreUnavailableError
 from autoconfig_cache.hookspecs import hookimpl
 from autoconfig_cache.plugins import PluginRegistry
 from autoconfig_cache.stores.memory import MemoryStore
+from tests.secret_values import known_secret
 
 from .items import env_json, filter_json
 
-KEY = "facade test key"
+KEY = known_secret("facade test key")
 
 
 def snapshot(

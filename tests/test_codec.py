@@ -27,10 +27,11 @@ from autoconfig_cache.hookspecs import hookimpl
 from autoconfig_cache.models import Environment, Filter, Tombstone
 from autoconfig_cache.plugins import PluginRegistry
 from autoconfig_cache.records import ItemKind, store_version
+from tests.secret_values import known_secret
 
 from .items import env_json, filter_json
 
-KEY = "correct horse battery staple"
+KEY = known_secret("correct horse battery staple")
 
 
 def make_cache(

@@ -37,8 +37,9 @@ from autoconfig_cache.store_spec import StoreSpec
 from autoconfig_cache.stores.memory import MemoryStore
 from autoconfig_cache.testing import StoreConformance
 from tests.items import env_json
+from tests.secret_values import known_secret
 
-KEY = "contract-test-encryption-key"
+KEY = known_secret("contract-test-encryption-key")
 ROOT = Path(__file__).resolve().parents[1]
 
 # ---------------------------------------------------------------------------------------------

@@ -14,8 +14,9 @@ import pytest
 from autoconfig_cache.errors import ConfigurationError
 from autoconfig_cache.options import option, option_infos, options_table, parse_options
 from autoconfig_cache.store_spec import StoreSpec
+from tests.secret_values import known_secret
 
-SECRET = "sdk-0123456789-very-secret-password-WXYZ"
+SECRET = known_secret("sdk-0123456789-very-secret-password-WXYZ")
 
 
 @attrs.frozen

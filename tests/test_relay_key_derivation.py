@@ -24,11 +24,12 @@ from autoconfig_cache.errors import ConfigurationError
 from autoconfig_cache.plugins import PluginRegistry
 from autoconfig_cache.records import StoredRecord
 from autoconfig_cache.stores.memory import MemoryStore
+from tests.secret_values import known_secret
 
 from .cli.conftest import run_cli
 from .items import env_json
 
-KEY = "relay derivation test key"
+KEY = known_secret("relay derivation test key")
 
 
 def relay_aes_key(material: bytes, derivation: str) -> bytes:

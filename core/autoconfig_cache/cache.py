@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import struct
 from collections import Counter
-from collections.abc import Awaitable, Mapping, Sequence
+from collections.abc import Awaitable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Self, TypeVar
@@ -35,6 +36,8 @@ from .errors import (
     MalformedEnvelopeError,
     MalformedItemError,
     NewerFormatError,
+    PartialWriteError,
+    RefusedRecord,
     StoreClosedError,
     UnknownKindError,
     UnknownModelVersionError,
@@ -50,9 +53,13 @@ from .plugins import (
     get_registry,
 )
 from .records import ItemKind, StoredRecord, field_name, parse_field, store_version
+from .refusals import StoreRefusals
 from .report import LoadReport, SkippedItem, SkipReason
 from .store_spec import StoreSpec
+from .storebase import MAX_STORED_VERSION, is_damaged_version, shown_version
 from .stores.null import NullStore
+from .validation import MAX_VERSION as _MAX_ITEM_VERSION
+from .validation import item_id_problem, version_problem
 
 if TYPE_CHECKING:
     from .maintenance import KeyRotation
@@ -71,6 +78,12 @@ _SKIP_REASONS: dict[type[CodecError], SkipReason] = {
     UnknownKindError: SkipReason.UNKNOWN_KIND,
     UnknownModelVersionError: SkipReason.UNKNOWN_MODEL_VERSION,
 }
+
+#: What encoding an item can raise because of the item itself (a number the blob header cannot
+#: hold, a string UTF-8 cannot encode, nesting the JSON encoder cannot walk): such an item is
+#: refused on its own. Anything else (an encryption plugin that cannot reach its KMS, say) fails
+#: the whole write, which is retried.
+_UNENCODABLE = (RecursionError, OverflowError, UnicodeError, struct.error, TypeError, ValueError)
 
 
 @attrs.frozen
@@ -156,6 +169,7 @@ class AutoConfigCache:
             builtin_encryption=self._encryption,
         )
         self._in_flight = InFlight()
+        self._refusals = StoreRefusals()
         self._needs_rewrite: set[str] = set()
         self._newer_records: dict[str, StoredRecord] = {}
         # relay format, `auto` derivation: settled by the first load (or, for a process that
@@ -241,6 +255,12 @@ class AutoConfigCache:
         return self._closed
 
     @property
+    def refusals(self) -> StoreRefusals:
+        """Records refused by the store (or that could not be encoded) that are still refused,
+        and how many were since this cache was opened."""
+        return self._refusals
+
+    @property
     def hook(self) -> pluggy.HookRelay:
         """The cache's own hook relay (store, encryption, migration, observers)."""
         return self._pm.hook
@@ -316,6 +336,13 @@ class AutoConfigCache:
         current_key = self.codec.keys.current
         decode = self.codec.decode_parts
         for record in records:
+            problem = _stored_problem(record)
+            if problem is not None:
+                logger.warning(
+                    "cache item %s skipped (%s): %s", record.field, problem.reason, problem.message
+                )
+                skipped.append(problem)
+                continue
             try:
                 item, model_version, key, cached_at_ms, derivation, legacy = decode(record)
             except CodecError as exc:
@@ -365,6 +392,10 @@ class AutoConfigCache:
         inspected: list[InspectedRecord] = []
         evidence: Counter[KeyDerivation] = Counter()
         for record in records:
+            problem = _stored_problem(record)
+            if problem is not None:
+                inspected.append(InspectedRecord(record, None, None, None, None, problem))
+                continue
             key_id = self.codec.key_id_of(record)
             try:
                 decoded = self.codec.decode(record)
@@ -459,11 +490,16 @@ class AutoConfigCache:
         :param keep: stored records to keep as they are, byte for byte, beside ``snapshot``:
             records a newer release wrote, which this one can neither load nor re-encrypt
             (``cache rotate-key`` keeps them). A record whose field ``snapshot`` has is ignored.
+        :raises PartialWriteError: after writing the rest, when the store refused records or
+            items cannot be encoded (``refused``; each logged once and kept in
+            :attr:`refusals`); what the store held for them is left as it was.
         """
         await self._settle_relay_derivation("set_all")
-        encode = self.codec.encode
-        records = [encode(item) for item in snapshot.items()]
-        records.extend(encode(tombstone) for tombstone in snapshot.tombstones)
+        records, unencodable = self._encode_all([*snapshot.items(), *snapshot.tombstones])
+        if unencodable:
+            # Left out of the write, which would delete what the store holds for them: keep
+            # that instead, as the store does for a record it refuses.
+            keep = [*keep, *await self._stored_copies({entry.field for entry in unencodable})]
         if self._newer_records:
             # A record a newer release wrote (a model version or v2 blob format this release
             # does not know) is never replaced at the same version: the store is handed that
@@ -487,13 +523,75 @@ class AutoConfigCache:
                 "key or in an older format at the last load",
                 len(self._needs_rewrite),
             )
-        await self._write(
-            self._pm.hook.cache_set_all(
-                records=records, rewrite_unchanged=rewrite_unchanged or repair
-            ),
-            "set_all",
-        )
+        try:
+            await self._write(
+                self._pm.hook.cache_set_all(
+                    records=records, rewrite_unchanged=rewrite_unchanged or repair
+                ),
+                "set_all",
+            )
+        except PartialWriteError as exc:
+            self._refusals.replace([*unencodable, *exc.refused])
+            if exc.only_refused:
+                self._needs_rewrite.clear()  # the repair reached every record it could
+            if not unencodable:
+                raise
+            raise PartialWriteError(
+                "set_all", exc.retryable_fields, refused=[*unencodable, *exc.refused]
+            ) from exc
+        self._refusals.replace(unencodable)
         self._needs_rewrite.clear()
+        if unencodable:
+            raise PartialWriteError("set_all", refused=unencodable)
+
+    def _encode_all(
+        self, items: Iterable[Item | Tombstone]
+    ) -> tuple[list[StoredRecord], list[RefusedRecord]]:
+        """The records of ``items``, and those refused before reaching the store."""
+        records: list[StoredRecord] = []
+        refused: list[RefusedRecord] = []
+        encode = self.codec.encode
+        for item in items:
+            # The common case first: a valid item encodes, with no check beyond the codec's.
+            if _plausible(item):
+                try:
+                    records.append(encode(item))
+                    continue
+                except _UNENCODABLE as exc:
+                    refused.append(_refused_item(item, _encode_failure(exc)))
+                    continue
+            refused.append(_refused_item(item, _invalid_item(item)))
+        return records, refused
+
+    def _encode_one(self, item: Item | Tombstone, operation: str) -> StoredRecord:
+        """The record of ``item``; raises :class:`PartialWriteError` when it cannot be made."""
+        records, refused = self._encode_all([item])
+        if refused:
+            self._refusals.note(refused)
+            raise PartialWriteError(operation, refused=refused)
+        return records[0]
+
+    async def _stored_copies(self, fields: set[str]) -> list[StoredRecord]:
+        """The stored records of ``fields`` that are records this project wrote (to keep)."""
+        return [
+            record
+            for record in await self.get_records()
+            if record.field in fields
+            and record.problem is None
+            and not is_damaged_version(record.version)
+        ]
+
+    async def _write_record(self, record: StoredRecord, operation: str) -> bool:
+        """``cache_upsert`` of one record, unless the store refused it at this very version."""
+        if self._refusals.is_refused(record):
+            return False  # the same refusal again: not retried until the version changes
+        try:
+            written: bool = await self._write(self._pm.hook.cache_upsert(record=record), operation)
+        except PartialWriteError as exc:
+            self._refusals.note(exc.refused)
+            raise
+        self._refusals.resolved([record.field])
+        return written
 
     def _keep_newer(self, record: StoredRecord) -> StoredRecord:
         """The stored record a newer release wrote for ``record``'s field at its version, if any."""
@@ -503,12 +601,13 @@ class AutoConfigCache:
     async def upsert(self, item: Item) -> bool:
         """Store ``item`` unless the store holds the same or a newer version.
 
-        :return: ``True`` if written.
+        :return: ``True`` if written; ``False`` also when the store refused this very record
+            before (it is not sent again until its version changes).
+        :raises PartialWriteError: the store refused the record, or it cannot be encoded
+            (``refused`` says why; logged once).
         """
         await self._settle_relay_derivation("upsert")
-        record = self.codec.encode(item)
-        written: bool = await self._write(self._pm.hook.cache_upsert(record=record), "upsert")
-        return written
+        return await self._write_record(self._encode_one(item, "upsert"), "upsert")
 
     async def delete(self, kind: ItemKind, item_id: str, version: int) -> bool:
         """Record that an item was deleted at ``version``, unless the store holds a newer state.
@@ -519,9 +618,8 @@ class AutoConfigCache:
         :return: ``True`` if the tombstone was written.
         """
         await self._settle_relay_derivation("delete")
-        record = self.codec.encode(Tombstone(kind, item_id, version))
-        written: bool = await self._write(self._pm.hook.cache_upsert(record=record), "delete")
-        return written
+        record = self._encode_one(Tombstone(kind, item_id, version), "delete")
+        return await self._write_record(record, "delete")
 
     async def purge(self, kind: ItemKind, item_id: str, version: int) -> bool:
         """Remove an item's record (item or tombstone) outright, if stored below ``version``.
@@ -603,3 +701,49 @@ def _skipped(field: str, exc: CodecError) -> SkippedItem:
             SkipReason.MALFORMED,
         )
     return SkippedItem(field=field, reason=reason, message=str(exc))
+
+
+def _stored_problem(record: StoredRecord) -> SkippedItem | None:
+    """Why ``record`` is skipped before decoding: the store flagged it as foreign data, or its
+    version is damaged (the guards treat such a version as unknown, so a write replaces it)."""
+    if record.problem is not None:
+        return SkippedItem(record.field, SkipReason.FOREIGN_DATA, record.problem)
+    if is_damaged_version(record.version):
+        return SkippedItem(
+            record.field,
+            SkipReason.INVALID_VERSION,
+            f"the stored version, {shown_version(record.version)}, is outside "
+            f"0..{MAX_STORED_VERSION}; the next write of the item replaces it",
+        )
+    return None
+
+
+def _plausible(item: Item | Tombstone) -> bool:
+    """A quick test that ``item``'s version and id are valid (the common case)."""
+    version = item.version
+    return type(version) is int and 0 <= version <= _MAX_ITEM_VERSION and bool(item.id)
+
+
+def _invalid_item(item: Item | Tombstone) -> str:
+    """Why ``item`` (which failed :func:`_plausible`) is refused."""
+    problem = version_problem(item.version)
+    if problem is not None:
+        return f"its version {problem}"
+    return f"its id is invalid: {item_id_problem(item.id) or 'empty'}"
+
+
+def _encode_failure(exc: BaseException) -> str:
+    # The exception's message names a type, a character or a limit, never a value's text; cut
+    # all the same, since it is logged.
+    return f"it cannot be encoded ({type(exc).__name__}: {str(exc)[:200]})"
+
+
+def _refused_item(item: Item | Tombstone, reason: str) -> RefusedRecord:
+    deleted = isinstance(item, Tombstone)
+    version = item.version
+    return RefusedRecord(
+        field_name(item.kind, item.id),
+        store_version(version, deleted=deleted) if type(version) is int else 0,
+        reason,
+        deleted,
+    )

@@ -6,6 +6,12 @@ carries a secret in clear: messages that mention a key use :func:`autoconfig_cac
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
+
+import attrs
+
+from .records import ItemKind, parse_field
+
 
 class AutoConfigCacheError(Exception):
     """Base class of every error this package raises on purpose."""
@@ -81,15 +87,115 @@ class StoreSchemaError(StoreError):
     """The store exists but does not have the expected layout (e.g. a table's key schema)."""
 
 
-class PartialWriteError(StoreError):
-    """Some records of a batch could not be written; ``failed_fields`` names them."""
+@attrs.frozen
+class RefusedRecord:
+    """A record a store refused to hold, and why: it breaks a limit of the backend (DynamoDB's
+    400 KB item size, say) or its version is outside the valid range. Writing it again at the
+    same version would fail the same way, so it is not retried until its version changes.
 
-    def __init__(self, message: str, failed_fields: list[str]) -> None:
-        self.failed_fields = failed_fields
+    :param field: the record's field (``env:<id>`` or ``filter:<id>``).
+    :param version: the record's version as the store compares it (see
+        :func:`autoconfig_cache.records.store_version`).
+    :param reason: why, in words an operator can act on; never a secret nor the blob.
+    :param deleted: the record is a tombstone.
+    """
+
+    field: str
+    version: int
+    reason: str
+    deleted: bool = False
+
+    @property
+    def kind(self) -> ItemKind | None:
+        """The item's kind, or ``None`` when the field is not an item field."""
+        parsed = parse_field(self.field)
+        return parsed[0] if parsed is not None else None
+
+    @property
+    def item_id(self) -> str | None:
+        """The item's id, or ``None`` when the field is not an item field."""
+        parsed = parse_field(self.field)
+        return parsed[1] if parsed is not None else None
+
+    def describe(self) -> str:
+        """One line naming the record (escaped) and the reason."""
+        what = "tombstone of " if self.deleted else ""
+        version = _shown_number(self.version)
+        return f"{what}{_shown_field(self.field)} at stored version {version}: {self.reason}"
+
+    def to_json(self) -> dict[str, object]:
+        """A JSON-ready dict (``/status``)."""
+        kind = self.kind
+        return {
+            "field": _shown_field(self.field),
+            "kind": str(kind) if kind is not None else None,
+            "id": self.item_id,
+            # A number JSON readers hold exactly (64 bits), else as text.
+            "version": self.version
+            if -(2**63) <= self.version < 2**63
+            else _shown_number(self.version),
+            "deleted": self.deleted,
+            "reason": self.reason,
+        }
+
+
+class PartialWriteError(StoreError):
+    """Some records of a batch were not written; the others were.
+
+    ``failed_fields`` names every field not written. ``refused`` holds the records the store
+    refused for good (:class:`RefusedRecord`, each with its reason): sending them again at the
+    same version cannot succeed. The other failed fields (``retryable_fields``: a throttled
+    batch past its deadline, say) may succeed later.
+
+    :param message: what was being done, e.g. ``"DynamoDB set_all on table 'cache'"``.
+    :param failed_fields: fields not written for a reason that may pass (refused records need
+        not be repeated here: they are added).
+    :param refused: records refused for good.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        failed_fields: Sequence[str] = (),
+        *,
+        refused: Iterable[RefusedRecord] = (),
+    ) -> None:
+        self.refused: tuple[RefusedRecord, ...] = tuple(refused)
+        refused_fields = {entry.field for entry in self.refused}
+        self.retryable_fields: list[str] = [
+            field for field in failed_fields if field not in refused_fields
+        ]
+        self.failed_fields: list[str] = [
+            *self.retryable_fields,
+            *(entry.field for entry in self.refused),
+        ]
+        shown = [
+            *(_shown_field(field) for field in self.retryable_fields),
+            *(f"{_shown_field(entry.field)} (refused: {entry.reason})" for entry in self.refused),
+        ]
         super().__init__(
-            f"{message}: {len(failed_fields)} record(s) not written: "
-            f"{', '.join(failed_fields[:10])}{' ...' if len(failed_fields) > 10 else ''}"
+            f"{message}: {len(shown)} record(s) not written: "
+            f"{', '.join(shown[:10])}{' ...' if len(shown) > 10 else ''}"
         )
+
+    @property
+    def only_refused(self) -> bool:
+        """Every record not written was refused for good: nothing is worth retrying."""
+        return not self.retryable_fields
+
+
+def _shown_number(value: int) -> str:
+    """``value`` as text, or its size when huge (``str()`` raises past 4,300 digits)."""
+    if value.bit_length() > 100:
+        return f"a number of about {int(value.bit_length() * 0.30103) + 1} digits"
+    return str(value)
+
+
+def _shown_field(field: str) -> str:
+    """``field`` for a message: as it is when printable and short, else escaped and cut, so
+    that a field from data cannot start a forged log line."""
+    shown = field if field.isprintable() else repr(field)
+    return shown if len(shown) <= 80 else f"{shown[:80]}... ({len(field)} characters)"
 
 
 class CodecError(AutoConfigCacheError):

@@ -156,7 +156,10 @@ def cache_get_all() -> Awaitable[list[StoredRecord]] | None:
     optional capability ``keeps_tombstones_apart = True`` returns the tombstones it holds apart
     with :attr:`StoredRecord.deleted` set, and the field, version and blob they were written
     with; any other store returns them like any record (the flag may then be ``False``: the
-    core recognises a tombstone from its decrypted envelope).
+    core recognises a tombstone from its decrypted envelope). Whatever is in a record's place
+    but is not one (a value of the wrong type) is returned as
+    :func:`~autoconfig_cache.storebase.foreign_record`, never raised for nor dropped: the core
+    reports it.
 
     :return: an awaitable of the records; ``None`` only from a plugin that is not a store.
     :raises StoreError: (or a subclass) when the store cannot be read.
@@ -181,9 +184,15 @@ def cache_set_all(
     tombstone of one field replace each other under the same version rules; any other store may
     ignore the flag.
 
+    A stored version that is not an integer in ``0..MAX_STORED_VERSION`` is damaged: replace it
+    as if unknown. A record the store cannot hold (a backend limit, a version outside that
+    range) is refused: write the others, leave that field as it is, then raise
+    :class:`~autoconfig_cache.errors.PartialWriteError` with it in ``refused``.
+
     :param records: the full snapshot, one record per field (no duplicates).
     :param rewrite_unchanged: rewrite records whose stored version is equal.
-    :raises PartialWriteError: naming the fields that could not be written.
+    :raises PartialWriteError: naming the records refused (``refused``) and the fields that could
+        not be written for another reason (``failed_fields``), once the rest is written.
     :raises StoreError: when the store cannot be written.
     """
 
@@ -204,6 +213,7 @@ def cache_upsert(record: StoredRecord) -> Awaitable[bool] | None:
     replaces either kind. Any other store may ignore the flag.
 
     :return: an awaitable of ``True`` if written, ``False`` if a same or newer version was there.
+    :raises PartialWriteError: with the record in ``refused`` when the store cannot hold it.
     :raises StoreError: when the store cannot be written.
     """
 

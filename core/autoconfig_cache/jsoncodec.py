@@ -1,82 +1,145 @@
 """Fast JSON with the standard library's behaviour, minus what no store can hold.
 
 Start-up from a cache of 10,000 environments, and a 10 MB stream ``put``, are dominated by JSON
-parsing; orjson parses about five times faster than :mod:`json`. Where orjson refuses input the
-standard library accepts (integers too large for a double, ``NaN``, ``Infinity``), the standard
-library decides, so what is accepted never depends on the accelerator — with two exceptions,
+parsing. msgspec parses faster than :mod:`json` (and than orjson) and, like :mod:`json`, keeps
+integers of any size exact (orjson silently turns integers beyond 64 bits into floats, which would
+change an item's unknown fields on their way through the cache). Where msgspec refuses input the
+standard library accepts (``NaN``, ``Infinity``, lone surrogates), the standard library decides,
+so what is accepted never depends on the accelerator — with two exceptions,
 refused whichever parser runs, because a value holding them cannot be written back as UTF-8 JSON
 or walked without exhausting the stack:
 
 * a lone surrogate escape (``"\\ud800"``): not a Unicode character, it cannot be encoded as UTF-8;
-* nesting deeper than :data:`MAX_DEPTH` (orjson's own limit), which would otherwise end in a
+* nesting deeper than :data:`MAX_DEPTH` (or than the interpreter's recursion limit allows), which would otherwise end in a
   :class:`RecursionError` in the standard library or in any code walking the result.
 
 Both, and integers over the standard library's digit limit, raise :class:`JSONDecodeError`.
+
+:func:`loads_lenient` is for data made of many independent items (a stream ``put`` or ``patch``,
+a ``cache import`` file): it lets lone surrogates through and says whether the value may hold
+one, so that only the item holding it is refused (by
+:func:`autoconfig_cache.validation.check_strings`), not the whole document. Nesting deeper than
+:data:`MAX_DEPTH` and over-long integers still refuse the whole document there: no walk over
+such a value is safe, and no item is known before it is parsed.
 """
 
 from __future__ import annotations
 
 import json
+import sys
 from typing import Any
 
+import msgspec
 import orjson
 
+from .validation import unencodable_string
+
 JSONDecodeError = json.JSONDecodeError
-#: The deepest nesting of arrays and objects accepted (orjson refuses anything deeper).
+#: The deepest nesting of arrays and objects accepted.
 MAX_DEPTH = 1024
+
+# One decoder, reused: building it per call costs more than parsing a small event.
+_decoder = msgspec.json.Decoder()
 
 
 def loads(data: bytes | str) -> Any:
-    """Parse JSON; raises :class:`json.JSONDecodeError` (or ``UnicodeDecodeError``) on bad input."""
+    """Parse JSON; raises :class:`json.JSONDecodeError` (or ``UnicodeDecodeError``) on bad input,
+    a lone surrogate anywhere included."""
     try:
-        return orjson.loads(data)
-    except orjson.JSONDecodeError as exc:
-        refused = exc  # orjson's error says what and where; it is a json.JSONDecodeError
-    try:
-        value = json.loads(data)
+        return _decoder.decode(data)
+    except msgspec.DecodeError as exc:
+        refused = _refusal(data, exc)
     except RecursionError:
-        raise refused from None
-    except (JSONDecodeError, UnicodeDecodeError):  # both ValueErrors, the standard library's own
-        raise
-    except ValueError:  # an integer over sys.get_int_max_str_digits() digits
-        raise refused from None
-    if not _storable(value):
+        return _deep(data)
+    value = _fallback(data, refused)
+    if unencodable_string(value) is not None:
         raise refused
     return value
 
 
-def _storable(value: Any) -> bool:
-    """No lone surrogate in any string or key, nesting within :data:`MAX_DEPTH`.
+def loads_lenient(data: bytes | str) -> tuple[Any, bool]:
+    """Parse JSON, letting lone surrogates through: ``(value, clean)``.
+
+    ``clean`` is ``True`` when msgspec parsed the input, which then holds no lone surrogate; when
+    ``False`` the standard library did, and the value may hold some: check each item with
+    :func:`autoconfig_cache.validation.check_strings` before keeping it.
+
+    :raises json.JSONDecodeError: not JSON, nesting deeper than :data:`MAX_DEPTH`, or an integer
+        over the standard library's digit limit (the whole document is refused).
+    :raises UnicodeDecodeError: ``data`` is bytes that are not UTF-8.
+    """
+    try:
+        return _decoder.decode(data), True
+    except msgspec.DecodeError as exc:
+        refused = _refusal(data, exc)
+    except RecursionError:
+        return _deep(data), True
+    return _fallback(data, refused), False
+
+
+def _deep(data: bytes | str) -> Any:
+    """Input nested deeper than msgspec's share of the interpreter's recursion limit.
+
+    orjson parses nesting up to :data:`MAX_DEPTH` without recursing in Python, and refuses lone
+    surrogates as msgspec does (so its value is clean). Its one difference, integers beyond 64
+    bits read as floats, is accepted for such documents only: no AutoConfig item nests anywhere
+    near this deep, and the alternative is refusing every item of the document.
+    """
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        if "depth limit" in str(exc):
+            raise _too_deep(exc) from None
+        raise
+
+
+def _refusal(data: bytes | str, exc: Exception) -> JSONDecodeError:
+    """msgspec's refusal as the :class:`JSONDecodeError` this module raises."""
+    doc = data if isinstance(data, str) else data.decode("utf-8", "replace")
+    return JSONDecodeError(str(exc), doc, 0)
+
+
+def _fallback(data: bytes | str, refused: JSONDecodeError) -> Any:
+    """What the standard library makes of input msgspec refused, within :data:`MAX_DEPTH` and
+    the digit limit; else a :class:`JSONDecodeError` saying which limit."""
+    try:
+        value = json.loads(data)
+    except RecursionError:
+        raise _too_deep(refused) from None
+    except (JSONDecodeError, UnicodeDecodeError):  # both ValueErrors, the standard library's own
+        raise
+    except ValueError:  # an integer over sys.get_int_max_str_digits() digits
+        raise JSONDecodeError(
+            f"a number has more than {sys.get_int_max_str_digits()} digits",
+            refused.doc,
+            refused.pos,
+        ) from None
+    if _deeper_than_max(value):
+        raise _too_deep(refused)
+    return value
+
+
+def _too_deep(refused: JSONDecodeError) -> JSONDecodeError:
+    return JSONDecodeError(
+        f"nesting deeper than {MAX_DEPTH} levels of arrays and objects", refused.doc, refused.pos
+    )
+
+
+def _deeper_than_max(value: Any) -> bool:
+    """Whether arrays and objects nest deeper than :data:`MAX_DEPTH` in ``value``.
 
     Iterative, so that it cannot itself hit the recursion limit. Only the fallback path (input
-    orjson refused) pays for it.
+    msgspec refused) pays for it.
     """
     stack: list[tuple[Any, int]] = [(value, 0)]
     while stack:
         item, depth = stack.pop()
-        if isinstance(item, str):
-            if not _encodable(item):
-                return False
-        elif isinstance(item, dict):
+        if isinstance(item, dict | list):
             if depth >= MAX_DEPTH:
-                return False
-            for key, child in item.items():
-                if not _encodable(key):
-                    return False
-                stack.append((child, depth + 1))
-        elif isinstance(item, list):
-            if depth >= MAX_DEPTH:
-                return False
-            stack.extend((child, depth + 1) for child in item)
-    return True
-
-
-def _encodable(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
+                return True
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
+    return False
 
 
 def dumps(value: Any) -> bytes:

@@ -14,17 +14,21 @@ program can do the same without the command line:
   kept byte for byte.
 * :meth:`Snapshot.to_put_data(masked=True) <autoconfig_cache.models.Snapshot.to_put_data>` is the
   masked export.
-* :func:`parse_put_data` validates an export before anything is written: any problem raises a
-  :class:`~autoconfig_cache.errors.PutDataError`.
+* :func:`validate_put_data` checks a whole export before anything is written, every item against
+  the one definition of a valid item (:mod:`autoconfig_cache.validation`): the valid items, and
+  one error per invalid item; :func:`parse_put_data` is the all-or-nothing form, for which any
+  problem raises a :class:`~autoconfig_cache.errors.PutDataError`. JSON that cannot be walked
+  safely (nesting deeper than :data:`~autoconfig_cache.jsoncodec.MAX_DEPTH`, a number over the
+  standard library's digit limit) is refused as a whole, as not JSON.
 """
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from . import jsoncodec
 from .errors import (
     MalformedItemError,
     MalformedPutDataError,
@@ -42,10 +46,12 @@ if TYPE_CHECKING:
 
 __all__ = [
     "KeyRotation",
+    "ValidatedPutData",
     "holds_masked_key",
     "on_previous_key",
     "parse_put_data",
     "rotate_keys",
+    "validate_put_data",
 ]
 
 
@@ -148,19 +154,34 @@ def holds_masked_key(env: Environment) -> bool:
     return any(value.startswith("****") for value in values)
 
 
-def parse_put_data(data: str | bytes | Any) -> Snapshot:
-    """Validate put data meant for import: all of it or nothing.
+@attrs.frozen
+class ValidatedPutData:
+    """What :func:`validate_put_data` found in put data."""
+
+    snapshot: Snapshot
+    """The valid items."""
+    invalid: tuple[MalformedItemError, ...]
+    """One error per malformed or invalid item, naming it (ids escaped) and saying why."""
+
+
+def validate_put_data(data: str | bytes | Any) -> ValidatedPutData:
+    """Check put data meant for import, every item of it, before anything is written.
 
     :param data: the JSON text of an export, or the value it decodes to.
-    :raises NotPutDataError: not JSON, or not ``{"environments": {...}, "filters": {...}}``.
-    :raises MalformedPutDataError: some items are malformed (``problems`` lists them).
+    :raises NotPutDataError: not JSON (:class:`NotJSONError`, also for nesting deeper than
+        :data:`~autoconfig_cache.jsoncodec.MAX_DEPTH` or a number over the digit limit), or not
+        ``{"environments": {...}, "filters": {...}}``.
     :raises MaskedCredentialsError: the data was exported with its keys masked.
     """
+    # Values given in code may hold anything; JSON text msgspec parsed cannot hold a lone
+    # surrogate, so only the fallback parser's output is walked for one.
+    check_strings = True
     if isinstance(data, str | bytes):
         try:
-            data = json.loads(data)
-        except json.JSONDecodeError as exc:
+            data, clean = jsoncodec.loads_lenient(data)
+        except ValueError as exc:  # JSONDecodeError, or UnicodeDecodeError for bytes
             raise NotJSONError("not JSON", detail=str(exc)) from None
+        check_strings = not clean
     if (
         not isinstance(data, dict)
         or not set(data) <= {"environments", "filters"}
@@ -168,12 +189,24 @@ def parse_put_data(data: str | bytes | Any) -> Snapshot:
     ):
         raise NotPutDataError(_SHAPE)
     try:
-        snapshot, problems = Snapshot.from_put_data(data)
+        snapshot, problems = Snapshot.from_put_data(data, check_strings=check_strings)
     except MalformedItemError as exc:
         raise NotPutDataError(_SHAPE, detail=str(exc)) from exc
-    if problems:
-        raise MalformedPutDataError(problems)
     masked = [env.env_id for env in snapshot.environments.values() if holds_masked_key(env)]
     if masked:
         raise MaskedCredentialsError(masked)
-    return snapshot
+    return ValidatedPutData(snapshot=snapshot, invalid=tuple(problems))
+
+
+def parse_put_data(data: str | bytes | Any) -> Snapshot:
+    """Validate put data meant for import: all of it or nothing (see :func:`validate_put_data`).
+
+    :param data: the JSON text of an export, or the value it decodes to.
+    :raises NotPutDataError: not JSON, or not ``{"environments": {...}, "filters": {...}}``.
+    :raises MalformedPutDataError: some items are malformed or invalid (``problems`` lists them).
+    :raises MaskedCredentialsError: the data was exported with its keys masked.
+    """
+    validated = validate_put_data(data)
+    if validated.invalid:
+        raise MalformedPutDataError(list(validated.invalid))
+    return validated.snapshot

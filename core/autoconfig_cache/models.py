@@ -27,6 +27,15 @@ from .errors import MalformedCredentialsError as MalformedCredentialsError  # in
 from .errors import MalformedItemError
 from .records import ItemKind
 from .secrets import mask
+from .validation import (
+    MAX_VERSION,
+    MIN_VERSION,
+    SHORT_ID_CHARS,
+    check_item_id,
+    check_version,
+    shown_id,
+)
+from .validation import check_strings as check_item_strings  # `check_strings` is a parameter
 
 JSONObject: TypeAlias = dict[str, Any]
 
@@ -242,12 +251,22 @@ class Environment:
         )
 
     @classmethod
-    def from_json(cls, data: Any, *, expected_id: str | None = None) -> Environment:
+    def from_json(
+        cls, data: Any, *, expected_id: str | None = None, check_strings: bool = False
+    ) -> Environment:
         """Build an environment from its stream JSON.
+
+        The ``envID`` and the ``version`` must be valid (:mod:`autoconfig_cache.validation`).
 
         :param expected_id: the map key or path segment the item came under; an ``envID`` that
             differs from it is malformed (the Relay Proxy ignores such items).
-        :raises MalformedItemError: when required fields are missing or of the wrong type.
+        :param check_strings: also check that every string and key is encodable as UTF-8. Only
+            needed for data that may hold a lone surrogate: JSON parsed by
+            :func:`autoconfig_cache.jsoncodec.loads_lenient` that was not ``clean``, or values
+            built in code. (Off by default: this runs for every environment of every start-up,
+            from JSON msgspec already checked.)
+        :raises MalformedItemError: when required fields are missing, of the wrong type, or
+            invalid.
         """
         # Exact type checks (``type(x) is int`` also rejects booleans) keep this cheap: it
         # runs once per environment on every start-up from the cache.
@@ -267,11 +286,17 @@ class Environment:
             or type(go_field(sdk, "value")) is not str
         ):
             raise _environment_problem(data)
+        if not (0 < len(env_id) <= SHORT_ID_CHARS and env_id.isprintable()):
+            check_item_id("environment", env_id)  # the full check, for anything else
         if expected_id is not None and env_id != expected_id:
             raise MalformedItemError(
-                f"environment {env_id!r}: envID does not match the key it was sent under "
-                f"({expected_id!r})"
+                f"environment {shown_id(env_id)}: envID does not match the key it was sent "
+                f"under ({shown_id(expected_id)})"
             )
+        if not MIN_VERSION <= version <= MAX_VERSION:
+            check_version(f"environment {env_id!r}: field 'version'", version)
+        if check_strings:
+            check_item_strings(f"environment {env_id!r}", data)
         _check_credentials(data, sdk, env_id)
         return cls(env_id, version, data)
 
@@ -284,7 +309,7 @@ def _environment_problem(data: JSONObject) -> MalformedItemError:
     """The specific error for an environment that failed the fast checks."""
     try:
         env_id = _require_str(data, "envID", "environment")
-        what = f"environment {env_id!r}"
+        what = f"environment {shown_id(env_id)}"
         _require_str(data, "envKey", what)
         _require_str(data, "projKey", what)
         _require_int(data, "version", what)
@@ -484,21 +509,28 @@ class Filter:
         return self.filter_id
 
     @classmethod
-    def from_json(cls, data: Any, *, filter_id: str) -> Filter:
+    def from_json(cls, data: Any, *, filter_id: str, check_strings: bool = False) -> Filter:
         """Build a filter from its stream JSON and the id it was sent under.
 
-        :raises MalformedItemError: when required fields are missing or of the wrong type.
+        The id and the ``version`` must be valid (:mod:`autoconfig_cache.validation`).
+
+        :param check_strings: also check that every string and key is encodable as UTF-8 (see
+            :meth:`Environment.from_json`).
+        :raises MalformedItemError: when required fields are missing, of the wrong type, or
+            invalid.
         """
-        if not filter_id:
-            raise MalformedItemError("filter: empty filter id")
-        if not isinstance(data, dict):
-            raise MalformedItemError(f"filter {filter_id!r} must be a JSON object")
+        check_item_id("filter", filter_id)
         what = f"filter {filter_id!r}"
+        if not isinstance(data, dict):
+            raise MalformedItemError(f"{what} must be a JSON object")
+        version = check_version(f"{what}: field 'version'", data.get("version"))
+        if check_strings:
+            check_item_strings(what, data)
         return cls(
             filter_id=filter_id,
             proj_key=_require_str(data, "projKey", what),
             key=_require_str(data, "key", what),
-            version=_require_int(data, "version", what),
+            version=version,
             raw=data,
         )
 
@@ -510,11 +542,12 @@ class Filter:
 Item: TypeAlias = Environment | Filter
 
 
-def item_from_json(kind: ItemKind, item_id: str, data: Any) -> Item:
-    """Build an item of ``kind`` from its JSON, checking it against ``item_id``."""
+def item_from_json(kind: ItemKind, item_id: str, data: Any, *, check_strings: bool = False) -> Item:
+    """Build an item of ``kind`` from its JSON, checking it against ``item_id`` (``check_strings``
+    as in :meth:`Environment.from_json`)."""
     if kind is ItemKind.ENVIRONMENT:
-        return Environment.from_json(data, expected_id=item_id)
-    return Filter.from_json(data, filter_id=item_id)
+        return Environment.from_json(data, expected_id=item_id, check_strings=check_strings)
+    return Filter.from_json(data, filter_id=item_id, check_strings=check_strings)
 
 
 @attrs.frozen
@@ -555,11 +588,17 @@ class Snapshot:
         return len(self.environments) + len(self.filters)
 
     @classmethod
-    def from_put_data(cls, data: Any) -> tuple[Snapshot, list[MalformedItemError]]:
+    def from_put_data(
+        cls, data: Any, *, check_strings: bool = False
+    ) -> tuple[Snapshot, list[MalformedItemError]]:
         """Parse the ``data`` of a ``put`` event (``{"environments": {...}, "filters": {...}}``).
 
-        Malformed items are left out and returned beside the snapshot, so that one bad item
-        never costs the others.
+        Malformed and invalid items (:mod:`autoconfig_cache.validation`) are left out and
+        returned beside the snapshot, so that one bad item never costs the others.
+
+        :param check_strings: check each item's strings and keys for lone surrogates: pass the
+            negation of ``clean`` from :func:`autoconfig_cache.jsoncodec.loads_lenient`, or
+            ``True`` for values built in code.
         """
         if not isinstance(data, dict):
             raise MalformedItemError("put data must be a JSON object")
@@ -572,12 +611,16 @@ class Snapshot:
             raise MalformedItemError("put data: 'environments' and 'filters' must be objects")
         for env_id, raw in raw_envs.items():
             try:
-                environments[env_id] = Environment.from_json(raw, expected_id=env_id)
+                environments[env_id] = Environment.from_json(
+                    raw, expected_id=env_id, check_strings=check_strings
+                )
             except MalformedItemError as exc:
                 problems.append(exc)
         for filter_id, raw in raw_filters.items():
             try:
-                filters[filter_id] = Filter.from_json(raw, filter_id=filter_id)
+                filters[filter_id] = Filter.from_json(
+                    raw, filter_id=filter_id, check_strings=check_strings
+                )
             except MalformedItemError as exc:
                 problems.append(exc)
         return cls(environments=environments, filters=filters), problems

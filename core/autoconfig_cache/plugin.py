@@ -29,6 +29,7 @@ from .errors import (
     ConfigurationError,
     PartialWriteError,
     PluginContractError,
+    RefusedRecord,
     StoreClosedError,
     StoreError,
     StoreSchemaError,
@@ -40,13 +41,15 @@ from .options import option, options_table, parse_options
 from .records import StoredRecord
 from .secrets import mask, redact_url
 from .store_spec import StoreSpec, parse_flag
-from .storebase import StoreBase
+from .storebase import MAX_STORED_VERSION, StoreBase, foreign_record, is_damaged_version
 
 __all__ = [
+    "MAX_STORED_VERSION",
     "ConfigurationError",
     "EnvironmentStore",
     "PartialWriteError",
     "PluginContractError",
+    "RefusedRecord",
     "RegisterStore",
     "Setting",
     "SettingsReader",
@@ -61,7 +64,9 @@ __all__ = [
     "StoreTimeoutError",
     "StoreUnavailableError",
     "StoredRecord",
+    "foreign_record",
     "hookimpl",
+    "is_damaged_version",
     "mask",
     "option",
     "options_table",

@@ -64,9 +64,15 @@ class StoredRecord:
         declares ``keeps_tombstones_apart = True`` holds such records where a Relay Proxy sharing
         the store does not read them and returns them with ``deleted=True``; any other store may
         ignore the flag (the core also recognises a tombstone from its decrypted envelope).
+    :param problem: set by a store that found something in its place it cannot return as a
+        record (a value of the wrong type, a version that is not an integer, a field name that
+        is not text): what is wrong, in words. The core skips such a record, reports it in the
+        load report (``foreign-data``) and ``cache verify``, and the next full write replaces or
+        removes it. ``None`` for every normal record.
     """
 
     field: str
     version: int
     blob: bytes = attrs.field(repr=lambda b: f"<{len(b)} bytes>")
     deleted: bool = False
+    problem: str | None = None

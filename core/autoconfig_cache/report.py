@@ -21,6 +21,14 @@ class SkipReason(enum.StrEnum):
     """No installed migration brings the item to the current model version."""
     FOREIGN_FIELD = "foreign-field"
     """The store field is not ``env:<id>`` or ``filter:<id>``."""
+    FOREIGN_DATA = "foreign-data"
+    """The store holds something other than a record in that place: a value of the wrong type
+    (text where bytes belong, a version that is not a number), a field name that is not text.
+    The next full write replaces or removes it."""
+    INVALID_VERSION = "invalid-version"
+    """The stored version is an integer outside the range this project writes (see
+    :mod:`autoconfig_cache.validation`): damaged or written by something else. The version
+    guards treat it as unknown, so the next write of the item replaces it."""
 
 
 @attrs.frozen

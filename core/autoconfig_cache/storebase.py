@@ -8,22 +8,120 @@ that every tracked operation raises :class:`~autoconfig_cache.errors.StoreClosed
 
 The state lives in an object created on first use, so a subclass need not call
 ``super().__init__()`` (a ``__slots__`` subclass must leave room for ``__dict__``).
+
+It also holds what every store checks about the records it is given and the data it reads:
+
+* a record the store cannot hold (:meth:`StoreBase._refusal`: a version outside
+  ``0..MAX_STORED_VERSION``, a field that is not UTF-8 text, a blob that is not bytes, plus the
+  backend's own limits a subclass adds) is *refused*: the store writes the others, leaves what
+  it held for that field as it was, and then raises
+  :class:`~autoconfig_cache.errors.PartialWriteError` whose ``refused`` names it;
+* a stored version that is not an integer in that range (:func:`is_damaged_version`) is damaged:
+  the version guards treat it as unknown, so the next write of the item replaces it;
+* something a store finds in its place that is not a record (a value of the wrong type) comes
+  back from ``cache_get_all`` as :func:`foreign_record`, which the core reports and skips.
 """
 
 from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Iterable, Sequence
 from typing import ClassVar, TypeVar
 
-from .errors import StoreClosedError
+from .errors import PartialWriteError, RefusedRecord, StoreClosedError
 from .hookspecs import hookimpl
 from .inflight import InFlight
+from .records import StoredRecord, store_version
+from .validation import MAX_VERSION
 
-__all__ = ["StoreBase"]
+__all__ = [
+    "MAX_STORED_VERSION",
+    "StoreBase",
+    "foreign_record",
+    "is_damaged_version",
+    "record_refusal",
+    "shown_field",
+    "shown_version",
+]
 
 T = TypeVar("T")
+
+#: The highest version a store is ever asked to hold: the tombstone of the highest valid item
+#: version (:data:`autoconfig_cache.validation.MAX_VERSION`, 2**53 - 1), i.e. 2**54 - 1.
+MAX_STORED_VERSION = store_version(MAX_VERSION, deleted=True)
+
+
+def is_damaged_version(version: object) -> bool:
+    """Whether a version read from a store is not one this project writes: not an integer (a
+    bool is not one), or outside ``0..MAX_STORED_VERSION``. Version guards treat such a stored
+    version as unknown, so that one damaged number cannot block an item's updates for good."""
+    return type(version) is not int or not 0 <= version <= MAX_STORED_VERSION
+
+
+def record_refusal(record: StoredRecord) -> str | None:
+    """Why no store should hold ``record``, or ``None``: a version outside
+    ``0..MAX_STORED_VERSION``, a field that is empty or not UTF-8 text, a blob that is not bytes.
+
+    The core never builds such a record from a valid item; this catches one that comes from
+    elsewhere (a plugin, a bug) before it reaches a backend that would fail a whole batch on it.
+    """
+    if is_damaged_version(record.version):
+        return f"its version ({shown_version(record.version)}) is outside 0..{MAX_STORED_VERSION}"
+    if not isinstance(record.field, str) or not record.field:
+        return "its field is empty or not text"
+    try:
+        record.field.encode("utf-8")
+    except UnicodeEncodeError:
+        return "its field holds a lone surrogate, which UTF-8 cannot encode"
+    if not isinstance(record.blob, bytes):
+        return f"its blob is a {type(record.blob).__name__}, not bytes"
+    return None
+
+
+def shown_version(version: object) -> str:
+    """A version for a message: the number itself, or its size when it is huge (its digits would
+    flood a log line, and past 4,300 digits ``str()`` raises), or the type of a non-integer."""
+    if type(version) is int:
+        if version.bit_length() > 100:
+            return f"a number of about {int(version.bit_length() * 0.30103) + 1} digits"
+        return str(version)
+    if isinstance(version, float):
+        return repr(version)
+    return f"a {type(version).__name__}"
+
+
+def shown_field(raw: object) -> str:
+    """A field name read from a store, as text a report and a terminal can show: itself when it
+    is valid UTF-8 text, else a description (``<binary field b'env:a'>``, ``<NULL field>``)."""
+    if isinstance(raw, str):
+        try:
+            raw.encode("utf-8")
+        except UnicodeEncodeError:
+            # Field names that are not UTF-8 arrive decoded with surrogateescape (Redis, SQLite).
+            try:
+                original = raw.encode("utf-8", "surrogateescape")
+            except UnicodeEncodeError:
+                original = raw.encode("utf-8", "surrogatepass")
+            return f"<field not UTF-8: {original!r}>"
+        return raw
+    if raw is None:
+        return "<NULL field>"
+    if isinstance(raw, bytes | bytearray | memoryview):
+        return f"<binary field {bytes(raw)[:100]!r}>"
+    return f"<{type(raw).__name__} field {raw!r}>"
+
+
+def foreign_record(field: object, problem: str, *, deleted: bool = False) -> StoredRecord:
+    """What ``cache_get_all`` returns for something in a record's place that is not one (a
+    value of the wrong type, a version that is not a number): the core skips it and reports
+    ``problem`` under the field as :func:`shown_field` shows it.
+
+    :param field: the field name as the backend returned it (any type).
+    :param problem: what is wrong, e.g. ``"the blob is TEXT, not BLOB"``; never the value of a
+        secret (a blob's content is not shown).
+    """
+    return StoredRecord(shown_field(field), 0, b"", deleted=deleted, problem=problem)
 
 
 class _Lifecycle:
@@ -111,6 +209,34 @@ class StoreBase:
 
         :param field: the field being written, or ``None`` for a whole-snapshot ``set_all``.
         """
+
+    def _refusal(self, record: StoredRecord) -> str | None:
+        """Why this store cannot hold ``record``, or ``None``. The default is
+        :func:`record_refusal`; a subclass adds its backend's limits (and calls this)."""
+        return record_refusal(record)
+
+    def _split_refused(
+        self, records: Iterable[StoredRecord]
+    ) -> tuple[list[StoredRecord], list[RefusedRecord]]:
+        """``records`` the store can hold, and those it refuses (with :meth:`_refusal`'s reason).
+
+        A refused record is not written and its field is left as it was: a ``cache_set_all``
+        keeps it among the fields it must not delete."""
+        accepted: list[StoredRecord] = []
+        refused: list[RefusedRecord] = []
+        for record in records:
+            reason = self._refusal(record)
+            if reason is None:
+                accepted.append(record)
+            else:
+                refused.append(RefusedRecord(record.field, record.version, reason, record.deleted))
+        return accepted, refused
+
+    def _raise_refused(self, operation: str, refused: Sequence[RefusedRecord]) -> None:
+        """Raise :class:`PartialWriteError` naming ``refused``, if any: called once the other
+        records of ``operation`` are written."""
+        if refused:
+            raise PartialWriteError(f"{self.store_name} {operation}", refused=refused)
 
     async def _release(self) -> None:
         """Drop connections, pools and threads. Called once, by :meth:`cache_close`, after the

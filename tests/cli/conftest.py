@@ -19,10 +19,12 @@ from autoconfig_cache import AutoConfigCache, Snapshot
 from autoconfig_cache.config import known_settings
 from autoconfig_cache.logsetup import setup_logging
 from autoconfig_cache.plugins import get_registry
+from tests.secret_scan import SESSION_SCAN
+from tests.secret_values import known_secret
 
 CLI = [sys.executable, "-m", "autoconfig_cache.cli"]
 #: A key-shaped secret that must never appear in clear in any output.
-KNOWN_SDK_KEY = "sdk-7f3e9a2b-1c4d-4e5f-8a9b-0c1d2e3f4a5b"
+KNOWN_SDK_KEY = known_secret("sdk-7f3e9a2b-1c4d-4e5f-8a9b-0c1d2e3f4a5b")
 
 
 def clean_environ(extra: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -43,8 +45,10 @@ def run_cli(
     input: str | None = None,
     timeout: float = 60,
 ) -> subprocess.CompletedProcess[str]:
-    """Run ``autoconfig-cache ARGS`` and return the finished process (never raises on exit)."""
-    return subprocess.run(
+    """Run ``autoconfig-cache ARGS`` and return the finished process (never raises on exit).
+
+    Its output goes to the session's secret scan (tests/conftest.py)."""
+    result = subprocess.run(
         [*CLI, *args],
         env=clean_environ(env),
         input=input if input is not None else "",
@@ -53,6 +57,10 @@ def run_cli(
         timeout=timeout,
         check=False,
     )
+    command = " ".join(["autoconfig-cache", *args])
+    SESSION_SCAN.scan_output(f"stdout of {command}", result.stdout)
+    SESSION_SCAN.scan_output(f"stderr of {command}", result.stderr)
+    return result
 
 
 def seed(

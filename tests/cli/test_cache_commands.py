@@ -10,8 +10,9 @@ from pathlib import Path
 
 from autoconfig_cache.demo.data import environment_json, sample_put_data
 from tests.cli.conftest import KNOWN_SDK_KEY, load, run_cli, seed
+from tests.secret_values import known_secret
 
-KEY = "key-current-0001"
+KEY = known_secret("key-current-0001")
 
 
 def data_with_known_key() -> dict[str, object]:

@@ -17,8 +17,9 @@ from autoconfig_cache import AutoConfigCache, Environment, Snapshot
 from autoconfig_cache.secrets import mask
 from tests.cli.conftest import load, run_cli, seed
 from tests.items import concurrent_env_json, credential_values, env_json
+from tests.secret_values import known_secret
 
-KEY = "key-current-0001"
+KEY = known_secret("key-current-0001")
 
 
 def seeded(tmp_path: Path) -> dict[str, Any]:
@@ -90,6 +91,8 @@ def test_export_masks_every_concurrent_key_and_keeps_the_shape(
     assert "sdkKeys" not in exported["l1"] and "mobileKeys" not in exported["l1"]
 
 
+# Prints every key in clear on purpose: that is what --include-secrets is for.
+@pytest.mark.prints_secrets
 def test_export_with_secrets_writes_the_arrays_as_stored(
     tmp_path: Path, store_env: Callable[..., dict[str, str]]
 ) -> None:

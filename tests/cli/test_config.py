@@ -13,9 +13,10 @@ from autoconfig_cache.errors import ConfigurationError, UnknownStoreSchemeError
 from autoconfig_cache.hookspecs import hookimpl
 from autoconfig_cache.plugins import PluginRegistry
 from tests.netfixtures import make_ca
+from tests.secret_values import known_secret
 from tests.services import service_missing
 
-SECRET = "sdk-0123456789-very-secret-autoconfig-key-WXYZ"
+SECRET = known_secret("sdk-0123456789-very-secret-autoconfig-key-WXYZ")
 
 
 def load(env: dict[str, str], toml: str | None = None, tmp_path: Path | None = None) -> Config:
@@ -388,7 +389,7 @@ def test_two_relay_stores_without_a_cache_key_are_still_an_error() -> None:
 
 # -- outbound proxy and CA certificates (the Relay Proxy's [Proxy] settings) ---------------------
 
-PROXY_PASSWORD = "proxy-pa55word-never-shown"
+PROXY_PASSWORD = known_secret("proxy-pa55word-never-shown")
 
 
 def test_proxy_settings_from_the_environment(tmp_path: Path) -> None:
@@ -476,7 +477,7 @@ def test_ca_certs_of_the_wrong_type_in_toml_is_an_error(tmp_path: Path) -> None:
 
 # -- Relay-style settings come from the plugins (autoconfig_cache_environment_store) ---------------
 
-FOO_PASSWORD = "foo-pa55word-never-shown-WXYZ"
+FOO_PASSWORD = known_secret("foo-pa55word-never-shown-WXYZ")
 
 
 class FooPlugin:

@@ -18,8 +18,9 @@ import pytest
 from autoconfig_cache.demo.data import environment_json
 from autoconfig_cache.logsetup import escape_control
 from tests.cli.conftest import captured_service_log, run_cli, seed
+from tests.secret_values import known_secret
 
-KEY = "key-current-0001"
+KEY = known_secret("key-current-0001")
 CLOSING_TAG = "[/]"
 LINK = "[link=https://evil.example/]click here[/link]"
 #: An id with markup in it: ids are shown in the verify table and the export's skip lines.

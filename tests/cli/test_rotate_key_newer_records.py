@@ -16,9 +16,10 @@ from autoconfig_cache.codec import CURRENT_MODEL_VERSION
 from autoconfig_cache.records import store_version
 from tests.cli.conftest import load, run_cli, seed
 from tests.items import env_json, filter_json
+from tests.secret_values import known_secret
 
-KEY = "key-current-0001"
-NEW_KEY = "key-new-dddd-4444"
+KEY = known_secret("key-current-0001")
+NEW_KEY = known_secret("key-new-dddd-4444")
 
 
 def future_model(cache: AutoConfigCache) -> StoredRecord:

@@ -11,9 +11,10 @@ import pytest
 from autoconfig_cache.plugins import get_registry
 from autoconfig_cache.store_spec import StoreSpec, masked_options
 from tests.cli.conftest import captured_service_log
+from tests.secret_values import known_secret
 
-PASSWORD = "hunter2-correct-horse"
-SESSION_TOKEN = "IQoJb3JpZ2luX2VjEXAMPLETOKEN"
+PASSWORD = known_secret("hunter2-correct-horse")
+SESSION_TOKEN = known_secret("IQoJb3JpZ2luX2VjEXAMPLETOKEN")
 
 
 def test_store_spec_repr_masks_secret_options_and_keeps_the_others() -> None:

@@ -23,12 +23,15 @@ import pytest
 
 from autoconfig_cache.store_spec import StoreSpec
 from autoconfig_cache_dynamodb import DynamoDBStore
+from tests.secret_values import known_secret
 from tests.services import free_port, require_executable, service_missing
 
-# Dummy credentials: moto accepts anything, and botocore must never find real ones.
+# Dummy credentials: moto accepts anything, and botocore must never find real ones. The secret
+# ones are distinctive so the session's secret scan can look for them (botocore logs the session
+# token at DEBUG; the service holds it at WARNING).
 os.environ["AWS_ACCESS_KEY_ID"] = "testing"
-os.environ["AWS_SECRET_ACCESS_KEY"] = "testing"
-os.environ["AWS_SESSION_TOKEN"] = "testing"
+os.environ["AWS_SECRET_ACCESS_KEY"] = known_secret("moto-fake-secret-access-key-5e1f")
+os.environ["AWS_SESSION_TOKEN"] = known_secret("moto-fake-session-token-9b2d")
 os.environ["AWS_DEFAULT_REGION"] = "us-east-1"
 os.environ["AWS_REGION"] = "us-east-1"
 os.environ.pop("AWS_PROFILE", None)

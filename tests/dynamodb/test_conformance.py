@@ -7,9 +7,11 @@ from typing import ClassVar
 
 import pytest
 
-from autoconfig_cache.testing import StoreConformance
+from autoconfig_cache.records import StoredRecord
+from autoconfig_cache.testing import StoreConformance, blob_for, record
 from autoconfig_cache.testing.hooks import StoreHooks
 from autoconfig_cache_dynamodb import DynamoDBStore
+from autoconfig_cache_dynamodb.store import MAX_ITEM_SIZE, MAX_SORT_KEY_BYTES
 
 from .conftest import StoreMaker
 
@@ -23,6 +25,15 @@ class TestDynamoDBStoreConformance(StoreConformance):
     # A set_all of more than 100 items cannot be one DynamoDB transaction: readers may see a
     # mixture while it runs (docs/stores/dynamodb.md, "Consistency").
     atomic_set_all: ClassVar[bool] = False
+
+    def unstorable_records(self) -> list[StoredRecord]:
+        """Beside the kit's versions out of range: a row over DynamoDB's 400 KB item size, and
+        a field over its 1,024-byte sort key limit."""
+        return [
+            *super().unstorable_records(),
+            record("env:too-large", 1, blob_for("env:too-large", 1, MAX_ITEM_SIZE + 1)),
+            record("env:" + "k" * MAX_SORT_KEY_BYTES, 1),
+        ]
 
     @pytest.fixture
     async def store(self, make_store: StoreMaker) -> AsyncIterator[DynamoDBStore]:

@@ -11,6 +11,7 @@ import pytest
 
 from autoconfig_cache.errors import (
     ConfigurationError,
+    PartialWriteError,
     StoreClosedError,
     StoreSchemaError,
 )
@@ -241,26 +242,29 @@ async def test_upsert_replaces_an_item_without_version(
 
 
 @pytest.mark.parametrize("write_mode", ["conditional", "batch"])
-async def test_oversize_item_is_dropped_with_an_error_and_the_rest_written(
-    make_store: StoreMaker, caplog: pytest.LogCaptureFixture, write_mode: str
+async def test_oversize_item_is_refused_by_name_and_the_rest_written(
+    make_store: StoreMaker, write_mode: str
 ) -> None:
     store = make_store(write_mode=write_mode)
     fine = [record(f"env:e{i}", 1) for i in range(5)]
     huge = record("env:huge", 1, size=MAX_ITEM_SIZE + 1)
-    with caplog.at_level(logging.ERROR):
+    with pytest.raises(PartialWriteError) as raised:
         await store.cache_set_all([*fine[:2], huge, *fine[2:]], False)
     assert as_dict(await store.cache_get_all()) == as_dict(fine)
-    assert any(r.levelno == logging.ERROR and "env:huge" in r.getMessage() for r in caplog.records)
+    [refused] = raised.value.refused
+    assert (refused.field, refused.version) == ("env:huge", 1)
+    assert "400" in refused.reason and str(MAX_ITEM_SIZE) in refused.reason
+    assert raised.value.only_refused
 
 
-async def test_oversize_upsert_returns_false_and_logs(
-    make_store: StoreMaker, caplog: pytest.LogCaptureFixture
-) -> None:
+async def test_oversize_upsert_is_refused_without_a_request(make_store: StoreMaker) -> None:
     store = make_store()
-    with caplog.at_level(logging.ERROR):
-        assert await store.cache_upsert(record("env:huge", 1, size=MAX_ITEM_SIZE)) is False
+    recorder = DispatchRecorder(store)
+    with pytest.raises(PartialWriteError) as raised:
+        await store.cache_upsert(record("env:huge", 1, size=MAX_ITEM_SIZE))
+    assert [entry.field for entry in raised.value.refused] == ["env:huge"]
+    assert recorder.write_requests() == 0
     assert await store.cache_get_all() == []
-    assert any("env:huge" in r.getMessage() for r in caplog.records)
 
 
 async def test_item_just_under_the_limit_is_written(make_store: StoreMaker) -> None:

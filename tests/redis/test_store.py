@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from autoconfig_cache.errors import (
-    StoreError,
+    PartialWriteError,
     StoreSchemaError,
     StoreUnavailableError,
 )
@@ -19,7 +19,14 @@ from autoconfig_cache.records import StoredRecord
 from autoconfig_cache_redis.layout import versions_key
 from tests.redis.conftest import StoreMaker, lose_every_optimistic_set_all
 from tests.redis.servers import RedisServer
+from tests.secret_values import known_secret
 from tests.services import free_port
+
+#: Passwords of the authentication tests: never to be logged or shown in clear.
+PASSWORD = known_secret("s3cret-passw0rd")
+WRONG_PASSWORD = known_secret("very-wrong-password")
+UNREACHABLE_PASSWORD = known_secret("pa55word-xyz")
+OVERRIDDEN_PASSWORD = known_secret("overridden-url-password")
 
 
 def rec(field: str, version: int, blob: bytes | None = None) -> StoredRecord:
@@ -114,8 +121,10 @@ async def test_negative_version_is_refused(
     redis_server: RedisServer, make_store: StoreMaker
 ) -> None:
     store = make_store(redis_server.url)
-    with pytest.raises(StoreError, match="negative"):
+    with pytest.raises(PartialWriteError, match="outside 0") as raised:
         await store.cache_upsert(rec("env:a", -1))
+    assert [(entry.field, entry.version) for entry in raised.value.refused] == [("env:a", -1)]
+    assert await store.cache_get_all() == []
     await store.cache_close()
 
 
@@ -235,7 +244,7 @@ async def test_plain_connection_to_a_tls_only_port_fails_with_a_typed_error(
 
 @pytest.fixture
 def password_server(tmp_path: Path) -> Iterator[RedisServer]:
-    server = RedisServer(tmp_path / "auth", password="s3cret-passw0rd")
+    server = RedisServer(tmp_path / "auth", password=PASSWORD)
     server.start()
     yield server
     server.kill()
@@ -244,7 +253,7 @@ def password_server(tmp_path: Path) -> Iterator[RedisServer]:
 async def test_url_password_authenticates(
     password_server: RedisServer, make_store: StoreMaker
 ) -> None:
-    store = make_store(f"redis://:s3cret-passw0rd@127.0.0.1:{password_server.port}")
+    store = make_store(f"redis://:{PASSWORD}@127.0.0.1:{password_server.port}")
     assert await store.cache_upsert(rec("env:a", 1)) is True
     await store.cache_close()
 
@@ -253,7 +262,7 @@ async def test_password_option_overrides_the_url(
     password_server: RedisServer, make_store: StoreMaker
 ) -> None:
     store = make_store(
-        f"redis://:wrong-password@127.0.0.1:{password_server.port}", password="s3cret-passw0rd"
+        f"redis://:{OVERRIDDEN_PASSWORD}@127.0.0.1:{password_server.port}", password=PASSWORD
     )
     assert await store.cache_get_all() == []
     await store.cache_close()
@@ -262,10 +271,10 @@ async def test_password_option_overrides_the_url(
 async def test_wrong_password_is_unavailable_and_never_shown(
     password_server: RedisServer, make_store: StoreMaker
 ) -> None:
-    store = make_store(f"redis://:very-wrong-password@127.0.0.1:{password_server.port}")
+    store = make_store(f"redis://:{WRONG_PASSWORD}@127.0.0.1:{password_server.port}")
     with pytest.raises(StoreUnavailableError) as info:
         await store.cache_get_all()
-    assert "very-wrong-password" not in str(info.value)
+    assert WRONG_PASSWORD not in str(info.value)
     assert "****" in str(info.value)
     await store.cache_close()
 
@@ -274,10 +283,10 @@ async def test_unreachable_server_fails_fast_with_a_redacted_typed_error(
     make_store: StoreMaker,
 ) -> None:
     port = free_port()  # nothing listens there
-    store = make_store(f"redis://user:pa55word-xyz@127.0.0.1:{port}", timeout="2")
+    store = make_store(f"redis://user:{UNREACHABLE_PASSWORD}@127.0.0.1:{port}", timeout="2")
     with pytest.raises(StoreUnavailableError) as info:
         await store.cache_upsert(rec("env:a", 1))
-    assert "pa55word-xyz" not in str(info.value)
+    assert UNREACHABLE_PASSWORD not in str(info.value)
     assert f"127.0.0.1:{port}" in str(info.value)
     await store.cache_close()
 

@@ -31,11 +31,12 @@ from autoconfig_cache import AutoConfigCache
 from autoconfig_cache.demo.data import environment_json, sdk_key_for
 from autoconfig_cache.models import Snapshot
 from tests.cli.conftest import run_cli
+from tests.secret_values import known_secret
 from tests.service.conftest import AUTOCONFIG_KEY, ServiceProcess, StreamServerProcess
 
 #: The encryption key of every scenario's cache (distinct from the AutoConfig key, so both are
 #: watched for).
-ENCRYPTION_KEY = "enc-3c8d1f0a-77e2-4b59-9d0e-resilience-secret"
+ENCRYPTION_KEY = known_secret("enc-3c8d1f0a-77e2-4b59-9d0e-resilience-secret")
 CACHE_KEY = "resilience"
 #: The ``Field -> version`` map of a state, e.g. ``{"env:abc": 3, "filter:f1": 2}``.
 Versions = dict[str, int]

@@ -19,9 +19,10 @@ import pytest
 
 from autoconfig_cache.demo.data import environment_json, sample_put_data
 from tests.cli.conftest import KNOWN_SDK_KEY, clean_environ
+from tests.secret_values import known_secret
 from tests.services import free_port
 
-AUTOCONFIG_KEY = "rel-0a1b2c3d-4e5f-6a7b-8c9d-autoconfig"
+AUTOCONFIG_KEY = known_secret("rel-0a1b2c3d-4e5f-6a7b-8c9d-autoconfig")
 STARTUP_SECONDS = 30.0
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.netfixtures import ThreadedProxy
+from tests.secret_values import known_secret
 from tests.service.conftest import (
     AUTOCONFIG_KEY,
     ServiceProcess,
@@ -21,7 +22,7 @@ from tests.services import free_port
 
 Start = Callable[..., ServiceProcess]
 
-PROXY_PASSWORD = "proxy-pa55word-never-logged"
+PROXY_PASSWORD = known_secret("proxy-pa55word-never-logged")
 
 
 def metric_samples(service: ServiceProcess) -> dict[str, str]:

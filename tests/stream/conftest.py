@@ -25,8 +25,9 @@ from autoconfig_cache.stream import (
     StreamManager,
     StreamServer,
 )
+from tests.secret_values import known_secret
 
-AUTOCONFIG_KEY = "rel-0123456789abcdef-test-key"
+AUTOCONFIG_KEY = known_secret("rel-0123456789abcdef-test-key")
 FAST = BackoffPolicy(base=0.01, maximum=0.05, jitter=0.5, reset_after=60.0)
 FAST_RESYNC = BackoffPolicy(base=0.01, maximum=0.05, jitter=0.5, reset_after=0.0)
 

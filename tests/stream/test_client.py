@@ -19,10 +19,11 @@ from autoconfig_cache.stream import (
 )
 from autoconfig_cache.stream.client import backoff_delay
 from tests.netfixtures import CertificateFiles, ForwardProxy, TLSFront, make_ca
+from tests.secret_values import known_secret
 
 from .conftest import AUTOCONFIG_KEY, FAST, ControlledSleep, eventually
 
-PROXY_PASSWORD = "proxy-pa55word-do-not-log"
+PROXY_PASSWORD = known_secret("proxy-pa55word-do-not-log")
 
 
 class Collector:

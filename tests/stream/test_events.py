@@ -14,6 +14,7 @@ from autoconfig_cache.stream.events import (
     PatchMessage,
     PutMessage,
     ReconnectMessage,
+    RejectedMessage,
     parse_event,
 )
 from autoconfig_cache.stream.sse import ServerSentEvent
@@ -94,10 +95,11 @@ def test_patch_environment_with_mismatched_id_is_ignored_with_warning(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     with caplog.at_level(logging.WARNING):
-        assert (
-            parse_event(event("patch", {"path": "/environments/e1", "data": env_json("e2", 4)}))
-            is None
+        message = parse_event(
+            event("patch", {"path": "/environments/e1", "data": env_json("e2", 4)})
         )
+    # Refused, not applied; a RejectedMessage so that the manager counts it.
+    assert isinstance(message, RejectedMessage) and "does not match" in message.reason
     assert any(r.levelno == logging.WARNING for r in caplog.records)
 
 

@@ -30,15 +30,14 @@ from ..cache import AutoConfigCache, InspectedRecord
 from ..codec import KeyDerivation, StorageFormat
 from ..config import Config
 from ..errors import (
-    MalformedPutDataError,
     MaskedCredentialsError,
     NewerRecordsError,
     NotJSONError,
     NotPutDataError,
     UndecryptableRecordsError,
 )
-from ..maintenance import on_previous_key, parse_put_data
-from ..models import Environment, Filter, Snapshot, Tombstone
+from ..maintenance import ValidatedPutData, on_previous_key, validate_put_data
+from ..models import Environment, Filter, Tombstone
 from ..records import parse_field
 from ..secrets import mask, redact_url
 from .common import load_config
@@ -69,8 +68,8 @@ def add_parser(
     verify = tool(
         "verify",
         run_verify,
-        "decrypt every item; report undecryptable, tampered, malformed or unknown-version items "
-        "(exit 1 if any)",
+        "decrypt every item; report undecryptable, tampered, malformed or unknown-version items, "
+        "foreign data and invalid stored versions (exit 1 if any)",
     )
     verify.add_argument("--json", action="store_true", help="print JSON for scripts")
 
@@ -91,8 +90,23 @@ def add_parser(
     import_ = tool(
         "import", run_import, "write items from an export file (version-guarded upserts)"
     )
+    import_.description = (
+        "Write items from an export file (version-guarded upserts: an item the store holds at "
+        "the same or a newer version is skipped). The whole file is checked first. If any item "
+        "is invalid (a missing or mistyped field, an id or a version no store can hold, a lone "
+        "surrogate), nothing is written and the problems are named (exit 1); with "
+        "--skip-invalid the valid items are written and every invalid one is listed (still "
+        "exit 1). A file that is not JSON, nests deeper than 1024 levels, holds a number over "
+        "4300 digits or holds masked keys is refused as a whole."
+    )
     import_.add_argument("file", metavar="FILE", help="JSON put data, as written by export")
     import_.add_argument("--json", action="store_true", help="print JSON for scripts")
+    import_.add_argument(
+        "--skip-invalid",
+        action="store_true",
+        help="write the valid items and list the invalid ones instead of refusing the file; "
+        "exits 1 when any item was left out",
+    )
 
     rotate = tool(
         "rotate-key", run_rotate_key, "re-encrypt every item under the current encryption key"
@@ -411,8 +425,12 @@ def run_export(args: argparse.Namespace) -> int:
 # -- import -----------------------------------------------------------------------------------
 
 
-def read_put_data(path: str) -> Snapshot:
-    """Read and validate an export file; any problem is an error and nothing is written."""
+def read_put_data(path: str, *, skip_invalid: bool = False) -> ValidatedPutData:
+    """Read and check a whole export file before anything is written.
+
+    :param skip_invalid: return the invalid items beside the valid ones; otherwise any invalid
+        item is an error (every problem counted, the first ones named) and nothing is written.
+    """
     try:
         text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -420,31 +438,35 @@ def read_put_data(path: str) -> Snapshot:
         raise CommandFailed(f"cannot read {path!r}: {reason}") from None
     shape = 'put data {"environments": {...}, "filters": {...}} as written by `cache export`'
     try:
-        return parse_put_data(text)
+        validated = validate_put_data(text)
     except NotJSONError as exc:
         raise CommandFailed(f"{path!r} is not JSON ({exc.detail}); nothing was written") from None
     except NotPutDataError as exc:
         detail = f" ({exc.detail})" if exc.detail else ""
         raise CommandFailed(f"{path!r} is not {shape}{detail}; nothing was written") from None
-    except MalformedPutDataError as exc:
-        problems = exc.problems
-        details = "; ".join(str(problem) for problem in problems[:5])
-        more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
-        raise CommandFailed(
-            f"{path!r} has {len(problems)} malformed item(s): {details}{more}; nothing was written"
-        ) from None
     except MaskedCredentialsError as exc:
         raise CommandFailed(
             f"{path!r} holds masked keys (environments {', '.join(exc.env_ids[:5])}): it was "
             "exported without --include-secrets; export again with --include-secrets to import "
             "it. Nothing was written"
         ) from None
+    problems = validated.invalid
+    if problems and not skip_invalid:
+        # Messages name items by their ids escaped (repr); main() escapes the rest of the line.
+        details = "; ".join(str(problem) for problem in problems[:5])
+        more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
+        raise CommandFailed(
+            f"{path!r} has {len(problems)} malformed item(s): {details}{more}; nothing was "
+            "written (--skip-invalid writes the valid items and lists every invalid one)"
+        ) from None
+    return validated
 
 
 def run_import(args: argparse.Namespace) -> int:
     """Upsert every item of an export file; an item the store holds at the same or a newer
-    version is skipped."""
-    snapshot = read_put_data(args.file)
+    version is skipped. Exit status 1 when ``--skip-invalid`` left invalid items out."""
+    validated = read_put_data(args.file, skip_invalid=args.skip_invalid)
+    snapshot, invalid = validated.snapshot, validated.invalid
 
     async def work(config: Config, cache: AutoConfigCache) -> int:
         written: list[str] = []
@@ -456,17 +478,23 @@ def run_import(args: argparse.Namespace) -> int:
                 (written if await cache.upsert(item) else skipped).append(name)
                 progress.advance(task)
         if args.json:
-            print_json({"written": written, "skipped": skipped})
+            result: dict[str, Any] = {"written": written, "skipped": skipped}
+            if args.skip_invalid:
+                result["invalid"] = [str(problem) for problem in invalid]
+            print_json(result)
         else:
             out.print(
                 shown(
                     f"imported into {_where(config)}: {len(written)} item(s) written, "
                     f"{len(skipped)} skipped (the store holds the same or a newer version)"
+                    + (f", {len(invalid)} invalid item(s) left out" if invalid else "")
                 )
             )
             for name in skipped:
                 out.print(shown(f"  skipped {name}"))
-        return 0
+        for problem in invalid:
+            err.print(message(("invalid", "yellow"), f" (not written): {problem}"))
+        return 1 if invalid else 0
 
     return _with_cache(args, work)
 

@@ -36,6 +36,9 @@ from ..stream.client import StreamState
 from ..stream.handler import SnapshotSource
 from ..stream.manager import StreamManager, StreamManagerStatus
 
+#: At most this many refused records are listed in ``/status`` (all are counted).
+_REFUSED_SHOWN = 100
+
 
 class StatusServer:
     """Serves the manager's state over HTTP.
@@ -176,6 +179,8 @@ class StatusServer:
                 "nextAttemptTime": _iso(state.stream_next_attempt_at),
                 # Events over AUTO_CONFIG_CACHE_MAX_EVENT_BYTES; each one dropped the connection.
                 "oversizeEvents": state.stream_oversize_events,
+                # Items refused as malformed or invalid; the rest of their events applied.
+                "rejectedItems": state.stream_rejected_items,
             },
             "store": {
                 "scheme": self.store_scheme,
@@ -186,6 +191,10 @@ class StatusServer:
                 "lastErrorTime": _iso(state.last_store_error_at),
                 "resyncPending": state.store_dirty,
                 "resyncCount": state.resync_count,
+                # Records the store refused (the rest was written): counted once per version
+                # since the start, and those still refused, with why (at most _REFUSED_SHOWN).
+                "refusedRecords": state.store_refused_records,
+                "refused": [entry.to_json() for entry in state.store_refused[:_REFUSED_SHOWN]],
             },
             "cache": {
                 "ageSeconds": _round(state.cached_data_age_seconds),
@@ -254,10 +263,30 @@ class StatusServer:
             [("", state.stream_oversize_events)],
         )
         metric(
+            "stream_rejected_items_total",
+            "counter",
+            "Items the stream sent that were refused as malformed or invalid (left out of a put, "
+            "or a patch or delete skipped); the rest of each event was applied.",
+            [("", state.stream_rejected_items)],
+        )
+        metric(
             "store_errors_total",
             "counter",
             "Failed store operations.",
             [("", state.store_error_count)],
+        )
+        metric(
+            "store_refused_records_total",
+            "counter",
+            "Records the store refused (over a backend limit, or a version outside the valid "
+            "range); the rest of each write went through. Each record counts once per version.",
+            [("", state.store_refused_records)],
+        )
+        metric(
+            "store_refused_records",
+            "gauge",
+            "Records the store refuses now (not written since); /status names them.",
+            [("", len(state.store_refused))],
         )
         metric(
             "store_resync_pending",

@@ -27,6 +27,7 @@ from autoconfig_cache.plugin import (
     StoredRecord,
     StoreSpec,
     hookimpl,
+    is_damaged_version,
 )
 
 
@@ -103,8 +104,13 @@ class MemoryStore(StoreBase):
 
     @hookimpl
     async def cache_set_all(self, records: Sequence[StoredRecord], rewrite_unchanged: bool) -> None:
-        """Replace the records, keeping a stored version higher than the snapshot's."""
+        """Replace the records, keeping a stored version higher than the snapshot's.
+
+        :raises PartialWriteError: naming the records refused (see ``StoreBase._refusal``),
+            once the others are written; their fields keep what they held.
+        """
         self._check_open()
+        accepted, refused = self._split_refused(records)
         with self._data.lock:
             stored = self._data.records
             wanted = {record.field for record in records}
@@ -112,24 +118,30 @@ class MemoryStore(StoreBase):
             for field in stale:
                 del stored[field]
             written = len(stale)
-            for record in records:
+            for record in accepted:
                 current = stored.get(record.field)
                 if (
                     current is None
-                    or current.version < record.version
+                    or _replaceable(current.version, record.version)
                     or (rewrite_unchanged and current.version == record.version)
                 ):
                     stored[record.field] = record
                     written += 1
             self.records_written += written
+        self._raise_refused("set_all", refused)
 
     @hookimpl
     async def cache_upsert(self, record: StoredRecord) -> bool:
-        """Write ``record`` unless the same or a higher version is stored."""
+        """Write ``record`` unless the same or a higher version is stored.
+
+        :raises PartialWriteError: when the store refuses the record (nothing is written).
+        """
         self._check_open()
+        _, refused = self._split_refused([record])
+        self._raise_refused("upsert", refused)
         with self._data.lock:
             current = self._data.records.get(record.field)
-            if current is not None and current.version >= record.version:
+            if current is not None and not _replaceable(current.version, record.version):
                 return False
             self._data.records[record.field] = record
             self.records_written += 1
@@ -141,7 +153,7 @@ class MemoryStore(StoreBase):
         self._check_open()
         with self._data.lock:
             current = self._data.records.get(field)
-            if current is None or current.version >= version:
+            if current is None or not _replaceable(current.version, version):
                 return False
             del self._data.records[field]
             self.records_written += 1
@@ -154,6 +166,13 @@ class MemoryStore(StoreBase):
         with self._data.lock:
             self.records_written += len(self._data.records)
             self._data.records.clear()
+
+
+def _replaceable(stored: int, version: int) -> bool:
+    """The version guard: ``version`` replaces ``stored`` when higher, or when ``stored`` is
+    damaged (never reached through this store's hooks, which refuse such records; kept so that
+    every built-in store applies the same rule)."""
+    return is_damaged_version(stored) or stored < version
 
 
 _: type[Store] = MemoryStore  # mypy checks the class against the Store protocol

@@ -35,13 +35,14 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 from urllib.parse import unquote, urlsplit
 
 import attrs
 
 from autoconfig_cache.options import option, parse_options
 from autoconfig_cache.plugin import (
+    MAX_STORED_VERSION,
     ConfigurationError,
     RegisterStore,
     Store,
@@ -53,7 +54,9 @@ from autoconfig_cache.plugin import (
     StoreSpec,
     StoreTimeoutError,
     StoreUnavailableError,
+    foreign_record,
     hookimpl,
+    is_damaged_version,
 )
 
 logger = logging.getLogger(__name__)
@@ -87,20 +90,30 @@ _EXPECTED_COLUMNS = {
 }
 
 _SELECT_ALL = f"SELECT field, version, blob FROM {TABLE} WHERE cache_key = ?"  # noqa: S608
-_SELECT_VERSIONS = f"SELECT field, version FROM {TABLE} WHERE cache_key = ?"  # noqa: S608
+# rowid: set_all deletes rows by it, so that a row whose field is not text (NULL, a BLOB, text
+# that is not UTF-8) is deleted as surely as any other.
+_SELECT_VERSIONS = f"SELECT rowid, field, version FROM {TABLE} WHERE cache_key = ?"  # noqa: S608
+# A stored version that is not an integer in 0..MAX_STORED_VERSION is damaged (written by
+# something else): the guards treat it as unknown, so that it cannot block the item for good.
+_DAMAGED = (
+    f"(typeof({TABLE}.version) != 'integer' "
+    f"OR {TABLE}.version NOT BETWEEN 0 AND {MAX_STORED_VERSION})"
+)
 # The version guard lives in SQL, so the check and the write are one atomic statement.
 _UPSERT_NEWER = f"""
 INSERT INTO {TABLE} (cache_key, field, version, blob) VALUES (?, ?, ?, ?)
 ON CONFLICT (cache_key, field) DO UPDATE SET version = excluded.version, blob = excluded.blob
-WHERE excluded.version > {TABLE}.version
+WHERE {_DAMAGED} OR excluded.version > {TABLE}.version
 """  # noqa: S608
 _UPSERT_NEWER_OR_EQUAL = f"""
 INSERT INTO {TABLE} (cache_key, field, version, blob) VALUES (?, ?, ?, ?)
 ON CONFLICT (cache_key, field) DO UPDATE SET version = excluded.version, blob = excluded.blob
-WHERE excluded.version >= {TABLE}.version
+WHERE {_DAMAGED} OR excluded.version >= {TABLE}.version
 """  # noqa: S608
-_DELETE_FIELD = f"DELETE FROM {TABLE} WHERE cache_key = ? AND field = ?"  # noqa: S608
-_DELETE_OLDER = f"DELETE FROM {TABLE} WHERE cache_key = ? AND field = ? AND version < ?"  # noqa: S608
+_DELETE_ROW = f"DELETE FROM {TABLE} WHERE rowid = ?"  # noqa: S608
+_DELETE_OLDER = (
+    f"DELETE FROM {TABLE} WHERE cache_key = ? AND field = ? AND ({_DAMAGED} OR version < ?)"  # noqa: S608
+)
 _DELETE_ALL = f"DELETE FROM {TABLE} WHERE cache_key = ?"  # noqa: S608
 
 _UNAVAILABLE_CODES = {
@@ -352,38 +365,72 @@ class SQLiteStore(StoreBase):
     # -----------------------------------------------------------------------------------------
 
     def _get_all(self, conn: sqlite3.Connection) -> list[StoredRecord]:
-        cursor = conn.execute(_SELECT_ALL, (self.cache_key,))
-        records: list[StoredRecord] = []
+        return [_row_record(*row) for row in self._read_rows(conn, _SELECT_ALL)]
+
+    def _read_rows(self, conn: sqlite3.Connection, query: str) -> list[Any]:
+        """Every row ``query`` selects under the cache key, in batches (checking for close).
+
+        A TEXT value that is not UTF-8 (written by something else) makes sqlite3 raise on the
+        fetch; the rows are then read again with such text decoded losslessly (surrogateescape),
+        so that it is reported and deleted like any foreign row. Only then: the lenient decoder
+        is a Python call per value, twice the cost of a read.
+        """
         try:
-            while rows := cursor.fetchmany(_FETCH_BATCH):
+            return self._fetch_rows(conn, query)
+        except sqlite3.OperationalError as exc:
+            if "decode" not in str(exc).lower():
+                raise
+        conn.text_factory = _lenient_text
+        try:
+            return self._fetch_rows(conn, query)
+        finally:
+            conn.text_factory = str
+
+    def _fetch_rows(self, conn: sqlite3.Connection, query: str) -> list[Any]:
+        cursor = conn.execute(query, (self.cache_key,))
+        rows: list[Any] = []
+        try:
+            while batch := cursor.fetchmany(_FETCH_BATCH):
                 self._check_open()
-                records.extend(StoredRecord(field, version, blob) for field, version, blob in rows)
+                rows.extend(batch)
         finally:
             cursor.close()
-        return records
+        return rows
 
     def _set_all(
-        self, conn: sqlite3.Connection, records: Sequence[StoredRecord], rewrite_unchanged: bool
+        self,
+        conn: sqlite3.Connection,
+        records: Sequence[StoredRecord],
+        keep: set[str],
+        rewrite_unchanged: bool,
     ) -> None:
+        """Write ``records`` and delete every row whose field is neither among them nor in
+        ``keep`` (the fields of refused records, left as they are)."""
         key = self.cache_key
         # IMMEDIATE takes the write lock now, so the versions read below cannot change before
         # the writes that depend on them.
         conn.execute("BEGIN IMMEDIATE")
         try:
-            stored: dict[str, int] = dict(conn.execute(_SELECT_VERSIONS, (key,)).fetchall())
-            wanted = {item.field for item in records}
-            stale = [field for field in stored if field not in wanted]
+            # field -> stored version, None when damaged (any write replaces it).
+            stored: dict[str, int | None] = {}
+            stale: list[int] = []
+            wanted = keep.union(item.field for item in records)
+            for rowid, field, version in self._read_rows(conn, _SELECT_VERSIONS):
+                if field in wanted:
+                    stored[field] = None if is_damaged_version(version) else version
+                else:
+                    # Includes rows whose field is not text: no wanted field equals one.
+                    stale.append(rowid)
             changed = [
                 item
                 for item in records
-                if (version := stored.get(item.field)) is None
+                if item.field not in stored
+                or (version := stored[item.field]) is None
                 or version < item.version
                 or (rewrite_unchanged and version == item.version)
             ]
             self._check_open()
-            deleted = conn.executemany(
-                _DELETE_FIELD, self._checked((key, field) for field in stale)
-            ).rowcount
+            deleted = conn.executemany(_DELETE_ROW, self._checked((row,) for row in stale)).rowcount
             written = conn.executemany(
                 _UPSERT_NEWER_OR_EQUAL if rewrite_unchanged else _UPSERT_NEWER,
                 self._checked((key, item.field, item.version, item.blob) for item in changed),
@@ -425,13 +472,25 @@ class SQLiteStore(StoreBase):
 
     @hookimpl
     async def cache_set_all(self, records: Sequence[StoredRecord], rewrite_unchanged: bool) -> None:
-        """Replace the records in one transaction, writing only changed rows."""
-        snapshot = list(records)
-        await self._run(lambda conn: self._set_all(conn, snapshot, rewrite_unchanged))
+        """Replace the records in one transaction, writing only changed rows.
+
+        :raises PartialWriteError: naming the records refused (a version outside the valid
+            range, a field that is not UTF-8 text), once the others are committed; their rows
+            are left as they were.
+        """
+        accepted, refused = self._split_refused(records)
+        keep = {entry.field for entry in refused}
+        await self._run(lambda conn: self._set_all(conn, accepted, keep, rewrite_unchanged))
+        self._raise_refused("set_all", refused)
 
     @hookimpl
     async def cache_upsert(self, record: StoredRecord) -> bool:
-        """Write ``record`` unless the same or a higher version is stored (one statement)."""
+        """Write ``record`` unless the same or a higher version is stored (one statement).
+
+        :raises PartialWriteError: when the record is refused (nothing is written).
+        """
+        _, refused = self._split_refused([record])
+        self._raise_refused("upsert", refused)
         return await self._run(lambda conn: self._upsert(conn, record))
 
     @hookimpl
@@ -470,6 +529,43 @@ class SQLiteStore(StoreBase):
                 "connection will close when that ends",
                 self.path,
             )
+
+
+def _lenient_text(raw: bytes) -> str:
+    """A TEXT value as str, bytes that are not UTF-8 kept as surrogate escapes."""
+    return raw.decode("utf-8", "surrogateescape")
+
+
+def _sql_type(value: object) -> str:
+    """The SQLite storage class of a value sqlite3 returned."""
+    if value is None:
+        return "NULL"
+    return {int: "INTEGER", float: "REAL", str: "TEXT", bytes: "BLOB"}.get(type(value), "?")
+
+
+def _row_record(field: object, version: object, blob: object) -> StoredRecord:
+    """A row as a record, or as a foreign record naming what is wrong with it.
+
+    The table's declared types do not bind SQLite (any column takes any value), so a row
+    another program wrote may hold anything. A version that is an integer of any size is kept
+    as it is: the core reports one outside the valid range as ``invalid-version``.
+    """
+    if type(field) is not str:
+        return foreign_record(field, f"the field is {_sql_type(field)}, not TEXT")
+    if not field.isascii():
+        try:
+            field.encode("utf-8")
+        except UnicodeEncodeError:
+            return foreign_record(field, "the field is TEXT that is not valid UTF-8")
+    if type(blob) is not bytes:
+        return foreign_record(field, f"the blob is {_sql_type(blob)}, not BLOB")
+    if type(version) is int:
+        return StoredRecord(field, version, blob)
+    if type(version) is float and version.is_integer():
+        # 1E+125 in an INTEGER column is stored as REAL: an (out-of-range) integer all the same.
+        return StoredRecord(field, int(version), blob)
+    shown = repr(version)[:40] if type(version) is not bytes else f"of {len(version)} bytes"
+    return foreign_record(field, f"the version is {_sql_type(version)} {shown}, not an INTEGER")
 
 
 _: type[Store] = SQLiteStore  # mypy checks the class against the Store protocol

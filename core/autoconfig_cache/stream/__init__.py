@@ -25,6 +25,7 @@ from .events import (
     PatchMessage,
     PutMessage,
     ReconnectMessage,
+    RejectedMessage,
     StreamMessage,
     parse_event,
 )
@@ -46,6 +47,7 @@ __all__ = [
     "PatchMessage",
     "PutMessage",
     "ReconnectMessage",
+    "RejectedMessage",
     "RestartStream",
     "SSEParseError",
     "SSEParser",

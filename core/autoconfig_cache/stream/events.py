@@ -8,9 +8,17 @@ The stream sends four event types:
 * ``reconnect``: drop the connection and open it again.
 
 :func:`parse_event` returns one of the message classes below, or ``None`` for a message to be
-ignored (another path, an unknown event type, an item whose id does not match its path); the
-reason is logged. Malformed JSON raises :class:`MalformedEventError`, after which the caller
-restarts the connection.
+ignored (another path, an unknown event type); the reason is logged. Malformed JSON raises
+:class:`MalformedEventError`, after which the caller restarts the connection.
+
+Items are validated where they enter (:mod:`autoconfig_cache.validation`: ids, versions, strings
+every store can hold). An invalid or malformed item is refused on its own, with a warning, and
+counted by the manager: in a ``put`` it is left out (:attr:`PutMessage.rejected_items`; it keeps
+what was known of it) and the rest applies; a ``patch`` or ``delete`` of one becomes a
+:class:`RejectedMessage` and nothing is applied. The JSON is parsed with
+:func:`~autoconfig_cache.jsoncodec.loads_lenient`, so that a lone surrogate costs only the item
+holding it; nesting deeper than :data:`~autoconfig_cache.jsoncodec.MAX_DEPTH`, or a number over
+the digit limit, still makes the whole event malformed (no item is known before it is parsed).
 
 A malformed credential set (:class:`~autoconfig_cache.models.MalformedCredentialsError`) is
 handled as the Relay Proxy v9 handles it (ld-relay
@@ -35,6 +43,7 @@ from ..errors import MalformedItemError
 from ..gcpause import gc_paused
 from ..models import Environment, Filter, Item, MalformedCredentialsError, Snapshot
 from ..records import ItemKind
+from ..validation import check_item_id, check_version, item_id_problem
 from .sse import ServerSentEvent
 
 logger = logging.getLogger(__name__)
@@ -52,10 +61,12 @@ class PutMessage:
     :param snapshot: the items that parsed.
     :param skipped_ids: ids (by kind) that were present but malformed; a reconciliation keeps what
         it already knows about them rather than deleting them, so bad data costs nothing.
+    :param rejected_items: how many items were refused as malformed or invalid.
     """
 
     snapshot: Snapshot
     skipped_ids: dict[ItemKind, frozenset[str]] = attrs.field(factory=dict)
+    rejected_items: int = 0
 
 
 @attrs.frozen
@@ -84,12 +95,30 @@ class ReconnectMessage:
     """The server asks the client to reconnect."""
 
 
-StreamMessage: TypeAlias = PutMessage | PatchMessage | DeleteMessage | ReconnectMessage
+@attrs.frozen
+class RejectedMessage:
+    """A ``patch`` or ``delete`` of an item that is malformed or invalid: nothing is applied.
+
+    The reason was logged as a warning; the manager counts the item.
+
+    :param event_type: ``patch`` or ``delete``.
+    :param reason: why it was refused (ids escaped; never a credential).
+    """
+
+    event_type: str
+    reason: str
 
 
-def _load_object(event: ServerSentEvent) -> dict[str, Any]:
+StreamMessage: TypeAlias = (
+    PutMessage | PatchMessage | DeleteMessage | ReconnectMessage | RejectedMessage
+)
+
+
+def _load_object(event: ServerSentEvent) -> tuple[dict[str, Any], bool]:
+    """The event's data as a JSON object, and whether it is ``clean`` (see
+    :func:`~autoconfig_cache.jsoncodec.loads_lenient`)."""
     try:
-        body = jsoncodec.loads(event.data)
+        body, clean = jsoncodec.loads_lenient(event.data)
     except ValueError as exc:
         # The message says where, never what: the data may hold SDK keys.
         raise MalformedEventError(
@@ -99,7 +128,7 @@ def _load_object(event: ServerSentEvent) -> dict[str, Any]:
         ) from None
     if not isinstance(body, dict):
         raise MalformedEventError(f"{event.type} event: data must be a JSON object")
-    return body
+    return body, clean
 
 
 def _split_path(path: Any) -> tuple[ItemKind, str] | None:
@@ -113,8 +142,12 @@ def _split_path(path: Any) -> tuple[ItemKind, str] | None:
     return None
 
 
-def parse_put(body: dict[str, Any]) -> PutMessage | None:
-    """The :class:`PutMessage` of a decoded ``put`` body, or ``None`` if its path is not ``/``."""
+def parse_put(body: dict[str, Any], *, clean: bool = True) -> PutMessage | None:
+    """The :class:`PutMessage` of a decoded ``put`` body, or ``None`` if its path is not ``/``.
+
+    :param clean: ``False`` when the body may hold lone surrogates (see
+        :func:`~autoconfig_cache.jsoncodec.loads_lenient`): each item's strings are then checked.
+    """
     path = body.get("path")
     if path != "/":
         logger.debug("ignoring put event with unrecognized path %r", path)
@@ -132,7 +165,7 @@ def parse_put(body: dict[str, Any]) -> PutMessage | None:
             for env_id, env in environments.items()
         }
     try:
-        snapshot, problems = Snapshot.from_put_data(data)
+        snapshot, problems = Snapshot.from_put_data(data, check_strings=not clean)
     except MalformedItemError as exc:
         raise MalformedEventError(f"put event: {exc}") from None
     skipped: dict[ItemKind, frozenset[str]] = {}
@@ -142,11 +175,15 @@ def parse_put(body: dict[str, Any]) -> PutMessage | None:
             logger.warning("put event: ignoring an item: %s", problem)
         raw_envs: dict[str, Any] = data.get("environments") or {}
         raw_filters: dict[str, Any] = data.get("filters") or {}
+        # An id no store can hold has no previous state to keep, here or in a store (and must
+        # not reach the log lines that list kept items): it is left out like an absent item.
         skipped[ItemKind.ENVIRONMENT] = frozenset(
-            k for k in raw_envs if k not in snapshot.environments
+            k for k in raw_envs if k not in snapshot.environments and item_id_problem(k) is None
         )
-        skipped[ItemKind.FILTER] = frozenset(k for k in raw_filters if k not in snapshot.filters)
-    return PutMessage(snapshot=snapshot, skipped_ids=skipped)
+        skipped[ItemKind.FILTER] = frozenset(
+            k for k in raw_filters if k not in snapshot.filters and item_id_problem(k) is None
+        )
+    return PutMessage(snapshot=snapshot, skipped_ids=skipped, rejected_items=len(problems))
 
 
 def parse_event(event: ServerSentEvent) -> StreamMessage | None:
@@ -159,40 +196,68 @@ def parse_event(event: ServerSentEvent) -> StreamMessage | None:
         return ReconnectMessage()
     if event.type == "put":
         with gc_paused():
-            return parse_put(_load_object(event))
+            body, clean = _load_object(event)
+            return parse_put(body, clean=clean)
     if event.type == "patch":
-        body = _load_object(event)
-        target = _split_path(body.get("path"))
-        if target is None:
-            logger.debug("ignoring patch event with unrecognized path %r", body.get("path"))
-            return None
-        kind, item_id = target
-        if kind is ItemKind.ENVIRONMENT:
-            item: Item
-            try:
-                item = Environment.from_json(body.get("data"), expected_id=item_id)
-            except MalformedCredentialsError as exc:
-                # Nothing is applied; the reconnect brings a put with what LaunchDarkly holds.
-                raise MalformedEventError(f"patch event refused: {exc}") from None
-            except MalformedItemError as exc:
-                logger.warning("ignoring patch event for environment %r: %s", item_id, exc)
-                return None
-        else:
-            try:
-                item = Filter.from_json(body.get("data"), filter_id=item_id)
-            except MalformedItemError as exc:
-                logger.warning("ignoring patch event for filter %r: %s", item_id, exc)
-                return None
-        return PatchMessage(item=item)
+        return _parse_patch(*_load_object(event))
     if event.type == "delete":
-        body = _load_object(event)
-        target = _split_path(body.get("path"))
-        if target is None:
-            logger.debug("ignoring delete event with unrecognized path %r", body.get("path"))
-            return None
-        version = body.get("version")
-        if isinstance(version, bool) or not isinstance(version, int):
-            raise MalformedEventError("delete event: 'version' must be an integer")
-        return DeleteMessage(kind=target[0], item_id=target[1], version=version)
+        return _parse_delete(_load_object(event)[0])
     logger.warning("ignoring unknown event type %r", event.type)
     return None
+
+
+def _rejected(event_type: str, reason: str) -> RejectedMessage:
+    logger.warning("ignoring %s event: %s", event_type, reason)
+    return RejectedMessage(event_type, reason)
+
+
+def _target(event_type: str, body: dict[str, Any]) -> tuple[ItemKind, str] | RejectedMessage | None:
+    """The kind and valid id a ``patch``/``delete`` path names; a :class:`RejectedMessage` for an
+    invalid id; ``None`` (logged) for a path that names no item."""
+    target = _split_path(body.get("path"))
+    if target is None:
+        logger.debug("ignoring %s event with unrecognized path %r", event_type, body.get("path"))
+        return None
+    kind, item_id = target
+    try:
+        check_item_id(kind.value, item_id)
+    except MalformedItemError as exc:
+        return _rejected(event_type, str(exc))
+    return target
+
+
+def _parse_patch(body: dict[str, Any], clean: bool) -> PatchMessage | RejectedMessage | None:
+    target = _target("patch", body)
+    if not isinstance(target, tuple):
+        return target
+    kind, item_id = target
+    item: Item
+    try:
+        if kind is ItemKind.ENVIRONMENT:
+            item = Environment.from_json(
+                body.get("data"), expected_id=item_id, check_strings=not clean
+            )
+        else:
+            item = Filter.from_json(body.get("data"), filter_id=item_id, check_strings=not clean)
+    except MalformedCredentialsError as exc:
+        # Nothing is applied; the reconnect brings a put with what LaunchDarkly holds.
+        raise MalformedEventError(f"patch event refused: {exc}") from None
+    except MalformedItemError as exc:
+        return _rejected("patch", str(exc))
+    return PatchMessage(item=item)
+
+
+def _parse_delete(body: dict[str, Any]) -> DeleteMessage | RejectedMessage | None:
+    target = _target("delete", body)
+    if not isinstance(target, tuple):
+        return target
+    kind, item_id = target
+    version = body.get("version")
+    if type(version) is not int:
+        raise MalformedEventError("delete event: 'version' must be an integer")
+    try:
+        # The version becomes a tombstone's, which the store must hold like an item's.
+        check_version(f"{kind} {item_id!r}: delete version", version)
+    except MalformedItemError as exc:
+        return _rejected("delete", str(exc))
+    return DeleteMessage(kind=kind, item_id=item_id, version=version)

@@ -15,7 +15,10 @@ stream. A failed write (any exception) is logged and counted, and marks the stor
 dirty, individual writes are not attempted: a resync loop retries, with backoff, writing the
 whole in-memory snapshot as it is at that moment (which already includes every change made
 since), and normal writes resume once it succeeds. So no update is lost and none is applied out
-of order.
+of order. Records the store *refused* (a :class:`~autoconfig_cache.errors.PartialWriteError`
+whose failures are all ``refused``: over a backend limit, say) are the exception: the rest was
+written, and writing them again at the same version would fail the same way, so they do not
+mark the store dirty; the cache logs each once, and ``/status`` and ``/metrics`` count them.
 
 ``reconnect`` events and malformed data restart the connection. A rejected AutoConfig key
 (401/403) does not stop the stream: the client keeps retrying on its extended schedule (5 min
@@ -36,6 +39,7 @@ from typing import TypeVar
 import attrs
 
 from ..cache import AutoConfigCache
+from ..errors import PartialWriteError, RefusedRecord
 from ..gcpause import gc_paused
 from ..models import Environment, Filter, Item, Snapshot, Tombstone
 from ..records import ItemKind, StoredRecord, field_name
@@ -53,6 +57,7 @@ from .events import (
     PatchMessage,
     PutMessage,
     ReconnectMessage,
+    RejectedMessage,
     parse_event,
 )
 from .handler import AutoConfigHandler, SnapshotSource, call_handler, invoke_handler
@@ -119,6 +124,13 @@ class StreamManagerStatus:
     stream_retry_extended: bool = False  # retrying on the extended schedule
     stream_next_attempt_at: datetime | None = None
     stream_oversize_events: int = 0  # events over max_event_bytes (each dropped the connection)
+    # Items the stream sent that were refused as malformed or invalid (left out of a put, or a
+    # patch/delete skipped); each was logged as a warning and the rest of its event applied.
+    stream_rejected_items: int = 0
+    # Records the store refused (over a backend limit, say), each (field, version) counted once
+    # since the start, and those still refused; the other records were written.
+    store_refused_records: int = 0
+    store_refused: tuple[RefusedRecord, ...] = ()
 
 
 T = TypeVar("T", Environment, Filter)
@@ -183,6 +195,8 @@ class StreamManager:
         #: Items the latest stream put refused as malformed that this process holds no state of
         #: (the put won the race against the cache read, say): the store keeps its copy of them.
         self._refused_unknown: frozenset[tuple[ItemKind, str]] = frozenset()
+        #: Items the stream sent that were refused as malformed or invalid, since the start.
+        self._rejected_items = 0
         self._writes: asyncio.Queue[_WriteOp] = asyncio.Queue()
         self._dirty = False
         self._resync_attempts = 0
@@ -317,6 +331,9 @@ class StreamManager:
             stream_retry_extended=state.extended,
             stream_next_attempt_at=_utc(state.next_attempt_at),
             stream_oversize_events=state.oversize_events,
+            stream_rejected_items=self._rejected_items,
+            store_refused_records=self.cache.refusals.total,
+            store_refused=self.cache.refusals.current,
         )
 
     # ---- cache --------------------------------------------------------------------------------
@@ -389,7 +406,10 @@ class StreamManager:
         if isinstance(message, ReconnectMessage):
             logger.info("AutoConfig stream asked to reconnect")
             raise RestartStream("the server sent a reconnect event")
-        if isinstance(message, PutMessage):
+        if isinstance(message, RejectedMessage):
+            self._rejected_items += 1
+        elif isinstance(message, PutMessage):
+            self._rejected_items += message.rejected_items
             await self._apply_stream_put(message)
         elif isinstance(message, PatchMessage):
             await self._apply_patch(message)
@@ -627,6 +647,11 @@ class StreamManager:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
+                if _only_refused(exc):
+                    # The rest was written; what the store refused it would refuse again (the
+                    # cache logged and counted it): no re-synchronisation, ever, for it.
+                    self._last_write_at = _now()
+                    continue
                 self._note_store_error(op.kind.value, exc)
                 self._dirty = True
                 logger.warning("AutoConfig cache marked for re-synchronisation from memory")
@@ -647,14 +672,21 @@ class StreamManager:
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            self._resync_attempts += 1
-            self._note_store_error("resync", exc)
-            return
+            if not _only_refused(exc):
+                self._resync_attempts += 1
+                self._note_store_error("resync", exc)
+                return
         self._dirty = False
         self._resync_attempts = 0
         self._resync_count += 1
         self._last_write_at = _now()
         logger.info("AutoConfig cache re-synchronised from memory (%d items)", len(snapshot))
+
+
+def _only_refused(exc: Exception) -> bool:
+    """Whether a failed write wrote everything but records the store refused for good (a
+    record refused at a version is refused again at that version): not a store failure."""
+    return isinstance(exc, PartialWriteError) and exc.only_refused
 
 
 def _utc(timestamp: float | None) -> datetime | None:

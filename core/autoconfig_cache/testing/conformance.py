@@ -25,6 +25,13 @@ Races. A black box cannot force an interleaving inside a store, so the race test
   performs a competing write through another store object exactly there, then lets the store
   go on. A store that never reaches the seam gets a visible skip for those tests.
 
+Records a store cannot hold (:meth:`StoreConformance.unstorable_records`: by default versions
+outside ``0..MAX_STORED_VERSION``; a subclass adds its backend's limits). A store may hold such a
+record exactly, or refuse it alone: write the others, leave what it held for that field, then
+raise :class:`~autoconfig_cache.errors.PartialWriteError` whose ``refused`` names it with a
+reason. One record failing the whole write (the store would then be re-synchronised, and fail
+again, forever) fails the checks.
+
 Cost. A store that keeps the write-count probe (``records_written``, with
 ``supports_write_probe = True`` as every :class:`~autoconfig_cache.storebase.StoreBase` has) is
 checked to write O(changed) records in ``cache_set_all``; any other store gets the visible skip
@@ -43,8 +50,9 @@ from typing import Any, ClassVar
 import pytest
 import pytest_asyncio
 
-from autoconfig_cache.errors import StoreClosedError
+from autoconfig_cache.errors import PartialWriteError, StoreClosedError
 from autoconfig_cache.records import StoredRecord
+from autoconfig_cache.storebase import MAX_STORED_VERSION
 
 from .hooks import StoreHooks
 
@@ -103,6 +111,38 @@ async def _open_another(store_factory: Callable[[], Any]) -> StoreHooks:
     if inspect.isawaitable(other):
         other = await other
     return StoreHooks(other)
+
+
+async def _refusal_of(
+    write: Awaitable[object], unstorable: StoredRecord
+) -> PartialWriteError | None:
+    """Run a write holding ``unstorable``: ``None`` when it succeeds (the store holds such a
+    record), or the :class:`PartialWriteError` refusing it, checked to name it with a reason.
+
+    Fails when the record made the whole write fail, the contract's one forbidden outcome: a
+    store writes the other records, then raises ``PartialWriteError(..., refused=[...])``.
+    """
+    try:
+        await write
+    except PartialWriteError as error:
+        refused = {entry.field: entry for entry in error.refused}
+        assert set(refused) == {unstorable.field}, (
+            f"PartialWriteError.refused names {sorted(refused)}; expected exactly the record "
+            f"the store cannot hold, {unstorable.field!r} (failed_fields: {error.failed_fields})"
+        )
+        entry = refused[unstorable.field]
+        assert entry.version == unstorable.version and entry.reason.strip(), (
+            f"the refusal of {unstorable!r} must carry its version and a reason; got {entry!r}"
+        )
+        assert unstorable.field in error.failed_fields  # what callers of 0.2 read
+        return error
+    except Exception as error:
+        pytest.fail(
+            f"a write holding {unstorable!r}, a record the store cannot hold, raised {error!r}: "
+            "one record must not fail the others. Write them, leave what the store holds for "
+            "that field, then raise PartialWriteError(message, refused=[RefusedRecord(...)])"
+        )
+    return None
 
 
 #: Name of the seam a read-then-write store awaits between its read and its write.
@@ -558,6 +598,65 @@ class StoreConformance:
         assert await conformance_hooks.upsert(record("env:a", 10)) is True
         assert await conformance_hooks.upsert(record("env:a", 9)) is False
         assert as_map(await conformance_hooks.get_all())["env:a"][0] == 10
+
+    # -----------------------------------------------------------------------------------------
+    # records a store cannot hold: refused one by one, never failing the rest of a write
+    # -----------------------------------------------------------------------------------------
+
+    def unstorable_records(self) -> list[StoredRecord]:
+        """Records the store may refuse (or must then hold exactly): by default, versions
+        outside ``0..MAX_STORED_VERSION``, which the core never writes. A subclass adds records
+        over its backend's limits (the DynamoDB store's tests add a row over 400 KB)."""
+        return [
+            record("env:negative-version", -1),
+            record("env:version-too-high", MAX_STORED_VERSION + 1),
+        ]
+
+    async def test_set_all_with_a_record_it_cannot_hold_writes_the_others(
+        self, conformance_hooks: StoreHooks
+    ) -> None:
+        for unstorable in self.unstorable_records():
+            others = [record("env:before", 1), record("filter:after", 2)]
+            error = await _refusal_of(
+                conformance_hooks.set_all([others[0], unstorable, others[1]]), unstorable
+            )
+            stored = as_map(await conformance_hooks.get_all())
+            expected = as_map(others)
+            if error is None:  # the store holds it after all: then exactly
+                expected[unstorable.field] = (unstorable.version, unstorable.blob)
+            assert stored == expected, (
+                f"after a set_all with {unstorable!r}, which the store "
+                f"{'accepted' if error is None else 'refused'}, the store holds {set(stored)}"
+            )
+
+    async def test_set_all_leaves_what_it_held_for_a_record_it_refuses(
+        self, conformance_hooks: StoreHooks
+    ) -> None:
+        for unstorable in self.unstorable_records():
+            held = record(unstorable.field, 1)
+            try:
+                await conformance_hooks.set_all([held])
+            except PartialWriteError:
+                continue  # the field itself is what the store cannot hold: nothing is held
+            error = await _refusal_of(conformance_hooks.set_all([unstorable]), unstorable)
+            if error is None:
+                continue  # accepted: the write test above checks it is held exactly
+            assert as_map(await conformance_hooks.get_all()) == as_map([held]), (
+                f"a set_all that refused {unstorable!r} changed what the store held for its field"
+            )
+
+    async def test_upsert_of_a_record_it_cannot_hold_refuses_it_alone(
+        self, conformance_hooks: StoreHooks
+    ) -> None:
+        await conformance_hooks.upsert(record("env:other", 1))
+        for unstorable in self.unstorable_records():
+            error = await _refusal_of(conformance_hooks.upsert(unstorable), unstorable)
+            stored = as_map(await conformance_hooks.get_all())
+            if error is None:
+                assert stored.get(unstorable.field) == (unstorable.version, unstorable.blob)
+            else:
+                assert unstorable.field not in stored
+            assert stored["env:other"] == (1, blob_for("env:other", 1))
 
     # -----------------------------------------------------------------------------------------
     # tombstones: every store keeps them; stores declaring keeps_tombstones_apart flag them

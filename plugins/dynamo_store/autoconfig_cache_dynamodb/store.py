@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import decimal
 import logging
 import random
 import threading
@@ -55,7 +56,9 @@ from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.operand import Path, Value
 
 from autoconfig_cache.plugin import (
+    MAX_STORED_VERSION,
     PartialWriteError,
+    RefusedRecord,
     Store,
     StoreBase,
     StoreClosedError,
@@ -65,7 +68,9 @@ from autoconfig_cache.plugin import (
     StoreSpec,
     StoreTimeoutError,
     StoreUnavailableError,
+    foreign_record,
     hookimpl,
+    is_damaged_version,
     redact_url,
 )
 
@@ -83,8 +88,11 @@ ITEM_ATTR = "item"
 TOMBSTONE_ATTR = "tombstone"
 VERSION_ATTR = "version"
 
-#: DynamoDB's maximum item size (names and values of every attribute), in bytes.
+#: DynamoDB's maximum item size (names and values of every attribute), in bytes, and its
+#: longest sort key value ("Items" and "Partition keys and sort keys" in
+#: https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Constraints.html).
 MAX_ITEM_SIZE = 400 * 1024
+MAX_SORT_KEY_BYTES = 1024
 #: BatchWriteItem takes at most 25 requests.
 BATCH_SIZE = 25
 
@@ -92,6 +100,15 @@ BATCH_SIZE = 25
 _stored_version = Path(VERSION_ATTR)
 #: The stored item's `tombstone` attribute (present on tombstone rows only).
 _stored_tombstone = Path(TOMBSTONE_ATTR)
+#: The stored version is unknown: absent (a Relay Proxy wrote the row), or damaged (not a
+#: number, or above MAX_STORED_VERSION), so that any write replaces it, as the other stores do.
+#: The type test comes before any comparison: DynamoDB's OR stops at the first true operand
+#: (moto fails a comparison of a string with a number instead of calling it false).
+_UNKNOWN_VERSION = (
+    _stored_version.does_not_exist()
+    | ~_stored_version.is_type("N")
+    | (_stored_version > Value({"N": str(MAX_STORED_VERSION)}))
+)
 
 #: Error codes that mean "try again later", not "this request is wrong".
 _TRANSIENT_CODES = frozenset(
@@ -136,6 +153,14 @@ def item_size(
 
 class _Aborted(Exception):
     """A worker-thread step noticed the store was closed or the operation given up."""
+
+
+class _Refused(Exception):
+    """DynamoDB refused one record as invalid; ``entry`` says which and why."""
+
+    def __init__(self, record: StoredRecord, reason: str) -> None:
+        super().__init__(reason)
+        self.entry = RefusedRecord(record.field, record.version, reason, record.deleted)
 
 
 class DynamoDBStore(StoreBase):
@@ -209,25 +234,35 @@ class DynamoDBStore(StoreBase):
         async with self._operation("get_all"):
             records: list[StoredRecord] = []
             async for page in self._query_pages(keys_only=False):
-                for item in page:
-                    record = self._record_from_item(item)
-                    if record is not None:
-                        records.append(record)
+                records.extend(self._record_from_item(item) for item in page)
             return records
 
     @hookimpl
     async def cache_set_all(self, records: Sequence[StoredRecord], rewrite_unchanged: bool) -> None:
-        """Write only what changed, delete only what disappeared (see ``docs/stores/dynamodb.md``)."""
+        """Write only what changed, delete only what disappeared (see ``docs/stores/dynamodb.md``).
+
+        :raises PartialWriteError: once everything else is written, naming what was not:
+            records refused (``refused``: over a DynamoDB limit, a version outside the valid
+            range, or refused by DynamoDB as invalid), whose rows are left as they were, and
+            writes that failed otherwise (``failed_fields``).
+        """
         await self._track(self._set_all(records, rewrite_unchanged))
 
     async def _set_all(self, records: Sequence[StoredRecord], rewrite_unchanged: bool) -> None:
+        wanted = {record.field for record in records}  # refused ones included: left as they are
+        records, refused = self._split_refused(records)
         async with self._operation("set_all"):
             stored: dict[str, int] = {}
+            # The raw `version` attribute of rows whose version is damaged (a fraction, a
+            # string...): the writes below replace or delete such a row if it still holds it.
+            damaged: dict[str, dict[str, Any]] = {}
             tombstoned: set[str] = set()
             async for page in self._query_pages(keys_only=True):
                 for item in page:
                     field = item[KEY_ATTR]["S"]
                     stored[field] = _version_of(item)
+                    if stored[field] < 0:
+                        damaged[field] = item[VERSION_ATTR]
                     if TOMBSTONE_ATTR in item:
                         tombstoned.add(field)
             if self.settings.write_mode != "batch":
@@ -235,7 +270,6 @@ class DynamoDBStore(StoreBase):
                 # written meanwhile by another writer survives); the kit holds us here to
                 # prove it. Batch mode has no such guard, and says so.
                 await self._between_read_and_write(None)
-            wanted = {record.field for record in records}
             to_write: list[StoredRecord] = []
             # Tombstones that replace, at the same version, a row holding ``item``: the same
             # deletion written by 0.1 where a Relay Proxy reads it. Rewriting moves it out.
@@ -250,12 +284,13 @@ class DynamoDBStore(StoreBase):
                     or current < record.version
                     or (rewrite_unchanged and current == record.version)
                     or moves
-                ) and self._fits(record):
+                ):
                     to_write.append(record)
                     if moves:
                         relocate.add(record.field)
             to_delete = {field: version for field, version in stored.items() if field not in wanted}
             if not to_write and not to_delete:
+                self._raise_refused("set_all", refused)
                 return
             logger.debug(
                 "set_all on %s: %d to write, %d to delete, %d unchanged",
@@ -270,27 +305,37 @@ class DynamoDBStore(StoreBase):
                 )
             else:
                 failed = await self._conditional_write(
-                    to_write, to_delete, rewrite_unchanged, relocate
+                    to_write, to_delete, rewrite_unchanged, relocate, damaged, refused
                 )
-            if failed:
+            if failed or refused:
                 raise PartialWriteError(
-                    f"DynamoDB set_all on table {self.settings.table!r}", sorted(failed)
+                    f"DynamoDB set_all on table {self.settings.table!r}",
+                    sorted(failed),
+                    refused=refused,
                 )
 
     @hookimpl
     async def cache_upsert(self, record: StoredRecord) -> bool:
-        """A PutItem conditional on ``attribute_not_exists(version) OR version < :v``.
+        """A PutItem conditional on the stored version being unknown (absent or damaged) or lower.
 
         A tombstone record replaces the whole row with one holding ``tombstone`` instead of
         ``item``, and a live record the reverse, so one conditional write guards every transition.
+
+        :raises PartialWriteError: when the record is refused: over DynamoDB's item size or sort
+            key limit, a version outside the valid range, or refused by DynamoDB as invalid.
         """
         return await self._track(self._upsert(record))
 
     async def _upsert(self, record: StoredRecord) -> bool:
+        _, refused = self._split_refused([record])
+        self._raise_refused("upsert", refused)
         async with self._operation("upsert"):
-            if not self._fits(record):
-                return False
-            written = await self._call(self._put_conditional, record, False, False)
+            try:
+                written = await self._call(self._put_conditional, record, False, False)
+            except _Refused as exc:
+                raise PartialWriteError(
+                    f"DynamoDB upsert on table {self.settings.table!r}", refused=[exc.entry]
+                ) from None
             self.records_written += written
             return written
 
@@ -301,7 +346,7 @@ class DynamoDBStore(StoreBase):
 
     async def _delete(self, field: str, version: int) -> bool:
         async with self._operation("delete"):
-            condition = _stored_version.does_not_exist() | (_stored_version < _number(version))
+            condition = _UNKNOWN_VERSION | (_stored_version < _number(version))
             deleted = await self._call(self._delete_conditional, field, condition)
             self.records_written += deleted
             return deleted
@@ -397,10 +442,15 @@ class DynamoDBStore(StoreBase):
         to_delete: dict[str, int],
         rewrite_unchanged: bool,
         relocate: set[str],
+        damaged: dict[str, dict[str, Any]],
+        refused: list[RefusedRecord],
     ) -> list[str]:
         """Version-guarded PutItem/DeleteItem per changed item, ``write_concurrency`` at once.
 
-        A lost condition means another writer holds a newer version: not a failure.
+        A lost condition means another writer holds a newer version: not a failure. A put that
+        DynamoDB refuses as invalid (``ValidationException``) is added to ``refused``. A row
+        whose version was read as ``damaged`` is also replaced or deleted while it still holds
+        that very value (DynamoDB has no test for "not an integer").
         """
         failed: list[str] = []
         aborted: list[BaseException] = []
@@ -421,6 +471,8 @@ class DynamoDBStore(StoreBase):
                     # The store is down: stop sending, report the outage, not N failures.
                     aborted.append(exc)
                     failed.append(field)
+                except _Refused as exc:
+                    refused.append(exc.entry)
                 except StoreClosedError:
                     raise
                 except StoreError as exc:
@@ -428,12 +480,21 @@ class DynamoDBStore(StoreBase):
                     failed.append(field)
 
         jobs = [
-            attempt(r.field, self._put_conditional, r, rewrite_unchanged, r.field in relocate)
+            attempt(
+                r.field,
+                self._put_conditional,
+                r,
+                rewrite_unchanged,
+                r.field in relocate,
+                damaged.get(r.field),
+            )
             for r in to_write
         ]
         for field, seen in to_delete.items():
             # Delete only what we saw (or older): a newer re-add by another writer survives.
-            condition = _stored_version.does_not_exist() | (_stored_version <= _number(seen))
+            condition = _UNKNOWN_VERSION | (_stored_version <= _number(seen))
+            if field in damaged:
+                condition = condition | (_stored_version == Value(damaged[field]))
             jobs.append(attempt(field, self._delete_conditional, field, condition))
         await asyncio.gather(*jobs)
         if aborted:
@@ -619,18 +680,28 @@ class DynamoDBStore(StoreBase):
             raise self._translate(exc, "Query") from exc
         return data.get("Items", []), data.get("LastEvaluatedKey")
 
-    def _put_conditional(self, record: StoredRecord, allow_equal: bool, relocate: bool) -> bool:
+    def _put_conditional(
+        self,
+        record: StoredRecord,
+        allow_equal: bool,
+        relocate: bool,
+        damaged: dict[str, Any] | None = None,
+    ) -> bool:
         """Put the whole row unless a same or newer version is stored.
 
         :param allow_equal: also replace a row stored at the same version (``rewrite_unchanged``).
         :param relocate: also replace a row at the same version that holds ``item`` (a tombstone
             written by 0.1 where a Relay Proxy reads it), and only such a row.
+        :param damaged: the damaged ``version`` attribute read for this row: also replace the
+            row while it holds exactly that.
         """
         self._step()
         value = _number(record.version)
-        condition = _stored_version.does_not_exist() | (
+        condition = _UNKNOWN_VERSION | (
             (_stored_version <= value) if allow_equal else (_stored_version < value)
         )
+        if damaged is not None:
+            condition = condition | (_stored_version == Value(damaged))
         if relocate and not allow_equal:
             condition = condition | (
                 (_stored_version == value) & _stored_tombstone.does_not_exist()
@@ -647,8 +718,12 @@ class DynamoDBStore(StoreBase):
                 condition=condition,
             )
         except Exception as exc:
-            if _error_code(exc) == "ConditionalCheckFailedException":
+            code = _error_code(exc)
+            if code == "ConditionalCheckFailedException":
                 return False  # the same or a newer version is stored: nothing to do
+            if code == "ValidationException":
+                # This record, as it is, is invalid for DynamoDB: sending it again cannot help.
+                raise _Refused(record, f"DynamoDB refused it: {_error_message(exc)}") from exc
             raise self._translate(exc, "PutItem") from exc
         return True
 
@@ -702,7 +777,19 @@ class DynamoDBStore(StoreBase):
         item[VERSION_ATTR] = {"N": str(record.version)}
         return item
 
-    def _fits(self, record: StoredRecord) -> bool:
+    def _refusal(self, record: StoredRecord) -> str | None:
+        """What every store refuses, and what DynamoDB cannot hold: a row over its 400 KB item
+        size, a sort key (the field) over 1,024 bytes. Checked before sending, so that the rest
+        of a batch is written and the refusal costs no request."""
+        reason = super()._refusal(record)
+        if reason is not None:
+            return reason
+        key_bytes = len(record.field.encode())
+        if key_bytes > MAX_SORT_KEY_BYTES:
+            return (
+                f"its field is {key_bytes} bytes, over DynamoDB's {MAX_SORT_KEY_BYTES}-byte "
+                "sort key limit"
+            )
         size = item_size(
             self.settings.cache_key,
             record.field,
@@ -710,37 +797,38 @@ class DynamoDBStore(StoreBase):
             record.version,
             deleted=record.deleted,
         )
-        if size <= MAX_ITEM_SIZE:
-            return True
-        logger.error(
-            "DynamoDB item %s (version %d) is %d bytes, over DynamoDB's %d-byte item limit: "
-            "not written; the rest of the data is",
-            record.field,
-            record.version,
-            size,
-            MAX_ITEM_SIZE,
-        )
-        return False
+        if size > MAX_ITEM_SIZE:
+            return (
+                f"it is {size} bytes, over DynamoDB's item limit of 400 KB ({MAX_ITEM_SIZE} "
+                "bytes, attribute names included)"
+            )
+        return None
 
-    def _record_from_item(self, item: dict[str, Any]) -> StoredRecord | None:
+    def _record_from_item(self, item: dict[str, Any]) -> StoredRecord:
+        """A row as a record, or as a foreign record saying what is wrong with it.
+
+        A row without a binary ``item`` or ``tombstone`` (a Relay Proxy skips such a row too)
+        or whose ``version`` is not a number is reported, not silently left out: ``cache verify``
+        names it. A version that is an integer of any size is returned as it is (the core
+        reports one outside the valid range).
+        """
         field = item.get(KEY_ATTR, {}).get("S")
+        if not isinstance(field, str):
+            return foreign_record(item.get(KEY_ATTR), "the sort key is not a string")
         blob = item.get(ITEM_ATTR, {}).get("B")
         deleted = False
         if not isinstance(blob, bytes | bytearray):
             blob = item.get(TOMBSTONE_ATTR, {}).get("B")
             deleted = True
-        if not isinstance(field, str) or not isinstance(blob, bytes | bytearray):
-            logger.warning(
-                "DynamoDB item %r in table %r has no binary %r or %r attribute; skipped",
-                field,
-                self.settings.table,
-                ITEM_ATTR,
-                TOMBSTONE_ATTR,
+        if not isinstance(blob, bytes | bytearray):
+            found = _attribute_types(item, ITEM_ATTR, TOMBSTONE_ATTR)
+            return foreign_record(
+                field, f"the row has no binary {ITEM_ATTR!r} or {TOMBSTONE_ATTR!r} attribute{found}"
             )
-            return None
-        return StoredRecord(
-            field=field, version=_version_of(item), blob=bytes(blob), deleted=deleted
-        )
+        version = _stored_number(item)
+        if isinstance(version, str):
+            return foreign_record(field, version, deleted=deleted)
+        return StoredRecord(field=field, version=version, blob=bytes(blob), deleted=deleted)
 
     def _where(self) -> str:
         if self.settings.endpoint:
@@ -800,14 +888,51 @@ def _number(value: int) -> Value:
     return Value({"N": str(value)})
 
 
-def _version_of(item: dict[str, Any]) -> int:
-    raw = item.get(VERSION_ATTR, {}).get("N")
-    if raw is None:
+def _stored_number(item: dict[str, Any]) -> int | str:
+    """The row's ``version`` as an int (of any size: ``1E+125`` included), 0 when absent (a
+    Relay Proxy wrote the row), or a string saying why it is not an integer."""
+    attribute = item.get(VERSION_ATTR)
+    if attribute is None:
         return 0  # written by a Relay Proxy, which keeps no version of its own
+    raw = attribute.get("N") if isinstance(attribute, dict) else None
+    if not isinstance(raw, str):
+        return (
+            f"its {VERSION_ATTR!r} attribute is not a number{_attribute_types(item, VERSION_ATTR)}"
+        )
     try:
-        return int(raw)
-    except ValueError:
-        return int(float(raw))
+        # DynamoDB numbers are decimal, up to 38 significant digits and 10**125: exact here.
+        number = decimal.Decimal(raw)
+    except decimal.InvalidOperation:
+        number = None
+    if number is None or not number.is_finite() or number != number.to_integral_value():
+        return f"its {VERSION_ATTR!r} attribute, {raw[:40]!r}, is not an integer"
+    return int(number)
+
+
+def _version_of(item: dict[str, Any]) -> int:
+    """The stored version ``set_all`` compares: 0 when absent, -1 (unknown: any write replaces
+    it, as the conditions do) when damaged."""
+    version = _stored_number(item)
+    return -1 if isinstance(version, str) or is_damaged_version(version) else version
+
+
+def _attribute_types(item: dict[str, Any], *names: str) -> str:
+    """`` (found 'item' of type S)`` for the attributes among ``names`` the row has, else ``""``."""
+    found = [
+        f"{name!r} of type {next(iter(item[name]), '?')}"
+        for name in names
+        if isinstance(item.get(name), dict)
+    ]
+    return f" (found {', '.join(found)})" if found else ""
+
+
+def _error_message(exc: BaseException) -> str:
+    """DynamoDB's message behind ``exc`` (it names the rule broken, never a value)."""
+    cause = exc.cause if isinstance(exc, PynamoDBException) else exc
+    response = getattr(cause, "response", None)
+    if isinstance(response, dict):
+        return str(response.get("Error", {}).get("Message", ""))[:300]
+    return str(exc)[:300]
 
 
 def _error_code(exc: BaseException) -> str | None:

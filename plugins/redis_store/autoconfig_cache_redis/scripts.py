@@ -16,6 +16,10 @@ to the other as an item is deleted and comes back. Its stored version is:
   leave a field in both, so a Relay Proxy wrote the item back (its ``put`` or ``upsert``) after
   this store recorded its deletion: the Relay Proxy's item is what both readers see, and the
   tombstone no longer describes it;
+* unknown too when the versions hash holds something other than decimal digits, or a number
+  above ``MAX_STORED_VERSION`` (2**54 - 1): not a version this project writes, so damaged or
+  someone else's. Treating it as unknown lets the next write replace it, where comparing with
+  it (``2**70``, say) would block the item for good;
 * otherwise the number in the versions hash.
 
 Every script that changes something sets the versions hash's ``~generation`` field to a random
@@ -26,13 +30,17 @@ when the generation or the number of fields moved in between, and the client ret
 
 from __future__ import annotations
 
+from autoconfig_cache.plugin import MAX_STORED_VERSION
+
 #: Field of the versions hash holding the token of the last change (never an item field,
 #: which always starts with ``env:`` or ``filter:``).
 GENERATION_FIELD = "~generation"
 
 # Versions are compared as canonical decimal strings (length first, then text), not as Lua
 # numbers: Lua numbers are doubles, which cannot tell 2**53 from 2**53 + 1.
-_COMMON = """
+_COMMON = (
+    f"local MAX_STORED = '{MAX_STORED_VERSION}'\n"
+    + """
 local function newer(a, b)
   -- true when decimal string a is greater than decimal string b (both canonical)
   if #a ~= #b then
@@ -55,7 +63,11 @@ local function stored_state(field)
   if not v or not string.match(v, '^%d+$') then
     return '', tombstone
   end
-  return (string.gsub(v, '^0+(%d)', '%1')), tombstone
+  v = (string.gsub(v, '^0+(%d)', '%1'))
+  if newer(v, MAX_STORED) then
+    return '', tombstone
+  end
+  return v, tombstone
 end
 local function should_write(stored, version, rewrite)
   if stored == false or stored == '' then
@@ -87,6 +99,7 @@ local function remove(field)
   return 0
 end
 """
+)
 
 #: ARGV: field, version, blob, deleted ('1' | '0'), token. Returns 1 if written, 0 if a same or
 #: newer version is there (item or tombstone alike).
@@ -124,8 +137,9 @@ return 1
 
 #: ARGV: mode ('diff' | 'full'), rewrite_unchanged ('1' | '0'), token, expected generation
 #: ('' when absent), expected number of fields of the data and tombstones hashes together, n,
-#: then n x (field, version, blob, deleted), m, then m fields to delete (diff mode only; full
-#: mode deletes every field it was not sent).
+#: then n x (field, version, blob, deleted), m, then m fields: to delete in diff mode; in full
+#: mode, to keep as they are (records the store refused), every other field it was not sent
+#: being deleted.
 #: A record is written when should_write says so; a tombstone also when the data hash holds the
 #: field at the same version (a 0.1 tombstone, which moves to the tombstones hash).
 #: Returns {written, deleted}, or -1 when (diff mode) the hashes changed since the client read
@@ -162,12 +176,15 @@ for _ = 1, n do
   end
   i = i + 4
 end
+local m = tonumber(ARGV[i])
 if mode == 'diff' then
-  local m = tonumber(ARGV[i])
   for j = i + 1, i + m do
     deleted = deleted + remove(ARGV[j])
   end
 else
+  for j = i + 1, i + m do
+    keep[ARGV[j]] = true
+  end
   for _, key in ipairs({KEYS[1], KEYS[3]}) do
     for _, field in ipairs(redis.call('HKEYS', key)) do
       if not keep[field] then

@@ -32,7 +32,9 @@ from autoconfig_cache.plugin import (
     StoreSpec,
     StoreTimeoutError,
     StoreUnavailableError,
+    foreign_record,
     hookimpl,
+    is_damaged_version,
 )
 
 from . import scripts
@@ -78,14 +80,46 @@ def _record_args(field: bytes, record: StoredRecord) -> tuple[bytes, str, bytes,
     return field, _version_arg(record.version), record.blob, _flag(record.deleted)
 
 
+def _digits(raw: bytes) -> int | None:
+    """A versions-hash value as an int (of any size), or ``None`` when it is not decimal digits
+    (the scripts' rule: ``int()`` would also take ``-5``, `` 7 `` or ``1_000``)."""
+    return int(raw) if raw.isdigit() else None
+
+
 def _version(raw: bytes | None) -> int:
-    """A versions-hash value as an int; unknown or malformed -> -1."""
+    """A versions-hash value as the scripts' ``stored_state`` compares it: -1 (unknown, any
+    write replaces it) when absent, not decimal digits, or above ``MAX_STORED_VERSION``."""
     if raw is None:
         return -1
-    try:
-        return int(raw)
-    except ValueError:
-        return -1
+    version = _digits(raw)
+    return -1 if version is None or is_damaged_version(version) else version
+
+
+def _stored_record(
+    field: bytes, raw_version: bytes | None, blob: bytes, *, deleted: bool
+) -> StoredRecord:
+    """One field of the data or tombstones hash as a record.
+
+    No versions entry (a Relay Proxy wrote the field): version 0. An entry that is not decimal
+    digits, or a field name that is not UTF-8: a foreign record, reported by the core. A number
+    of any size is returned as it is: the core reports one above the valid range.
+    """
+    name = _decode(field)
+    if not field.isascii():
+        try:
+            field.decode("utf-8")
+        except UnicodeDecodeError:
+            return foreign_record(name, "the field name is not UTF-8", deleted=deleted)
+    if raw_version is None:
+        return StoredRecord(name, 0, blob, deleted=deleted)
+    version = _digits(raw_version)
+    if version is None:
+        return foreign_record(
+            name,
+            f"its entry in the versions hash, {raw_version[:40]!r}, is not a decimal integer",
+            deleted=deleted,
+        )
+    return StoredRecord(name, version, blob, deleted=deleted)
 
 
 class RedisStore(StoreBase):
@@ -136,7 +170,11 @@ class RedisStore(StoreBase):
 
     @hookimpl
     async def cache_set_all(self, records: Sequence[StoredRecord], rewrite_unchanged: bool) -> None:
-        """Make the hashes hold exactly ``records``: one atomic script sending only what changed."""
+        """Make the hashes hold exactly ``records``: one atomic script sending only what changed.
+
+        :raises PartialWriteError: naming the records refused (a version outside the valid
+            range, ...), once the others are written; their fields keep what they held.
+        """
         await self._run("set_all", lambda client: self._set_all(client, records, rewrite_unchanged))
 
     @hookimpl
@@ -145,7 +183,12 @@ class RedisStore(StoreBase):
 
         A tombstone (``record.deleted``) replaces the item in the data hash by an entry of the
         tombstones hash; a live record does the reverse.
+
+        :raises PartialWriteError: when the record is refused (see ``StoreBase._refusal``);
+            nothing is sent.
         """
+        _, refused = self._split_refused([record])
+        self._raise_refused("upsert", refused)
         token = secrets.token_hex(8)
 
         async def upsert(client: Client) -> bool:
@@ -215,19 +258,22 @@ class RedisStore(StoreBase):
         for field, blob in data.items():
             # A field in both hashes was written back by a Relay Proxy after our tombstone (the
             # scripts never leave one in both): its item is live, of unknown version.
-            version = -1 if field in tombstones else _version(versions.get(field))
-            records.append(StoredRecord(_decode(field), max(version, 0), blob))
+            raw = None if field in tombstones else versions.get(field)
+            records.append(_stored_record(field, raw, blob, deleted=False))
         for field, blob in tombstones.items():
             if field not in data:
-                version = _version(versions.get(field))
-                records.append(StoredRecord(_decode(field), max(version, 0), blob, deleted=True))
+                records.append(_stored_record(field, versions.get(field), blob, deleted=True))
         return records
 
     async def _set_all(
         self, client: Client, records: Sequence[StoredRecord], rewrite_unchanged: bool
     ) -> None:
         token = secrets.token_hex(8)
-        snapshot = {_encode(record.field): record for record in records}
+        accepted, refused = self._split_refused(records)
+        snapshot = {_encode(record.field): record for record in accepted}
+        # Refused records are not written, and their fields keep what they hold.
+        kept = [_encode(entry.field) for entry in refused]
+        wanted = snapshot.keys() | set(kept)
         set_all = self._script(client, "set_all")
         for _attempt in range(_DIFF_ATTEMPTS):
             async with client.pipeline(transaction=True) as pipe:
@@ -257,8 +303,9 @@ class RedisStore(StoreBase):
                         continue
                 writes.extend(_record_args(field, record))
             # Fields to drop: items and tombstones absent from the snapshot, and stale versions.
-            deletes = [field for field in present.union(versions) if field not in snapshot]
+            deletes = [field for field in present.union(versions) if field not in wanted]
             if not writes and not deletes:
+                self._raise_refused("set_all", refused)
                 return
             result = await set_all(
                 keys=self._keys,
@@ -282,14 +329,17 @@ class RedisStore(StoreBase):
                     result[0],
                     result[1],
                 )
+                self._raise_refused("set_all", refused)
                 return
             logger.debug("redis store %s: set_all raced another writer; retrying", self._where)
         # Under sustained contention send the whole snapshot: the script diffs it server side.
         args: list[Any] = ["full", _flag(rewrite_unchanged), token, "", 0, len(snapshot)]
         for field, record in snapshot.items():
             args.extend(_record_args(field, record))
+        args.extend([len(kept), *kept])
         result = await set_all(keys=self._keys, args=args)
         self.records_written += int(result[0]) + int(result[1])
+        self._raise_refused("set_all", refused)
 
     # -----------------------------------------------------------------------------------------
     # Plumbing: lazy client, task tracking, error mapping
