@@ -313,7 +313,7 @@ def test_cli_inspect_json_shows_each_records_derivation(
 def test_cli_inspect_table_shows_each_records_derivation(
     mixed_store: Callable[..., dict[str, str]],
 ) -> None:
-    done = run_cli(["cache", "inspect"], mixed_store())
+    done = run_cli(["cache", "inspect", "--wide"], mixed_store())  # --wide: the derivation
     assert done.returncode == 0, done.stderr
     assert "derivation" in done.stdout
     rows = [

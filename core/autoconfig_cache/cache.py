@@ -8,6 +8,7 @@ as a task the cache tracks, so :meth:`close` can cancel work in flight.
 from __future__ import annotations
 
 import asyncio
+import enum
 import logging
 import struct
 from collections import Counter
@@ -84,6 +85,18 @@ _SKIP_REASONS: dict[type[CodecError], SkipReason] = {
 #: refused on its own. Anything else (an encryption plugin that cannot reach its KMS, say) fails
 #: the whole write, which is retried.
 _UNENCODABLE = (RecursionError, OverflowError, UnicodeError, struct.error, TypeError, ValueError)
+
+
+class StorageCreation(enum.Enum):
+    """What :meth:`AutoConfigCache.create_storage` did; the value is how the CLI reports it."""
+
+    #: This call created the storage (the store's hook returned ``True``).
+    CREATED = "created"
+    #: The storage was already there; nothing was created (the hook returned ``None``).
+    EXISTS = "exists"
+    #: The store has nothing to create: it creates what it needs on first use (``False``, or
+    #: no store implements the hook).
+    NOTHING_TO_CREATE = "nothing-to-create"
 
 
 @attrs.frozen
@@ -191,6 +204,7 @@ class AutoConfigCache:
         registry: PluginRegistry | None = None,
         trim_encryption_key: bool = True,
         relay_key_derivation: str | KeyDerivation | None = None,
+        read_only: bool = False,
     ) -> AutoConfigCache:
         """Open the cache in the store at ``store_url`` (``None`` → the null store).
 
@@ -205,6 +219,9 @@ class AutoConfigCache:
             used, is then kept as a previous key, so what 0.1 wrote still decrypts.
         :param relay_key_derivation: ``relay`` format: ``hkdf``, ``sha256``, or ``auto``/``None``
             (the derivation of the records already stored, else HKDF).
+        :param read_only: for a cache that is only read (``cache inspect``, ``verify``,
+            ``export``): the store creates nothing (no file, directory or table) and reads
+            missing storage as empty (:attr:`StoreSpec.read_only`). Do not write through it.
         :raises ConfigurationError: bad key, unknown scheme (naming the extra to install), ...
         """
         registry = registry or get_registry()
@@ -225,7 +242,10 @@ class AutoConfigCache:
         scheme = "none"
         if store_url:
             spec = StoreSpec(
-                url=store_url, cache_key=cache_key.strip(), options=dict(options or {})
+                url=store_url,
+                cache_key=cache_key.strip(),
+                options=dict(options or {}),
+                read_only=read_only,
             )
             store = registry.open_store(spec)
             scheme = spec.scheme
@@ -638,13 +658,15 @@ class AutoConfigCache:
         """Delete every item under this cache key."""
         await self._write(self._pm.hook.cache_clear(), "clear")
 
-    async def create_storage(self) -> bool:
-        """Create the store's backing storage; ``False`` if the store has nothing to create."""
+    async def create_storage(self) -> StorageCreation:
+        """Create the store's backing storage, keeping what exists; says what it did."""
         awaitable = self._pm.hook.cache_create_storage()
         if awaitable is None:
-            return False
+            return StorageCreation.NOTHING_TO_CREATE
         created: bool | None = await self._run(awaitable, "create_storage")
-        return created is not False
+        if created is None:
+            return StorageCreation.EXISTS
+        return StorageCreation.CREATED if created else StorageCreation.NOTHING_TO_CREATE
 
     # -- lifecycle -----------------------------------------------------------------------------
 

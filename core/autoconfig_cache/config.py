@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 import os
 import ssl
 import tomllib
@@ -57,6 +58,8 @@ DEFAULT_BIND_ADDRESS = "0.0.0.0"  # noqa: S104
 DEFAULT_LOG_LEVEL = "INFO"
 #: Below this, even a put of a few environments could be refused.
 MIN_MAX_EVENT_BYTES = 64 * 1024
+#: The shortest store audit interval accepted (seconds): each audit reads the store.
+MIN_AUDIT_INTERVAL = 1.0
 
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
@@ -82,6 +85,7 @@ SETTINGS: dict[str, Setting] = {
         "AUTO_CONFIG_CACHE_RELAY_KEY_DERIVATION", "cache.relay_key_derivation"
     ),
     "store": Setting("AUTO_CONFIG_CACHE_STORE", "cache.store"),
+    "audit_interval": Setting("AUTO_CONFIG_CACHE_AUDIT_INTERVAL", "cache.audit_interval"),
     # The Relay Proxy's [Proxy] settings (ld-relay config/config.go, ProxyConfig), for the stream.
     "proxy_url": Setting("PROXY_URL", "proxy.url", secret=True),
     "proxy_user": Setting("PROXY_AUTH_USER", "proxy.user"),
@@ -111,6 +115,8 @@ class Config:
         key material when no encryption key is set, as in the Relay Proxy.
     :param store_url: the store URL (secrets included: log :attr:`redacted_store_url`).
     :param store_options: settings given to the store beside its URL (``tls``, ``password``...).
+    :param audit_interval: seconds between two audits of the store by ``run`` (0: off); ``None``
+        takes the store's default (see :mod:`autoconfig_cache.audit`).
     :param stream_uri: base URI of the AutoConfig stream.
     :param port: port of the status server.
     :param bind_address: interface of the status server.
@@ -142,6 +148,7 @@ class Config:
     store_options: Mapping[str, str] = attrs.field(
         factory=dict, repr=lambda options: repr(sorted(options))
     )
+    audit_interval: float | None = None
     stream_uri: str = DEFAULT_STREAM_URI
     port: int = DEFAULT_PORT
     bind_address: str = DEFAULT_BIND_ADDRESS
@@ -212,9 +219,10 @@ class Config:
             )
         return self.store_url, self.cache_key
 
-    def open_cache(self) -> AutoConfigCache:
+    def open_cache(self, *, read_only: bool = False) -> AutoConfigCache:
         """Open the configured cache (store, cache key, keys, format and store options).
 
+        :param read_only: the store creates nothing (``AutoConfigCache.open``'s ``read_only``).
         :raises ConfigurationError: when no store is configured, or the store URL is unusable.
         """
         from .cache import AutoConfigCache
@@ -229,6 +237,7 @@ class Config:
             options=self.store_options,
             trim_encryption_key=self.encryption_key is not None,
             relay_key_derivation=self.relay_key_derivation,
+            read_only=read_only,
         )
 
     def describe(self) -> dict[str, object]:
@@ -245,6 +254,7 @@ class Config:
                 name: ("****" if is_secret_name(name) else value)
                 for name, value in sorted(self.store_options.items())
             },
+            "auditInterval": self.audit_interval,
             "streamUri": redact_url(self.stream_uri),
             "port": self.port,
             "bindAddress": self.bind_address,
@@ -444,6 +454,7 @@ def _build(
         )
 
     max_event_bytes = _max_event_bytes(read)
+    audit_interval = _audit_interval(read)
 
     switches = tuple(store.switch.env for store in stores)
     store_url, store_options = _choose_store(read, stores, store_options, warnings, cache_key)
@@ -481,6 +492,7 @@ def _build(
         autoconfig_key_as_given=raw.get("autoconfig_key") if autoconfig_key else None,
         store_url=store_url,
         store_options=store_options,
+        audit_interval=audit_interval,
         stream_uri=stream_uri.rstrip("/"),
         port=port,
         bind_address=bind_address,
@@ -504,6 +516,33 @@ def _max_event_bytes(read: SettingsReader) -> int:
         raise ConfigurationError(
             f"{SETTINGS['max_event_bytes'].name()} must be a number of bytes of at least "
             f"{MIN_MAX_EVENT_BYTES} (default {DEFAULT_MAX_EVENT_BYTES}, 256 MiB), got {value!r}"
+        )
+    return number
+
+
+def _audit_interval(read: SettingsReader) -> float | None:
+    """``audit_interval``: seconds, 0 (off) or at least :data:`MIN_AUDIT_INTERVAL`; ``None``
+    when unset (the store's default)."""
+    value = read.raw.get("audit_interval")
+    if value is None:
+        return None
+    number: float | None = None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        number = float(value)
+    elif isinstance(value, str) and value.strip().isascii():
+        try:
+            number = float(value.strip())
+        except ValueError:
+            number = None
+    if (
+        number is None
+        or not math.isfinite(number)
+        or not (number == 0 or number >= MIN_AUDIT_INTERVAL)
+    ):
+        raise ConfigurationError(
+            f"{SETTINGS['audit_interval'].name()} must be a number of seconds: 0 turns the store "
+            f"audit off, otherwise at least {MIN_AUDIT_INTERVAL:g} (default: 30, or 300 on "
+            f"DynamoDB), got {value!r}"
         )
     return number
 
@@ -542,12 +581,15 @@ def _check_store_url(url: str, registry: PluginRegistry) -> None:
     except ValueError as exc:
         raise ConfigurationError(f"store URL {shown!r} is not a valid URL: {exc}") from None
     scheme = parts.scheme.lower()
-    if not scheme or "://" not in url:
+    stores = registry.stores
+    # "scheme:rest" without "//" is a URL too when a store registered the scheme, and that store
+    # reads the rest (sqlite:cache.db, a relative path); "localhost:6379" has no such scheme.
+    if not scheme or ("://" not in url and scheme not in stores):
         raise ConfigurationError(
             f"store URL {shown!r} is not a URL; set AUTO_CONFIG_CACHE_STORE (TOML: cache.store) "
-            "to e.g. sqlite:///var/lib/autoconfig/cache.db"
+            "to e.g. sqlite:///var/lib/autoconfig/cache.db (absolute path) or sqlite:cache.db "
+            "(relative to the working directory)"
         )
-    stores = registry.stores
     if scheme not in stores:
         raise UnknownStoreSchemeError(scheme, list(stores), KNOWN_EXTRAS.get(scheme))
 

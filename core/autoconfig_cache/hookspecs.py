@@ -18,7 +18,7 @@ the coroutine and the core awaits it. An observer may wrap them with ``@hookimpl
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 import pluggy
@@ -167,6 +167,31 @@ def cache_get_all() -> Awaitable[list[StoredRecord]] | None:
 
 
 @hookspec(firstresult=True)
+def cache_get_versions() -> Awaitable[Mapping[str, int]] | None:
+    """Optional: every field under the store's cache key and its stored version, without the
+    blobs.
+
+    Called by each running instance's store audit (``AUTO_CONFIG_CACHE_AUDIT_INTERVAL``), which
+    compares it with what the instance holds in memory and reads the full records only when they
+    differ. A store that does not implement it is audited with :func:`cache_get_all`, which
+    reads every blob; implement it when reading versions alone is cheaper (a Redis hash of
+    versions, a column, a projection).
+
+    The answer must agree with :func:`cache_get_all` at the same moment: the same fields (items
+    and tombstones alike), each with the version ``cache_get_all`` returns for it (0 for a
+    record whose version the store does not know; a damaged version as it is). For a record
+    ``cache_get_all`` returns as :func:`~autoconfig_cache.storebase.foreign_record`, only the
+    field must be there: telling such a record apart may need its blob, which this hook need
+    not read. The conformance kit checks this agreement.
+
+    :return: an awaitable of a mapping field -> stored version (as
+        :func:`autoconfig_cache.records.store_version` encodes it); ``None`` when no store
+        implements the hook (the core then falls back to ``cache_get_all``).
+    :raises StoreError: (or a subclass) when the store cannot be read.
+    """
+
+
+@hookspec(firstresult=True)
 def cache_set_all(
     records: Sequence[StoredRecord], rewrite_unchanged: bool
 ) -> Awaitable[None] | None:
@@ -244,8 +269,10 @@ def cache_create_storage() -> Awaitable[bool | None] | None:
     returns ``False`` (what :class:`~autoconfig_cache.plugin.StoreBase` does) or does not
     implement the hook; the CLI then says there is nothing to create.
 
-    :return: an awaitable of ``None`` (or ``True``) once the storage exists, ``False`` if the
-        store has nothing to create; ``None`` itself only when no store implements the hook.
+    :return: an awaitable, once the storage exists, of ``True`` if this store created it (so
+        that ``cache create-table`` says "created"), ``None`` if it was already there ("already
+        exists"); of ``False`` if the store has nothing to create. ``None`` itself only when no
+        store implements the hook.
     """
 
 

@@ -58,6 +58,7 @@ _BUILTIN_PLUGINS = (
 #: The store operation hooks. Only the cache's store answers them; other plugins may wrap them.
 STORE_HOOKS = (
     "cache_get_all",
+    "cache_get_versions",
     "cache_set_all",
     "cache_upsert",
     "cache_delete",
@@ -65,9 +66,12 @@ STORE_HOOKS = (
     "cache_create_storage",
     "cache_close",
 )
-#: The store hooks every store implements. ``cache_create_storage`` is optional: a store with
-#: nothing to create omits it (or, as ``StoreBase`` does, returns ``False``).
-REQUIRED_STORE_HOOKS = tuple(hook for hook in STORE_HOOKS if hook != "cache_create_storage")
+#: Store hooks a store may omit: ``cache_create_storage`` (a store with nothing to create omits
+#: it or, as ``StoreBase`` does, returns ``False``) and ``cache_get_versions`` (the store audit
+#: then reads ``cache_get_all``).
+OPTIONAL_STORE_HOOKS = ("cache_create_storage", "cache_get_versions")
+#: The store hooks every store implements.
+REQUIRED_STORE_HOOKS = tuple(hook for hook in STORE_HOOKS if hook not in OPTIONAL_STORE_HOOKS)
 
 
 def check_pending(pm: pluggy.PluginManager) -> None:

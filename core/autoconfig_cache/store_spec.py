@@ -50,12 +50,18 @@ class StoreSpec:
     :param cache_key: the namespace the cache lives under (Redis hash key, DynamoDB partition).
     :param options: settings that do not fit the URL (e.g. ``tls``, ``username``, ``password``,
         ``timeout``), as strings, from the configuration file or environment.
+    :param read_only: the caller only reads (``cache inspect``, ``verify``, ``export``): the
+        store must create nothing — no file, directory, table or key, whatever its options say
+        (DynamoDB's ``create_table``) — and reads missing storage (no database file, no table)
+        as holding no records, so that the caller can report "nothing there" instead of
+        creating what a mistyped URL names.
     """
 
     url: str = attrs.field(repr=redact_url)
     cache_key: str
     # Every plugin may log the spec it receives: its repr masks passwords and the like.
     options: Mapping[str, str] = attrs.field(factory=dict, repr=_options_repr)
+    read_only: bool = attrs.field(default=False, kw_only=True)
 
     @property
     def scheme(self) -> str:

@@ -155,6 +155,12 @@ class StoreBase:
     #: Whether :attr:`records_written` is maintained (the kit skips, visibly, when not).
     supports_write_probe: ClassVar[bool] = True
 
+    #: Seconds between two audits of the store by a running instance when
+    #: ``AUTO_CONFIG_CACHE_AUDIT_INTERVAL`` is not set (see :mod:`autoconfig_cache.audit`). An
+    #: audit reads the stored versions (``cache_get_versions``, else every record); a store
+    #: whose reads are billed (DynamoDB) declares a longer interval, from its read cost.
+    audit_interval_default: ClassVar[float] = 30.0
+
     @property
     def _lifecycle(self) -> _Lifecycle:
         state: _Lifecycle | None = self.__dict__.get("_store_lifecycle")

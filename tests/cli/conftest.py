@@ -44,13 +44,17 @@ def run_cli(
     *,
     input: str | None = None,
     timeout: float = 60,
+    cwd: Path | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """Run ``autoconfig-cache ARGS`` and return the finished process (never raises on exit).
+
+    :param cwd: its working directory (relative store paths), else the test process's.
 
     Its output goes to the session's secret scan (tests/conftest.py)."""
     result = subprocess.run(
         [*CLI, *args],
         env=clean_environ(env),
+        cwd=cwd,
         input=input if input is not None else "",
         capture_output=True,
         text=True,

@@ -176,12 +176,12 @@ def test_config_file_selects_the_store(tmp_path: Path) -> None:
 
 
 def test_store_failure_is_a_one_line_error(tmp_path: Path) -> None:
-    blocker = tmp_path / "file"
-    blocker.write_text("not a folder")
+    not_sqlite = tmp_path / "file"
+    not_sqlite.write_text("not an SQLite database, and long enough to have a header" * 20)
     result = run_cli(
         ["cache", "inspect"],
         {
-            "AUTO_CONFIG_CACHE_STORE": f"sqlite://{blocker}/cache.db",
+            "AUTO_CONFIG_CACHE_STORE": f"sqlite://{not_sqlite}",
             "AUTO_CONFIG_CACHE_KEY": "x",
             "AUTO_CONFIG_CACHE_ENCRYPTION_KEY": KEY,
         },
@@ -196,7 +196,7 @@ def test_inspect_shows_every_item_with_keys_masked(
     tmp_path: Path, store_env: Callable[..., dict[str, str]]
 ) -> None:
     seeded(tmp_path)
-    result = run_cli(["cache", "inspect"], store_env())
+    result = run_cli(["cache", "inspect", "--wide"], store_env())  # with the sdk key column
     assert result.returncode == 0, result.stderr
     assert "6 cached item(s)" in result.stdout
     assert "****" + KNOWN_SDK_KEY[-4:] in result.stdout

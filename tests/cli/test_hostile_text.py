@@ -59,7 +59,7 @@ def hostile_store(tmp_path: Path) -> Path:
 def test_inspect_shows_markup_in_names_literally(
     hostile_store: Path, store_env: Callable[..., dict[str, str]]
 ) -> None:
-    result = run_cli(["cache", "inspect"], store_env(COLUMNS="400"))
+    result = run_cli(["cache", "inspect", "--wide"], store_env(COLUMNS="400"))  # with names
     assert result.returncode == 0, result.stderr
     assert "MarkupError" not in result.stderr
     assert f"Web storefront / {CLOSING_TAG}" in result.stdout

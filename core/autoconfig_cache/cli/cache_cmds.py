@@ -24,9 +24,9 @@ from pathlib import Path
 from typing import Any
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
-from rich.table import Table
+from rich.text import Text
 
-from ..cache import AutoConfigCache, InspectedRecord
+from ..cache import AutoConfigCache, InspectedRecord, StorageCreation
 from ..codec import KeyDerivation, StorageFormat
 from ..config import Config
 from ..errors import (
@@ -40,8 +40,16 @@ from ..maintenance import ValidatedPutData, on_previous_key, validate_put_data
 from ..models import Environment, Filter, Tombstone
 from ..records import parse_field
 from ..secrets import mask, redact_url
-from .common import load_config
+from .common import (
+    EXIT_FAILED,
+    EXIT_NOTHING_THERE,
+    EXIT_OK,
+    EXIT_USAGE,
+    NothingThereError,
+    load_config,
+)
 from .output import CommandFailed, err, message, out, print_json, shown
+from .tables import Column, Fit, ResultTable
 
 
 def add_parser(
@@ -64,6 +72,10 @@ def add_parser(
 
     inspect = tool("inspect", run_inspect, "show what is cached; secrets masked")
     inspect.add_argument("--json", action="store_true", help="print JSON for scripts")
+    _add_wide_option(
+        inspect, "names, model version, key id, key derivation (relay), cached at, SDK key"
+    )
+    _read_only_tool(inspect)
 
     verify = tool(
         "verify",
@@ -72,6 +84,8 @@ def add_parser(
         "foreign data and invalid stored versions (exit 1 if any)",
     )
     verify.add_argument("--json", action="store_true", help="print JSON for scripts")
+    _add_wide_option(verify, "stored version, key id, cached at")
+    _read_only_tool(verify, failed="an item is damaged or the store failed")
 
     export = tool(
         "export",
@@ -86,6 +100,13 @@ def add_parser(
         action="store_true",
         help="keep SDK and mobile keys in clear (needed for a file you mean to import)",
     )
+    export.add_argument(
+        "--json",
+        action="store_true",
+        help="with -o FILE, print a JSON summary of what was written (without -o, the put data "
+        "on stdout is JSON already)",
+    )
+    _read_only_tool(export)
 
     import_ = tool(
         "import", run_import, "write items from an export file (version-guarded upserts)"
@@ -120,22 +141,57 @@ def add_parser(
 
     clear = tool("clear", run_clear, "delete every item under the cache key")
     clear.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    clear.add_argument("--json", action="store_true", help="print JSON for scripts")
 
-    tool("create-table", run_create_table, "create the store's table, where the store has one")
+    create_table = tool(
+        "create-table", run_create_table, "create the store's table, where the store has one"
+    )
+    create_table.add_argument("--json", action="store_true", help="print JSON for scripts")
+
+
+def _add_wide_option(parser: argparse.ArgumentParser, extra_columns: str) -> None:
+    parser.add_argument(
+        "--wide",
+        action="store_true",
+        help=f"show every column ({extra_columns}) at full width, even if the lines are then "
+        "longer than the terminal; by default the table fits the terminal (80 columns when "
+        "not a terminal, unless COLUMNS is set)",
+    )
+
+
+def _read_only_tool(
+    parser: argparse.ArgumentParser, *, failed: str = "the store or the output failed"
+) -> None:
+    """``--allow-empty`` and the exit statuses of a tool that only reads (and creates nothing)."""
+    parser.add_argument(
+        "--allow-empty",
+        action="store_true",
+        help="exit 0 when there is nothing to read (no database, no table, no record under the "
+        "cache key) instead of 3",
+    )
+    parser.epilog = (
+        f"Creates nothing (no file, directory or table). Exit status: {EXIT_OK} done; "
+        f"{EXIT_FAILED} {failed}; {EXIT_USAGE} usage error; {EXIT_NOTHING_THERE} nothing there: "
+        "no database, table or record under the cache key (a mistyped store URL or cache key?), "
+        "unless --allow-empty."
+    )
 
 
 # -- shared ---------------------------------------------------------------------------------------
 
 
-def _open(args: argparse.Namespace) -> tuple[Config, AutoConfigCache]:
+def _open(args: argparse.Namespace, *, read_only: bool) -> tuple[Config, AutoConfigCache]:
     config = load_config(args)
-    return config, config.open_cache()
+    return config, config.open_cache(read_only=read_only)
 
 
 def _with_cache(
-    args: argparse.Namespace, work: Callable[[Config, AutoConfigCache], Awaitable[int]]
+    args: argparse.Namespace,
+    work: Callable[[Config, AutoConfigCache], Awaitable[int]],
+    *,
+    read_only: bool = False,
 ) -> int:
-    config, cache = _open(args)
+    config, cache = _open(args, read_only=read_only)
 
     async def body() -> int:
         try:
@@ -144,6 +200,21 @@ def _with_cache(
             await cache.close()
 
     return asyncio.run(body())
+
+
+def _require_something(config: Config, args: argparse.Namespace, found: int) -> None:
+    """Stop a read-only tool that found no record (live or deleted) unless ``--allow-empty``.
+
+    :raises NothingThereError: naming the store (secrets masked) and the cache key looked in.
+    """
+    if found or args.allow_empty:
+        return
+    raise NothingThereError(
+        f"nothing is stored under cache key {config.cache_key!r} in "
+        f"{config.redacted_store_url}: no database, table or record there (nothing was created). "
+        "Check the store URL and the cache key (AUTO_CONFIG_CACHE_STORE or USE_<DATABASE>, "
+        "AUTO_CONFIG_CACHE_KEY), or pass --allow-empty to accept an empty cache"
+    )
 
 
 def _where(config: Config) -> str:
@@ -159,6 +230,10 @@ def _key_label(cache: AutoConfigCache, key_id: str | None) -> str:
     if any(key.key_id_hex == key_id for key in keys.previous):
         return f"{key_id} (previous)"
     return f"{key_id} (unknown)"
+
+
+def _cached_at(entry: InspectedRecord) -> Text:
+    return shown(entry.cached_at.strftime("%Y-%m-%d %H:%M:%S") if entry.cached_at else "-")
 
 
 def _record_json(cache: AutoConfigCache, entry: InspectedRecord) -> dict[str, Any]:
@@ -222,11 +297,65 @@ def _progress() -> Progress:
 # -- inspect ----------------------------------------------------------------------------------
 
 
+def _inspect_columns(*, relay: bool) -> list[Column]:
+    """``cache inspect``'s columns (docs/operations.md, "Output of the cache tools")."""
+    return [
+        Column("kind"),
+        # 24 characters: a LaunchDarkly id whole; only a foreign field is ever cut.
+        Column("id", Fit.ABBREVIATE, min_width=24),
+        Column("key", Fit.ABBREVIATE, min_width=12),
+        Column("names", Fit.WRAP, wide_only=True, min_width=16),
+        Column("version", Fit.ABBREVIATE, min_width=10),
+        Column("model", wide_only=True),
+        Column("key id", wide_only=True),
+        *((Column("derivation", wide_only=True),) if relay else ()),
+        Column("cached at", wide_only=True),
+        Column("sdk key", wide_only=True),
+        Column("status"),
+    ]
+
+
+def _inspect_cells(cache: AutoConfigCache, entry: InspectedRecord, *, relay: bool) -> list[Text]:
+    """One row of ``cache inspect``, every cell literal text: names, keys and ids come from
+    LaunchDarkly data (or from whatever else wrote the store)."""
+    parsed = parse_field(entry.record.field)
+    item = entry.item
+    if isinstance(item, Environment):
+        key, names = f"{item.proj_key}/{item.env_key}", f"{item.proj_name} / {item.env_name}"
+    elif isinstance(item, Filter):
+        key, names = f"{item.proj_key}/{item.key}", "-"
+    else:
+        key, names = "-", "-"
+    if entry.problem is not None:
+        status = shown(entry.problem.reason, "red")
+    elif isinstance(item, Tombstone):
+        status = shown("deleted", "yellow")
+    else:
+        status = shown("ok", "green")
+    version = item.version if item is not None else entry.record.version
+    return [
+        # The field's prefix (env, filter), as verify and import name items.
+        shown(parsed[0].field_prefix if parsed else "?"),
+        shown(parsed[1] if parsed else entry.record.field),
+        shown(key),
+        shown(names),
+        shown(version),
+        shown(entry.model_version if entry.model_version is not None else "-"),
+        shown(_key_label(cache, entry.key_id)),
+        *((shown(entry.key_derivation or "-"),) if relay else ()),
+        _cached_at(entry),
+        shown(mask(item.sdk_key) if isinstance(item, Environment) else "-"),
+        status,
+    ]
+
+
 def run_inspect(args: argparse.Namespace) -> int:
     """Print every cached record: what it is, its versions, key id, age; secrets masked."""
 
     async def work(config: Config, cache: AutoConfigCache) -> int:
-        inspected = cache.inspect_records(await cache.get_records())
+        records = await cache.get_records()
+        _require_something(config, args, len(records))
+        inspected = cache.inspect_records(records)
         inspected.sort(key=lambda entry: entry.record.field)
         if args.json:
             print_json(
@@ -238,61 +367,29 @@ def run_inspect(args: argparse.Namespace) -> int:
                 }
             )
             return 0
-        table = Table(title=shown(f"{len(inspected)} cached item(s) in {_where(config)}"))
         relay = config.format is StorageFormat.RELAY
-        for column in (
-            "kind",
-            "id",
-            "key",
-            "names",
-            "version",
-            "model",
-            "key id",
-            *(("derivation",) if relay else ()),
-            "cached at",
-            "sdk key",
-            "status",
-        ):
-            table.add_column(column, overflow="fold")
+        table = ResultTable(_inspect_columns(relay=relay), wide=args.wide)
         for entry in inspected:
-            row = _record_json(cache, entry)
-            item = entry.item
-            if isinstance(item, Environment):
-                key, names = (
-                    f"{item.proj_key}/{item.env_key}",
-                    f"{item.proj_name} / {item.env_name}",
-                )
-            elif isinstance(item, Filter):
-                key, names = f"{item.proj_key}/{item.key}", "-"
-            else:
-                key, names = "-", "-"
-            if entry.problem is not None:
-                status = shown(entry.problem.reason, "red")
-            elif isinstance(item, Tombstone):
-                status = shown("deleted", "yellow")
-            else:
-                status = shown("ok", "green")
-            # Every cell is literal text: names, keys and ids come from LaunchDarkly data.
-            table.add_row(
-                shown(row["kind"] or "?"),
-                shown(row["id"] or entry.record.field),
-                shown(key),
-                shown(names),
-                shown(row["version"] if row["version"] is not None else entry.record.version),
-                shown(entry.model_version if entry.model_version is not None else "-"),
-                shown(_key_label(cache, entry.key_id)),
-                *((shown(row["keyDerivation"] or "-"),) if relay else ()),
-                shown(entry.cached_at.strftime("%Y-%m-%d %H:%M:%S") if entry.cached_at else "-"),
-                shown(row.get("sdkKey") or "-"),
-                status,
-            )
-        out.print(table)
+            table.add_row(*_inspect_cells(cache, entry, relay=relay))
+        out.print(shown(f"{len(inspected)} cached item(s) in {_where(config)}"))
+        table.print(out)
         return 0
 
-    return _with_cache(args, work)
+    return _with_cache(args, work, read_only=True)
 
 
 # -- verify -----------------------------------------------------------------------------------
+
+
+#: ``cache verify``'s problem table (docs/operations.md, "Output of the cache tools").
+_VERIFY_COLUMNS = (
+    Column("field", Fit.ABBREVIATE, min_width=28),  # env:<24-character id> whole
+    Column("problem"),
+    Column("detail", Fit.WRAP, min_width=20),
+    Column("stored version", Fit.ABBREVIATE, wide_only=True, min_width=10),
+    Column("key id", wide_only=True),
+    Column("cached at", wide_only=True),
+)
 
 
 def run_verify(args: argparse.Namespace) -> int:
@@ -300,7 +397,9 @@ def run_verify(args: argparse.Namespace) -> int:
 
     async def work(config: Config, cache: AutoConfigCache) -> int:
         records = await cache.get_records()
+        _require_something(config, args, len(records))
         inspected = _inspect_with_progress(cache, records, "verifying")
+        inspected.sort(key=lambda entry: entry.record.field)  # kind, then id: stable output
         problems = [entry for entry in inspected if entry.problem is not None]
         previous = [entry for entry in inspected if on_previous_key(cache, entry)]
         derivations = Counter(
@@ -323,17 +422,19 @@ def run_verify(args: argparse.Namespace) -> int:
             )
             return 1 if problems else 0
         if problems:
-            table = Table(title=shown(f"{len(problems)} problem(s) in {_where(config)}"))
-            for column in ("field", "problem", "detail"):
-                table.add_column(column, overflow="fold")
+            table = ResultTable(_VERIFY_COLUMNS, wide=args.wide)
             for entry in problems:
                 assert entry.problem is not None
                 table.add_row(
                     shown(entry.record.field),
                     shown(entry.problem.reason),
                     shown(entry.problem.message),
+                    shown(entry.record.version),
+                    shown(_key_label(cache, entry.key_id)),
+                    _cached_at(entry),
                 )
-            out.print(table)
+            out.print(shown(f"{len(problems)} problem(s) in {_where(config)}"))
+            table.print(out)
         if previous:
             out.print(
                 shown(
@@ -361,7 +462,7 @@ def run_verify(args: argparse.Namespace) -> int:
         )
         return 1 if problems else 0
 
-    return _with_cache(args, work)
+    return _with_cache(args, work, read_only=True)
 
 
 # -- export -----------------------------------------------------------------------------------
@@ -385,6 +486,18 @@ def write_private_file(path: Path, data: bytes) -> None:
         raise
 
 
+def _in_stable_order(data: dict[str, Any]) -> dict[str, Any]:
+    """Put data with each kind's items sorted by id, so that two exports of the same data are
+    the same bytes (backups diff well), whatever order the store returned the items in.
+
+    Only the order that is ours changes: environments before filters, and the ids. Each item's
+    JSON keeps the order it came with: a Relay Proxy reads a field named twice in different case
+    (``expiring``, ``Expiring``) as the last one (Go's encoding/json), so sorting its keys could
+    change what it reads.
+    """
+    return {kind: dict(sorted(items.items())) for kind, items in data.items()}
+
+
 def run_export(args: argparse.Namespace) -> int:
     """Write the cached items as put data to stdout or ``-o FILE``."""
     target = Path(args.output) if args.output else None
@@ -395,8 +508,10 @@ def run_export(args: argparse.Namespace) -> int:
 
     async def work(config: Config, cache: AutoConfigCache) -> int:
         result = await cache.get_all()
+        report = result.report
+        _require_something(config, args, report.loaded + report.tombstones + len(report.skipped))
         snapshot = result.snapshot
-        data = snapshot.to_put_data(masked=not args.include_secrets)
+        data = _in_stable_order(snapshot.to_put_data(masked=not args.include_secrets))
         text = json.dumps(data, indent=2) + "\n"
         for skipped in result.report.skipped:
             err.print(message(("skipped", "yellow"), f" {skipped.field}: {skipped.reason}"))
@@ -410,16 +525,27 @@ def run_export(args: argparse.Namespace) -> int:
                 raise CommandFailed(
                     f"cannot write {str(target)!r}: {exc.strerror or exc}"
                 ) from None
-            err.print(
-                shown(
-                    f"exported {len(snapshot.environments)} environment(s) and "
-                    f"{len(snapshot.filters)} filter(s) to {target} (mode 0600)"
-                    + ("" if args.include_secrets else "; SDK and mobile keys masked")
+            if args.json:
+                print_json(
+                    {
+                        "file": str(target),
+                        "environments": len(snapshot.environments),
+                        "filters": len(snapshot.filters),
+                        "masked": not args.include_secrets,
+                        "skipped": [skipped.to_json() for skipped in report.skipped],
+                    }
                 )
-            )
+            else:
+                err.print(
+                    shown(
+                        f"exported {len(snapshot.environments)} environment(s) and "
+                        f"{len(snapshot.filters)} filter(s) to {target} (mode 0600)"
+                        + ("" if args.include_secrets else "; SDK and mobile keys masked")
+                    )
+                )
         return 0
 
-    return _with_cache(args, work)
+    return _with_cache(args, work, read_only=True)
 
 
 # -- import -----------------------------------------------------------------------------------
@@ -473,7 +599,10 @@ def run_import(args: argparse.Namespace) -> int:
         skipped: list[str] = []
         with _progress() as progress:
             task = progress.add_task("importing", total=len(snapshot))
-            for item in snapshot.items():
+            # Kind, then id: the lists printed below are the same for the same file contents.
+            for item in sorted(
+                snapshot.items(), key=lambda item: (item.kind.field_prefix, item.id)
+            ):
                 name = f"{item.kind.field_prefix}:{item.id}"
                 (written if await cache.upsert(item) else skipped).append(name)
                 progress.advance(task)
@@ -525,7 +654,9 @@ def run_rotate_key(args: argparse.Namespace) -> int:
                 "the rest and keep those as they are"
             ) from None
         if args.json:
-            print_json(result.to_json())
+            # The lists in field order (the store's order is arbitrary): stable output.
+            fields = {"dropped": sorted(result.dropped), "keptNewer": sorted(result.kept_newer)}
+            print_json({**result.to_json(), **fields})
         else:
             out.print(
                 shown(
@@ -539,7 +670,8 @@ def run_rotate_key(args: argparse.Namespace) -> int:
                 out.print(
                     shown(
                         f"kept {len(result.kept_newer)} item(s) written by a newer release as "
-                        "they are, under the key that wrote them: " + ", ".join(result.kept_newer)
+                        "they are, under the key that wrote them: "
+                        + ", ".join(sorted(result.kept_newer))
                     )
                 )
         return 0
@@ -574,7 +706,12 @@ def run_clear(args: argparse.Namespace) -> int:
     async def work(config: Config, cache: AutoConfigCache) -> int:
         count = len(await cache.get_records())
         await cache.clear()
-        out.print(shown(f"cleared {count} item(s) from {_where(config)}"))
+        if args.json:
+            print_json(
+                {"store": config.redacted_store_url, "cacheKey": config.cache_key, "cleared": count}
+            )
+        else:
+            out.print(shown(f"cleared {count} item(s) from {_where(config)}"))
         return 0
 
     return _with_cache(args, work)
@@ -587,8 +724,21 @@ def run_create_table(args: argparse.Namespace) -> int:
     """Create the store's backing table where the store supports it."""
 
     async def work(config: Config, cache: AutoConfigCache) -> int:
-        if await cache.create_storage():
-            out.print(shown(f"created the storage of {redact_url(config.store_url or '')}"))
+        result = await cache.create_storage()
+        if args.json:
+            print_json(
+                {
+                    "store": config.redacted_store_url,
+                    "scheme": config.store_scheme,
+                    "result": result.value,
+                }
+            )
+            return 0
+        where = redact_url(config.store_url or "")
+        if result is StorageCreation.CREATED:
+            out.print(shown(f"created the storage of {where}"))
+        elif result is StorageCreation.EXISTS:
+            out.print(shown(f"the storage of {where} already exists; nothing was changed"))
         else:
             out.print(
                 shown(

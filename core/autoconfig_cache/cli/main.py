@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import argparse
 import sys
+import textwrap
 from collections.abc import Sequence
 
 from ..errors import AutoConfigCacheError
 from ..logsetup import escape_control
+from ..project import DOCUMENTATION_URL, docs_page
 from . import cache_cmds, demo_cmd, plugins_cmd, run_cmd
+from .common import NothingThereError
 from .common import load_config as load_config  # where 0.1 had them
 from .common import setup_logging as setup_logging
 from .output import CommandFailed
@@ -26,19 +29,23 @@ def _version() -> str:
         return "unknown"
 
 
-def common_options() -> argparse.ArgumentParser:
+def common_options(*, config: bool = True) -> argparse.ArgumentParser:
     """Options every command accepts, before or after its name.
 
     ``default=SUPPRESS`` so that a subcommand that does not repeat an option leaves the value
     given before the subcommand name in place.
+
+    :param config: include ``--config``; ``False`` for a command that reads no configuration
+        (``demo``), which then refuses the option instead of ignoring it.
     """
     parent = argparse.ArgumentParser(add_help=False)
-    parent.add_argument(
-        "--config",
-        metavar="FILE",
-        default=argparse.SUPPRESS,
-        help="TOML configuration file; environment variables override it",
-    )
+    if config:
+        parent.add_argument(
+            "--config",
+            metavar="FILE",
+            default=argparse.SUPPRESS,
+            help="TOML configuration file; environment variables override it",
+        )
     parent.add_argument(
         "--log-level",
         metavar="LEVEL",
@@ -49,6 +56,25 @@ def common_options() -> argparse.ArgumentParser:
     return parent
 
 
+class _LineFormatter(argparse.HelpFormatter):
+    """Wraps each line of the description and epilog on its own (the default formatter joins
+    them into one paragraph) and never inside a word or at a hyphen, so that a URL stays whole
+    and can be copied."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        return "\n".join(
+            textwrap.fill(
+                " ".join(line.split()),
+                width,
+                initial_indent=indent,
+                subsequent_indent=indent,
+                break_long_words=False,
+                break_on_hyphens=False,
+            )
+            for line in text.splitlines()
+        )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The complete ``autoconfig-cache`` parser."""
     common = common_options()
@@ -57,13 +83,17 @@ def build_parser() -> argparse.ArgumentParser:
         parents=[common],
         description="A persistent, encrypted, shared cache of LaunchDarkly Relay Proxy "
         "AutoConfig data. Settings come from environment variables (Relay Proxy names) and "
-        "--config FILE; see docs/configuration.md.",
-        epilog="Start with: autoconfig-cache demo",
+        "--config FILE.",
+        # A URL, not docs/...: a pip install has no docs folder.
+        epilog=f"Start with: autoconfig-cache demo\n"
+        f"Settings: {docs_page('configuration.md')}\n"
+        f"Documentation: {DOCUMENTATION_URL}",
+        formatter_class=_LineFormatter,
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     run_cmd.add_parser(subparsers, common)
-    demo_cmd.add_parser(subparsers, common)
+    demo_cmd.add_parser(subparsers, common_options(config=False))
     cache_cmds.add_parser(subparsers, common)
     plugins_cmd.add_parser(subparsers)
     return parser
@@ -73,7 +103,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status.
 
     0 success; 1 a failure explained in one line on stderr (bad configuration, store error,
-    problems found by ``verify``); 2 a usage error (unknown flag, missing argument).
+    problems found by ``verify``); 2 a usage error (unknown flag, missing argument); 3 a
+    read-only tool found nothing where it looked (``common.EXIT_NOTHING_THERE``).
     """
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -85,6 +116,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return status
     except (AutoConfigCacheError, CommandFailed) as exc:
         _fail(str(exc))
+        if isinstance(exc, NothingThereError):
+            return exc.exit_status
     except KeyboardInterrupt:
         _fail("interrupted")
         return 130

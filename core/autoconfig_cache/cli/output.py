@@ -12,8 +12,10 @@ command (rich's ``MarkupError``) nor render as markup; emoji codes (``:warning:`
 from __future__ import annotations
 
 import json
+import os
 import sys
-from typing import Any
+from collections.abc import Iterable, Mapping
+from typing import Any, TextIO
 
 from rich.console import Console
 from rich.text import Text
@@ -21,8 +23,33 @@ from rich.text import Text
 from ..errors import CommandFailed as CommandFailed  # defined with every other error
 from ..logsetup import escape_control
 
+#: The width of results written anywhere but a terminal (a pipe, a file) when ``COLUMNS`` is
+#: not set: the classic terminal width, whatever terminal the command was started from.
+PIPED_WIDTH = 80
+
+
+def results_width(
+    stdout: TextIO | None = None, environ: Mapping[str, str] | None = None
+) -> int | None:
+    """The width of :data:`out`: ``None`` (rich decides) when ``COLUMNS`` is set or stdout is a
+    terminal, :data:`PIPED_WIDTH` otherwise.
+
+    Rich alone would take the width of whichever of stdin, stdout or stderr is a terminal, so
+    ``cache inspect | less`` from a 200-column terminal would lay tables out for 200 columns.
+    """
+    stdout = sys.stdout if stdout is None else stdout
+    environ = os.environ if environ is None else environ
+    if environ.get("COLUMNS", "").isdigit():
+        return None  # rich reads COLUMNS itself
+    try:
+        terminal = stdout.isatty()
+    except (AttributeError, ValueError):  # replaced or closed stdout
+        terminal = False
+    return None if terminal else PIPED_WIDTH
+
+
 #: Results (tables, JSON) for the person or script that ran the command.
-out = Console(highlight=False, soft_wrap=False, emoji=False)
+out = Console(highlight=False, soft_wrap=False, emoji=False, width=results_width())
 #: Progress, warnings and errors.
 err = Console(stderr=True, highlight=False, emoji=False)
 
@@ -30,6 +57,11 @@ err = Console(stderr=True, highlight=False, emoji=False)
 def shown(value: object, style: str = "") -> Text:
     """``value`` as literal text for rich: never markup, control characters escaped."""
     return Text(escape_control(str(value)), style=style)
+
+
+def lines(values: Iterable[object]) -> Text:
+    """One literal line per value (as :func:`shown`), for a table cell; empty if none."""
+    return Text("\n").join(shown(value) for value in values)
 
 
 def message(*parts: str | Text | tuple[str, str]) -> Text:

@@ -1,17 +1,25 @@
 """``autoconfig-cache plugins``: what is installed, which schemes, which hooks, what failed.
 
-The table shows each scheme with the ``description=`` it was registered with, and only the
-hooks beyond store registration (the schemes already show that one); ``--json`` has them all.
+The table shows each scheme with the ``description=`` it was registered with; ``--wide`` adds
+the hooks beyond store registration (the schemes already show that one); ``--json`` has them all.
 """
 
 from __future__ import annotations
 
 import argparse
 
-from rich.table import Table
-
 from ..plugins import PluginInfo, get_registry
-from .output import message, out, print_json, shown
+from .output import lines, message, out, print_json, shown
+from .tables import Column, Fit, ResultTable
+
+#: The plugin table's columns (docs/operations.md, "Output of the cache tools").
+_COLUMNS = (
+    Column("name", Fit.ABBREVIATE, min_width=12),
+    Column("version", Fit.ABBREVIATE, min_width=10),
+    Column("schemes", Fit.WRAP, min_width=24),
+    Column("other hooks", Fit.WRAP, wide_only=True),
+    Column("error", Fit.WRAP, min_width=20),
+)
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -23,6 +31,13 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "failed to load.",
     )
     parser.add_argument("--json", action="store_true", help="print JSON for scripts")
+    parser.add_argument(
+        "--wide",
+        action="store_true",
+        help="add the other hooks each plugin implements, every column at full width; by "
+        "default the table fits the terminal (80 columns when not a terminal, unless COLUMNS "
+        "is set)",
+    )
     parser.set_defaults(func=run_plugins)
 
 
@@ -39,31 +54,30 @@ def run_plugins(args: argparse.Namespace) -> int:
             }
         )
         return 0
-    table = Table(title="autoconfig-cache plugins")
-    for column in ("name", "version", "schemes", "other hooks", "error"):
-        table.add_column(column, overflow="fold")
-    for info in infos:
-        schemes = _schemes_cell(info)
+    table = ResultTable(_COLUMNS, wide=args.wide)
+    for info in infos:  # sorted by name
         table.add_row(
             # Literal text: names, versions and errors come from installed packages.
             shown(info.name),
             shown(info.version or "-"),
-            shown(schemes or "-"),
-            shown(", ".join(info.other_hooks) or "-"),
-            shown(info.error, "red") if info.error else "",
+            lines(_scheme_families(info)) or shown("-"),
+            # One per line: hook names are long words that must not be cut.
+            lines(info.other_hooks) or shown("-"),
+            shown(info.error or "", "red"),
         )
-    out.print(table)
+    out.print(shown("autoconfig-cache plugins"))
+    table.print(out)
     for problem in registry.registration_errors:
         out.print(message(("warning:", "yellow"), f" {problem}"))
     return 0
 
 
-def _schemes_cell(info: PluginInfo) -> str:
-    """Schemes grouped by description (one family per line: ``redis, rediss: ...``)."""
+def _scheme_families(info: PluginInfo) -> list[str]:
+    """Schemes grouped by description, one family a line: ``redis, rediss: ...``."""
     families: dict[str, list[str]] = {}
     for scheme in info.schemes:
         families.setdefault(info.descriptions.get(scheme, ""), []).append(scheme)
-    return "\n".join(
+    return [
         f"{', '.join(schemes)}: {description}" if description else ", ".join(schemes)
         for description, schemes in families.items()
-    )
+    ]

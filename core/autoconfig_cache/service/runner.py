@@ -19,7 +19,7 @@ import signal
 from typing import Any
 
 from ..cache import AutoConfigCache
-from ..config import Config
+from ..config import SETTINGS, Config
 from ..errors import ConfigurationError
 from ..models import Environment, Filter
 from ..secrets import redact_url
@@ -119,6 +119,18 @@ def stream_client(
         ) from None
 
 
+def _no_cache_warning(config: Config) -> str:
+    """What running without a store means, and the settings that give it one."""
+    switches = f" (or {' / '.join(config.store_switches)})" if config.store_switches else ""
+    return (
+        "no cache is configured: the AutoConfig data is held in memory only, so an instance "
+        "that starts or restarts while LaunchDarkly is unreachable has nothing to serve "
+        "(/readyz 503): no outage protection. Set "
+        f"{SETTINGS['store'].name()}{switches} and {SETTINGS['cache_key'].name()} to keep the "
+        "data in a store"
+    )
+
+
 class Service:
     """One running instance: cache + stream manager + status server.
 
@@ -146,10 +158,12 @@ class Service:
             self.cache = config.open_cache()
         else:
             self.cache = AutoConfigCache.null()
+            logger.warning(_no_cache_warning(config))
         self.manager = StreamManager(
             self.cache,
             handler or LoggingHandler(),
             client=client,
+            audit_interval=config.audit_interval,
         )
         self.status_server = StatusServer(
             self.manager,

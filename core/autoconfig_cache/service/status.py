@@ -8,6 +8,10 @@
   what lets an autoscaler add instances then.
 * ``GET /metrics`` — Prometheus text format.
 
+Both ``/status`` (its ``audit`` member) and ``/metrics`` (``autoconfig_cache_audit*``) show the
+store audits (:mod:`autoconfig_cache.audit`): when the last ran, what it found and repaired, and
+the records it left alone because another writer's key or format wrote them.
+
 Nothing served here contains a secret in clear.
 
 Cost: the environments and filters part of ``/status`` (10,000 environments are ~1.5 MB of
@@ -29,6 +33,7 @@ from typing import Any
 from aiohttp import web
 
 from .. import jsoncodec
+from ..audit import AuditFindings, AuditResult, AuditStatus
 from ..errors import PortInUseError as PortInUseError  # defined with every other error
 from ..models import Environment, Filter
 from ..secrets import mask
@@ -200,6 +205,7 @@ class StatusServer:
                 "ageSeconds": _round(state.cached_data_age_seconds),
                 "load": state.cache_load.to_json() if state.cache_load else None,
             },
+            "audit": _audit_json(state.audit),
             "version": self.version,
             "uptimeSeconds": round(time.monotonic() - self.started_at, 3),
         }
@@ -300,6 +306,34 @@ class StatusServer:
             "Seconds since the last successful store write (NaN: none yet).",
             [("", _age(now, state.last_successful_write_at))],
         )
+        audit = state.audit or AuditStatus(interval_seconds=0.0)
+        metric(
+            "audits_total",
+            "counter",
+            "Store audits run (each compares the store with memory and repairs what it lost), "
+            "by result.",
+            [(f'{{result="{r}"}}', audit.results.get(r, 0)) for r in AuditResult],
+        )
+        metric(
+            "audit_repaired_records_total",
+            "counter",
+            "Records the store audits wrote again (missing, older or damaged in the store).",
+            [("", audit.repaired_total)],
+        )
+        metric(
+            "audit_found_records",
+            "gauge",
+            "What the last store audit found, by kind: missing, older and damaged are repaired; "
+            "foreign (another key or a newer format) is left alone, as are ahead and unknown "
+            "(another writer is ahead).",
+            [(f'{{kind="{kind}"}}', count) for kind, count in audit.findings.to_json().items()],
+        )
+        metric(
+            "audit_last_age_seconds",
+            "gauge",
+            "Seconds since the last store audit ended (NaN: none yet).",
+            [("", _age(now, audit.last_audit_at))],
+        )
         metric(
             "cached_data_age_seconds",
             "gauge",
@@ -350,6 +384,26 @@ def _environment_json(env: Environment) -> dict[str, Any]:
         "projName": env.proj_name,
         "version": env.version,
         "sdkKey": mask(env.sdk_key),
+    }
+
+
+def _audit_json(audit: AuditStatus | None) -> dict[str, Any] | None:
+    """The ``audit`` member: the schedule, the last audit and what it found and repaired."""
+    if audit is None:
+        return None
+    findings: AuditFindings = audit.findings
+    return {
+        "intervalSeconds": audit.interval_seconds,
+        "audits": audit.audits,
+        "lastAuditTime": _iso(audit.last_audit_at),
+        "lastResult": str(audit.last_result) if audit.last_result else None,
+        "found": findings.to_json(),
+        "repaired": audit.repaired,
+        "repairedTotal": audit.repaired_total,
+        "lastError": audit.last_error,
+        "lastErrorTime": _iso(audit.last_error_at),
+        # Left alone: another instance's key or a newer release's format (at most 100 listed).
+        "foreign": [entry.to_json() for entry in audit.foreign],
     }
 
 

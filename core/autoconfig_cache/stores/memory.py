@@ -103,6 +103,13 @@ class MemoryStore(StoreBase):
             return list(self._data.records.values())
 
     @hookimpl
+    async def cache_get_versions(self) -> dict[str, int]:
+        """Every field under the cache key and its version."""
+        self._check_open()
+        with self._data.lock:
+            return {field: record.version for field, record in self._data.records.items()}
+
+    @hookimpl
     async def cache_set_all(self, records: Sequence[StoredRecord], rewrite_unchanged: bool) -> None:
         """Replace the records, keeping a stored version higher than the snapshot's.
 

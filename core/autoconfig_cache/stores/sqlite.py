@@ -4,14 +4,17 @@ URLs:
 
 * ``sqlite:///var/cache/app/cache.db`` - an absolute path (everything after ``sqlite://``);
 * ``sqlite:cache.db`` or ``sqlite:data/cache.db`` - a path relative to the working directory at
-  the moment the store is configured; ``sqlite:~/cache.db`` expands the home directory;
+  the moment the store is configured; ``sqlite:~/cache.db`` (or ``sqlite:///~/cache.db``)
+  expands the home directory;
 * ``?timeout=SECONDS`` - how long a write waits for another process's lock (default 5).
 
 A URL with a host (``sqlite://host/path``) is rejected: SQLite files are local.
 
 The file is created on first use (never by the factory) with mode 0600, and its directory with
 mode 0700 when missing; SQLite gives its ``-wal`` and ``-shm`` files the database's mode. An
-existing file keeps its mode, so a deliberately group-shared cache stays shared. The database is
+existing file keeps its mode, so a deliberately group-shared cache stays shared. A store opened
+read-only (``StoreSpec.read_only``: ``cache inspect``, ``verify``, ``export``) opens the file with
+``mode=ro`` and creates nothing; a missing file or table reads as no records. The database is
 in WAL mode with a busy timeout, so readers never block writers and several processes can share
 one file. All records live in one table, keyed by cache key and field::
 
@@ -57,6 +60,7 @@ from autoconfig_cache.plugin import (
     foreign_record,
     hookimpl,
     is_damaged_version,
+    redact_url,
 )
 
 logger = logging.getLogger(__name__)
@@ -93,6 +97,9 @@ _SELECT_ALL = f"SELECT field, version, blob FROM {TABLE} WHERE cache_key = ?"  #
 # rowid: set_all deletes rows by it, so that a row whose field is not text (NULL, a BLOB, text
 # that is not UTF-8) is deleted as surely as any other.
 _SELECT_VERSIONS = f"SELECT rowid, field, version FROM {TABLE} WHERE cache_key = ?"  # noqa: S608
+# The store audit's cheap read: no blob content, only its storage class (typeof reads the row's
+# header, not the blob), which cache_get_all needs to report a blob that is not a BLOB.
+_SELECT_FIELD_VERSIONS = f"SELECT field, version, typeof(blob) FROM {TABLE} WHERE cache_key = ?"  # noqa: S608
 # A stored version that is not an integer in 0..MAX_STORED_VERSION is damaged (written by
 # something else): the guards treat it as unknown, so that it cannot block the item for good.
 _DAMAGED = (
@@ -130,13 +137,23 @@ _SCHEMA_CODES = {"SQLITE_NOTADB", "SQLITE_CORRUPT"}
 def parse_sqlite_url(url: str) -> Path:
     """The absolute database path of a ``sqlite:`` URL (no filesystem access).
 
-    :raises ConfigurationError: when the URL has a host or no path.
+    ``sqlite:///~/cache.db`` is read as ``sqlite:~/cache.db`` (the home directory): nobody means
+    a directory called ``~`` at the root; ``sqlite:////~/cache.db`` names that one.
+
+    :raises ConfigurationError: when the URL has a host or no path, or names an unknown user's
+        home directory.
     """
     parts = urlsplit(url)
     if parts.netloc:
+        # Shown from the redacted URL: whatever sits where a host would is never a password.
+        shown = urlsplit(redact_url(url))
+        # sqlite://cache.db was meant as a relative path: show it rewritten.
+        relative = "relative/path/cache.db" if "@" in shown.netloc else shown.netloc + shown.path
         raise ConfigurationError(
-            f"SQLite store URL names a host ({parts.netloc!r}); SQLite files are local: use "
-            "sqlite:///absolute/path/cache.db (three slashes) or sqlite:relative/path/cache.db"
+            f"SQLite store URL {redact_url(url)!r} names a host ({shown.netloc!r}); SQLite files "
+            "are local. A path relative to the working directory has no slashes after the "
+            f"scheme (sqlite:{relative}); an absolute path has three slashes "
+            "(sqlite:///absolute/path/cache.db)"
         )
     raw_path = unquote(parts.path)
     if raw_path in ("", "/"):
@@ -144,7 +161,12 @@ def parse_sqlite_url(url: str) -> Path:
             "SQLite store URL has no file path; use sqlite:///absolute/path/cache.db or "
             "sqlite:relative/path/cache.db"
         )
-    return Path(raw_path).expanduser().absolute()
+    if raw_path.startswith("/~"):
+        raw_path = raw_path[1:]
+    try:
+        return Path(raw_path).expanduser().absolute()
+    except RuntimeError as exc:  # "~user" for a user that does not exist
+        raise ConfigurationError(f"SQLite store URL path {raw_path!r}: {exc}") from None
 
 
 @attrs.frozen
@@ -173,16 +195,30 @@ class SQLiteStore(StoreBase):
     :param path: the database file (created on first use, mode 0600).
     :param cache_key: the namespace the records live under; several cache keys may share a file.
     :param timeout: seconds a write waits for another process's lock before failing.
+    :param read_only: open the file read-only (``StoreSpec.read_only``): create no directory,
+        file or table; a missing file or table reads as no records. On a WAL database nobody
+        else has open, SQLite leaves its ``-wal`` and ``-shm`` files next to it (a read-only
+        connection cannot remove them; the next read-write one does).
     """
 
     store_name = "SQLite store"
 
-    def __init__(self, path: Path, cache_key: str, *, timeout: float = DEFAULT_TIMEOUT) -> None:
+    def __init__(
+        self,
+        path: Path,
+        cache_key: str,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        read_only: bool = False,
+    ) -> None:
         self.path = Path(path)
         self.cache_key = cache_key
         self.timeout = timeout
+        self.read_only = read_only
         self._executor: ThreadPoolExecutor | None = None
         self._conn: sqlite3.Connection | None = None  # used on the worker thread only
+        # Set on the worker thread when a connection created the table; cleared once reported.
+        self._created_table = False
 
     @classmethod
     def from_spec(cls, spec: StoreSpec) -> SQLiteStore:
@@ -194,7 +230,7 @@ class SQLiteStore(StoreBase):
         """
         path = parse_sqlite_url(spec.url)
         options = parse_options(SQLiteOptions, spec, store="SQLite")
-        return cls(path, spec.cache_key, timeout=options.timeout)
+        return cls(path, spec.cache_key, timeout=options.timeout, read_only=spec.read_only)
 
     def __repr__(self) -> str:
         return f"SQLiteStore({str(self.path)!r}, cache_key={self.cache_key!r})"
@@ -255,6 +291,8 @@ class SQLiteStore(StoreBase):
                 f"the {where} stayed locked by another connection for more than {self.timeout} s "
                 f"({exc}); raise ?timeout= in the store URL or find the process holding the lock"
             )
+        if code == "SQLITE_READONLY" and self.read_only:
+            return StoreError(f"the {where} was opened read-only: nothing was written ({exc})")
         if code in _UNAVAILABLE_CODES:
             return StoreUnavailableError(
                 f"cannot use the {where}: {exc}; make sure the file and its directory are "
@@ -272,6 +310,8 @@ class SQLiteStore(StoreBase):
     # -----------------------------------------------------------------------------------------
 
     def _connection(self) -> sqlite3.Connection:
+        if self._conn is None and self.read_only:
+            self._conn = self._connect_read_only()
         if self._conn is None:
             self._create_file()
             try:
@@ -288,6 +328,36 @@ class SQLiteStore(StoreBase):
             self._conn = conn
             self._restrict_sidecar_files()
         return self._conn
+
+    def _connect_read_only(self) -> sqlite3.Connection:
+        """A connection that can create nothing: URI ``mode=ro`` (SQLite creates no file), no
+        directory, no switch to WAL, no table.
+
+        :raises _NothingStored: when the file or its table does not exist.
+        """
+        if not self.path.exists():
+            raise _NothingStored(f"there is no SQLite cache file {self.path}")
+        if self.path.is_dir():
+            raise StoreUnavailableError(
+                f"the SQLite cache path {self.path} is a directory; point the store URL at the "
+                "cache file"
+            )
+        try:
+            conn = sqlite3.connect(
+                f"{self.path.absolute().as_uri()}?mode=ro",
+                uri=True,
+                timeout=min(self.timeout, _BUSY_SLICE),
+                isolation_level=None,
+            )
+        except sqlite3.Error as exc:
+            raise self._translate(exc) from exc
+        try:
+            if not self._check_table(conn):
+                raise _NothingStored(f"the SQLite cache file {self.path} has no table {TABLE}")
+        except BaseException:
+            conn.close()
+            raise
+        return conn
 
     def _create_file(self) -> None:
         directory = self.path.parent
@@ -336,11 +406,22 @@ class SQLiteStore(StoreBase):
             )
         # WAL + NORMAL is durable except for the last commits on power loss: fine for a cache.
         conn.execute("PRAGMA synchronous = NORMAL")
+        if not self._check_table(conn):
+            self._created_table = True  # reported by cache_create_storage
         conn.execute(_SCHEMA)
+        self._check_table(conn)
+
+    def _check_table(self, conn: sqlite3.Connection) -> bool:
+        """Whether the table exists (``False``: it does not).
+
+        :raises StoreSchemaError: when it has other columns than those ``_SCHEMA`` creates.
+        """
         columns = {
             row[1]: (str(row[2]).upper(), int(row[5]))
             for row in conn.execute(f"PRAGMA table_info({TABLE})")
         }
+        if not columns:
+            return False
         if columns != _EXPECTED_COLUMNS:
             found = ", ".join(f"{name} {kind} pk={pk}" for name, (kind, pk) in columns.items())
             raise StoreSchemaError(
@@ -348,6 +429,7 @@ class SQLiteStore(StoreBase):
                 "not the expected (cache_key TEXT, field TEXT, version INTEGER, blob BLOB, "
                 "PRIMARY KEY (cache_key, field)); point the store URL at another file"
             )
+        return True
 
     def _restrict_sidecar_files(self) -> None:
         """Keep ``-wal``/``-shm`` as private as the database (SQLite normally does this)."""
@@ -366,6 +448,16 @@ class SQLiteStore(StoreBase):
 
     def _get_all(self, conn: sqlite3.Connection) -> list[StoredRecord]:
         return [_row_record(*row) for row in self._read_rows(conn, _SELECT_ALL)]
+
+    def _get_versions(self, conn: sqlite3.Connection) -> dict[str, int]:
+        versions: dict[str, int] = {}
+        for field, version, blob_type in self._read_rows(conn, _SELECT_FIELD_VERSIONS):
+            # The row as cache_get_all would return it, with a stand-in of the blob's storage
+            # class: the field and version (0 for a foreign row) come out the same.
+            stand_in = b"" if blob_type == "blob" else None
+            record = _row_record(field, version, stand_in)
+            versions[record.field] = record.version
+        return versions
 
     def _read_rows(self, conn: sqlite3.Connection, query: str) -> list[Any]:
         """Every row ``query`` selects under the cache key, in batches (checking for close).
@@ -467,8 +559,24 @@ class SQLiteStore(StoreBase):
 
     @hookimpl
     async def cache_get_all(self) -> list[StoredRecord]:
-        """Every record under the cache key, read in one consistent snapshot."""
-        return await self._run(self._get_all)
+        """Every record under the cache key, read in one consistent snapshot.
+
+        Read-only, a missing file or table holds no records (``StoreSpec.read_only``).
+        """
+        try:
+            return await self._run(self._get_all)
+        except _NothingStored as exc:
+            logger.debug("%s (opened read-only: nothing created): no records", exc)
+            return []
+
+    @hookimpl
+    async def cache_get_versions(self) -> dict[str, int]:
+        """Every field under the cache key and its version, without reading the blobs (the
+        store audit's cheap read); agrees with :meth:`cache_get_all`."""
+        try:
+            return await self._run(self._get_versions)
+        except _NothingStored:
+            return {}
 
     @hookimpl
     async def cache_set_all(self, records: Sequence[StoredRecord], rewrite_unchanged: bool) -> None:
@@ -504,9 +612,13 @@ class SQLiteStore(StoreBase):
         await self._run(self._clear)
 
     @hookimpl
-    async def cache_create_storage(self) -> None:
-        """Create the file (mode 0600) and the table now rather than on first use."""
-        await self._run(lambda conn: None)
+    async def cache_create_storage(self) -> bool | None:
+        """Create the file (mode 0600) and the table now rather than on first use: ``True`` if
+        this store created the table (this call or an operation before it), ``None`` if it was
+        already there."""
+        created = await self._run(lambda conn: self._created_table)
+        self._created_table = False  # reported once
+        return True if created else None
 
     async def _release(self) -> None:
         """Interrupt the running statement and close the connection on the worker thread.
@@ -529,6 +641,13 @@ class SQLiteStore(StoreBase):
                 "connection will close when that ends",
                 self.path,
             )
+
+
+class _NothingStored(StoreError):
+    """Read-only: the file or its table does not exist, so there is nothing to read.
+
+    ``cache_get_all`` returns no records for it; any write through a read-only store raises it.
+    """
 
 
 def _lenient_text(raw: bytes) -> str:

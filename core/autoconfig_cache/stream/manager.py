@@ -20,6 +20,10 @@ whose failures are all ``refused``: over a backend limit, say) are the exception
 written, and writing them again at the same version would fail the same way, so they do not
 mark the store dirty; the cache logs each once, and ``/status`` and ``/metrics`` count them.
 
+Once a configuration is held, the store is also audited on a schedule (:mod:`..audit`): what it
+lost (cleared, emptied, restarted empty) is written again from memory, under the writer's lock,
+so that a repair and the stream's writes never interleave.
+
 ``reconnect`` events and malformed data restart the connection. A rejected AutoConfig key
 (401/403) does not stop the stream: the client keeps retrying on its extended schedule (5 min
 growing to 1 h, as Relay Proxy v9 does), and whatever configuration is held keeps being served.
@@ -32,17 +36,18 @@ import contextlib
 import enum
 import logging
 import random
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TypeVar
 
 import attrs
 
+from ..audit import AuditStatus, StoreAudit, default_interval, records_written
 from ..cache import AutoConfigCache
 from ..errors import PartialWriteError, RefusedRecord
 from ..gcpause import gc_paused
 from ..models import Environment, Filter, Item, Snapshot, Tombstone
-from ..records import ItemKind, StoredRecord, field_name
+from ..records import ItemKind, StoredRecord, field_name, parse_field
 from ..report import LoadReport
 from .client import (
     DEFAULT_STREAM_URI,
@@ -131,6 +136,9 @@ class StreamManagerStatus:
     # since the start, and those still refused; the other records were written.
     store_refused_records: int = 0
     store_refused: tuple[RefusedRecord, ...] = ()
+    # The store audits: when, what they found and repaired (None: no audit object, e.g. built
+    # by hand in a test).
+    audit: AuditStatus | None = None
 
 
 T = TypeVar("T", Environment, Filter)
@@ -152,6 +160,8 @@ class StreamManager:
     :param backoff: stream reconnection delays (the Relay Proxy's by default).
     :param read_timeout: seconds without data before the stream is reconnected.
     :param resync_backoff: delays between attempts to re-synchronise a failed store.
+    :param audit_interval: seconds between two audits of the store (:mod:`..audit`); ``None``
+        takes the store's default (30 s; DynamoDB 300 s), 0 turns auditing off.
     """
 
     def __init__(
@@ -166,6 +176,7 @@ class StreamManager:
         read_timeout: float = 300.0,
         resync_backoff: BackoffPolicy = DEFAULT_RESYNC_BACKOFF,
         close_drain_timeout: float = 2.0,
+        audit_interval: float | None = None,
     ) -> None:
         if client is None:
             if not autoconfig_key:
@@ -205,6 +216,16 @@ class StreamManager:
         self._last_store_error: str | None = None
         self._last_store_error_at: datetime | None = None
         self._last_write_at: datetime | None = None
+        # Held by the writer around each store write, and by an audit's repair: so a repair
+        # reads memory and writes with no stream write in between (see _repair_store).
+        self._write_lock = asyncio.Lock()
+        self._audit = StoreAudit(
+            cache,
+            self.snapshot,
+            self._repair_store,
+            default_interval(cache) if audit_interval is None else audit_interval,
+            busy=self._writes_pending,
+        )
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._started = False
         self._closed = False
@@ -222,6 +243,10 @@ class StreamManager:
         self._tasks["writer"] = asyncio.create_task(self._writer(), name="autoconfig-writer")
         self._tasks["cache"] = asyncio.create_task(self._load_cache(), name="autoconfig-cache")
         self._tasks["stream"] = asyncio.create_task(self._run_stream(), name="autoconfig-stream")
+        if self._audit.enabled:
+            self._tasks["audit"] = asyncio.create_task(
+                self._audit.run(self.ready), name="autoconfig-audit"
+            )
 
     async def wait_ready(self) -> None:
         """Wait until a complete configuration is held (wrap in ``asyncio.timeout`` to bound it)."""
@@ -234,7 +259,7 @@ class StreamManager:
         if self._closed:
             return
         self._closed = True
-        for name in ("stream", "cache"):
+        for name in ("stream", "cache", "audit"):
             task = self._tasks.get(name)
             if task is not None:
                 task.cancel()
@@ -334,11 +359,21 @@ class StreamManager:
             stream_rejected_items=self._rejected_items,
             store_refused_records=self.cache.refusals.total,
             store_refused=self.cache.refusals.current,
+            audit=self._audit.status(),
         )
+
+    @property
+    def audit(self) -> StoreAudit:
+        """The store audits of this manager (:meth:`StoreAudit.audit_once` runs one now)."""
+        return self._audit
 
     # ---- cache --------------------------------------------------------------------------------
 
     async def _load_cache(self) -> None:
+        if self.cache.is_null:
+            # Caching off: nothing to read (the service warns about it once, at start).
+            logger.info("no cache to read (caching off); waiting for the stream")
+            return
         try:
             result = await self.cache.get_all()
         except asyncio.CancelledError:
@@ -634,16 +669,8 @@ class StreamManager:
                 continue
             op = await self._writes.get()
             try:
-                if op.kind is _WriteKind.FULL:
-                    self._drain_writes()
-                    snapshot, keep = await self._store_snapshot()
-                    await self.cache.set_all(snapshot, keep=keep)
-                elif op.kind is _WriteKind.UPSERT:
-                    assert op.item is not None
-                    await self.cache.upsert(op.item)
-                else:
-                    assert op.item_kind is not None
-                    await self.cache.delete(op.item_kind, op.item_id, op.version)
+                async with self._write_lock:
+                    await self._write(op)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -660,15 +687,30 @@ class StreamManager:
             finally:
                 self._writes.task_done()
 
+    async def _write(self, op: _WriteOp) -> None:
+        """One queued write (the caller holds the writer's lock)."""
+        if op.kind is _WriteKind.FULL:
+            self._drain_writes()
+            snapshot, keep = await self._store_snapshot()
+            await self.cache.set_all(snapshot, keep=keep)
+        elif op.kind is _WriteKind.UPSERT:
+            assert op.item is not None
+            await self.cache.upsert(op.item)
+        else:
+            assert op.item_kind is not None
+            await self.cache.delete(op.item_kind, op.item_id, op.version)
+
     async def _resync(self) -> None:
         delay = self.resync_backoff.delay(self._resync_attempts, rand=random.random())
         await asyncio.sleep(delay)
-        # Take the snapshot and forget the queued writes with no await in between: every queued
-        # change is already in memory, and changes made from now on are queued after this point.
-        self._drain_writes()
         try:
-            snapshot, keep = await self._store_snapshot()
-            await self.cache.set_all(snapshot, keep=keep)
+            async with self._write_lock:
+                # Take the snapshot and forget the queued writes with no await in between: every
+                # queued change is already in memory, and changes made from now on are queued
+                # after this point.
+                self._drain_writes()
+                snapshot, keep = await self._store_snapshot()
+                await self.cache.set_all(snapshot, keep=keep)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -681,6 +723,82 @@ class StreamManager:
         self._resync_count += 1
         self._last_write_at = _now()
         logger.info("AutoConfig cache re-synchronised from memory (%d items)", len(snapshot))
+
+    # ---- store audit repairs ------------------------------------------------------------------
+
+    def _writes_pending(self) -> bool:
+        """Whether writes of this instance are on their way to the store (queued, being written,
+        or a re-synchronisation pending): what an audit would find missing may be among them."""
+        return self._dirty or self._write_lock.locked() or not self._writes.empty()
+
+    async def _repair_store(self, fields: Sequence[str] | None) -> int | None:
+        """Write memory's state of ``fields`` (``None``: of everything) for the store audit.
+
+        Under the writer's lock: memory is read there, and every change made to it later is
+        queued after this point, so a repair never lands after a newer stream write (it never
+        writes back an item a ``put`` has just removed, say). ``fields`` get guarded upserts of
+        their item or tombstone as memory holds it now; ``None`` (the store was found empty) is
+        the full write a re-synchronisation does.
+
+        :return: the records written; ``None`` when writes are queued since the audit's read, or
+            a re-synchronisation is pending (the store failed and the resync loop writes all of
+            it): the audit is then deferred.
+        :raises Exception: what the store raised, after recording it as a store error and
+            queueing a full write, which hands a failing store to the re-synchronisation loop.
+        """
+        async with self._write_lock:
+            if self._dirty or not self._writes.empty():
+                return None  # the writer goes first: the next audit judges what is still lost
+            try:
+                written = await (
+                    self._rewrite_all() if fields is None else self._rewrite_fields(fields)
+                )
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self._note_store_error("audit repair", exc)
+                self._enqueue(_FULL)
+                raise
+        if written:
+            self._last_write_at = _now()
+        return written
+
+    async def _rewrite_all(self) -> int:
+        """The full write of a re-synchronisation; the records it wrote (by the store's write
+        probe when it keeps one, else every record sent)."""
+        before = records_written(self.cache.store)
+        snapshot, keep = await self._store_snapshot()
+        try:
+            await self.cache.set_all(snapshot, keep=keep)
+        except PartialWriteError as exc:
+            if not exc.only_refused:
+                raise
+        after = records_written(self.cache.store)
+        if before is None or after is None:
+            return len(snapshot) + len(snapshot.tombstones)
+        return after - before
+
+    async def _rewrite_fields(self, fields: Sequence[str]) -> int:
+        """Guarded upserts of memory's item or tombstone of each field; the records written."""
+        written = 0
+        for field in fields:
+            parsed = parse_field(field)
+            if parsed is None:
+                continue
+            kind, item_id = parsed
+            receiver = self._receiver(kind)
+            item = receiver.get(item_id)
+            version = receiver.known_version(item_id)
+            try:
+                if item is not None:
+                    written += await self.cache.upsert(item)
+                elif version is not None and receiver.is_deleted(item_id):
+                    written += await self.cache.delete(kind, item_id, version)
+            except PartialWriteError as exc:
+                if not exc.only_refused:
+                    raise
+                # Refused for good (logged and counted by the cache): the others go on.
+        return written
 
 
 def _only_refused(exc: Exception) -> bool:

@@ -20,6 +20,7 @@ a ``put`` on every new connection, then whatever it is told to send. Driving it:
 * from the command line, with control endpoints for scripts (``curl``)::
 
       AUTOCONFIG_KEY=... python -m autoconfig_cache.stream --snapshot snap.json --port 8030
+      AUTOCONFIG_KEY=... python -m autoconfig_cache.stream --sample 20   # generated data
       curl -H "Authorization: $AUTOCONFIG_KEY" -X POST localhost:8030/control/patch \\
            -d '{"path": "/environments/e1", "data": {...}}'
 
@@ -404,9 +405,35 @@ class StreamServer:
         self._app.router.add_get("/control/state", guarded(state))
 
 
+#: Payload filters ``--sample`` adds beside its environments.
+SAMPLE_FILTERS = 2
+
+
+def _sample_size(text: str) -> int:
+    """``--sample N``: a whole number of environments, at least 1."""
+    try:
+        count = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if count < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {count}")
+    return count
+
+
+def _initial_snapshot(args: argparse.Namespace) -> Mapping[str, Any] | str | None:
+    """What the server starts with: ``--sample N`` generated data, the ``--snapshot`` file, or
+    an empty configuration."""
+    if args.sample is not None:
+        from .sample import sample_put_data
+
+        return sample_put_data(environments=args.sample, filters=SAMPLE_FILTERS)
+    snapshot: str | None = args.snapshot
+    return snapshot
+
+
 async def _serve(args: argparse.Namespace, key: str) -> None:
     server = StreamServer(
-        args.snapshot,
+        _initial_snapshot(args),
         autoconfig_key=key,
         host=args.host,
         port=args.port,
@@ -414,6 +441,12 @@ async def _serve(args: argparse.Namespace, key: str) -> None:
     )
     await server.start()
     print(f"AutoConfig stream server on {server.uri} (key {mask(key)}); Ctrl-C to stop", flush=True)
+    environments = len(server.snapshot["environments"])
+    filters = len(server.snapshot["filters"])
+    if not (args.sample or args.snapshot):
+        print("serving an empty configuration: give --sample N or --snapshot FILE", flush=True)
+    else:
+        print(f"serving {environments} environment(s) and {filters} filter(s)", flush=True)
     try:
         await asyncio.Event().wait()
     finally:
@@ -426,7 +459,15 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m autoconfig_cache.stream",
         description="Serve a JSON snapshot as a local AutoConfig stream (development only).",
     )
-    parser.add_argument("--snapshot", help="JSON file: put data or a whole put body")
+    initial = parser.add_mutually_exclusive_group()
+    initial.add_argument("--snapshot", help="JSON file: put data or a whole put body")
+    initial.add_argument(
+        "--sample",
+        metavar="N",
+        type=_sample_size,
+        help=f"serve N generated environments and {SAMPLE_FILTERS} payload filters (fake keys, "
+        "the same ones on every run)",
+    )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
     parser.add_argument(

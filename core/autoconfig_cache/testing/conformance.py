@@ -32,6 +32,10 @@ raise :class:`~autoconfig_cache.errors.PartialWriteError` whose ``refused`` name
 reason. One record failing the whole write (the store would then be re-synchronised, and fail
 again, forever) fails the checks.
 
+A store that implements the optional ``cache_get_versions`` hook (the store audit's cheap read)
+is checked to agree with ``cache_get_all``: the same fields, tombstones included, at the same
+versions. Any other store gets a visible skip for those tests.
+
 Cost. A store that keeps the write-count probe (``records_written``, with
 ``supports_write_probe = True`` as every :class:`~autoconfig_cache.storebase.StoreBase` has) is
 checked to write O(changed) records in ``cache_set_all``; any other store gets the visible skip
@@ -598,6 +602,86 @@ class StoreConformance:
         assert await conformance_hooks.upsert(record("env:a", 10)) is True
         assert await conformance_hooks.upsert(record("env:a", 9)) is False
         assert as_map(await conformance_hooks.get_all())["env:a"][0] == 10
+
+    # -----------------------------------------------------------------------------------------
+    # the optional cache_get_versions: what the store audit reads instead of every blob
+    # -----------------------------------------------------------------------------------------
+
+    def require_versions_hook(self, hooks: StoreHooks) -> None:
+        """Skip (visibly) unless the store implements the optional ``cache_get_versions``."""
+        if not hooks.implements("cache_get_versions"):
+            pytest.skip(
+                "the store does not implement the optional cache_get_versions: the store audit "
+                "reads cache_get_all instead"
+            )
+
+    async def assert_versions_agree(self, hooks: StoreHooks) -> dict[str, int]:
+        """``cache_get_versions`` names the fields ``cache_get_all`` returns, each with the
+        version ``cache_get_all`` gives it (only the field, for a record it reports as foreign)."""
+        records = await hooks.get_all()
+        versions = await hooks.get_versions()
+        assert set(versions) == {item.field for item in records}, (
+            "cache_get_versions and cache_get_all disagree on the fields stored: only in "
+            f"get_versions {sorted(set(versions) - {item.field for item in records})[:10]}, only "
+            f"in get_all {sorted({item.field for item in records} - set(versions))[:10]}"
+        )
+        for item in records:
+            if item.problem is None:
+                assert versions[item.field] == item.version, (
+                    f"cache_get_versions gives {item.field!r} version {versions[item.field]}; "
+                    f"cache_get_all gives {item.version}"
+                )
+        return versions
+
+    async def test_get_versions_is_empty_before_any_write(
+        self, conformance_hooks: StoreHooks
+    ) -> None:
+        self.require_versions_hook(conformance_hooks)
+        assert await conformance_hooks.get_versions() == {}
+
+    async def test_get_versions_agrees_with_get_all(self, conformance_hooks: StoreHooks) -> None:
+        self.require_versions_hook(conformance_hooks)
+        snapshot = [
+            record("env:a", 1),
+            record("env:big", 2**53 + 1),
+            record("env:max", MAX_STORED_VERSION),
+            record("filter:ünïcødé-🚀", 4),
+            tombstone("env:deleted", 7),
+        ]
+        await conformance_hooks.set_all(snapshot)
+        await conformance_hooks.upsert(record("filter:upserted", 3))
+        await conformance_hooks.upsert(tombstone("env:a", 3))  # an item becomes a tombstone
+        versions = await self.assert_versions_agree(conformance_hooks)
+        assert versions == {
+            "env:a": 3,
+            "env:big": 2**53 + 1,
+            "env:max": MAX_STORED_VERSION,
+            "filter:ünïcødé-🚀": 4,
+            "env:deleted": 7,
+            "filter:upserted": 3,
+        }
+
+    async def test_get_versions_follows_deletes_and_clear(
+        self, conformance_hooks: StoreHooks
+    ) -> None:
+        self.require_versions_hook(conformance_hooks)
+        await conformance_hooks.set_all(
+            [record("env:a", 2), record("env:b", 2), record("env:c", 2)]
+        )
+        await conformance_hooks.delete("env:a", 3)
+        await conformance_hooks.set_all([record("env:b", 2)])
+        assert await self.assert_versions_agree(conformance_hooks) == {"env:b": 2}
+        await conformance_hooks.clear()
+        assert await conformance_hooks.get_versions() == {}
+
+    async def test_get_versions_of_many_items_agrees_with_get_all(
+        self, conformance_hooks: StoreHooks
+    ) -> None:
+        self.require_versions_hook(conformance_hooks)
+        records = self.many_records(version=5)
+        await conformance_hooks.set_all(records)
+        versions = await self.assert_versions_agree(conformance_hooks)
+        assert len(versions) == len(records) and set(versions.values()) == {5}
 
     # -----------------------------------------------------------------------------------------
     # records a store cannot hold: refused one by one, never failing the rest of a write

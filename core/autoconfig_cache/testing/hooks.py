@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from typing import Any
 
 import pluggy
@@ -55,6 +55,16 @@ class StoreHooks:
             assert type(record.version) is int, f"version of {record.field!r} is not an int"
             assert type(record.blob) is bytes, f"blob of {record.field!r} is not bytes"
         return records
+
+    async def get_versions(self) -> dict[str, int]:
+        """``cache_get_versions`` (optional: see :meth:`implements`), checking that it returns a
+        mapping of text fields to integer versions."""
+        versions = await self._await("cache_get_versions", self.pm.hook.cache_get_versions())
+        assert isinstance(versions, Mapping), f"cache_get_versions returned {versions!r}"
+        for field, version in versions.items():
+            assert isinstance(field, str), f"cache_get_versions returned field {field!r}"
+            assert type(version) is int, f"version of {field!r} is not an int: {version!r}"
+        return dict(versions)
 
     async def set_all(
         self, records: Sequence[StoredRecord], *, rewrite_unchanged: bool = False

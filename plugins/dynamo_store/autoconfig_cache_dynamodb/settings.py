@@ -64,7 +64,9 @@ class DynamoDBOptions:
     )
     max_backoff_ms: float = option(2000.0, doc="Cap of that pause.", positive=True)
     create_table: bool = option(
-        False, doc="`true`: create the table on first use when it is missing."
+        False,
+        doc="`true`: create the table on first use when it is missing (never from a read-only "
+        "tool: `cache inspect`, `verify` or `export`).",
     )
     billing_mode: BillingMode = option(  # noqa: RUF009 - an attrs field, not a call default
         "PAY_PER_REQUEST",

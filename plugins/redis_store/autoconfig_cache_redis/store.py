@@ -169,6 +169,16 @@ class RedisStore(StoreBase):
         return await self._run("get_all", self._get_all)
 
     @hookimpl
+    async def cache_get_versions(self) -> dict[str, int]:
+        """Every field of the data and tombstones hashes with its version, read from the
+        versions hash and the two hashes' field names (no blob): the store audit's cheap read.
+
+        Agrees with :meth:`cache_get_all`: a version is 0 when unknown (a field a Relay Proxy
+        wrote), and a field that is not UTF-8 is named as ``cache_get_all`` names it.
+        """
+        return await self._run("get_versions", self._get_versions)
+
+    @hookimpl
     async def cache_set_all(self, records: Sequence[StoredRecord], rewrite_unchanged: bool) -> None:
         """Make the hashes hold exactly ``records``: one atomic script sending only what changed.
 
@@ -264,6 +274,25 @@ class RedisStore(StoreBase):
             if field not in data:
                 records.append(_stored_record(field, versions.get(field), blob, deleted=True))
         return records
+
+    async def _get_versions(self, client: Client) -> dict[str, int]:
+        data, versions_hash, tombstones_hash = self._keys
+        async with client.pipeline(transaction=True) as pipe:
+            pipe.hkeys(data)
+            pipe.hgetall(versions_hash)
+            pipe.hkeys(tombstones_hash)
+            live, versions, tombstoned = await pipe.execute()
+        tombstones = set(tombstoned)
+        result: dict[str, int] = {}
+        # The records _get_all would build, with an empty blob: the same fields and versions.
+        for field in live:
+            raw = None if field in tombstones else versions.get(field)
+            record = _stored_record(field, raw, b"", deleted=False)
+            result[record.field] = record.version
+        for field in tombstones.difference(live):
+            record = _stored_record(field, versions.get(field), b"", deleted=True)
+            result[record.field] = record.version
+        return result
 
     async def _set_all(
         self, client: Client, records: Sequence[StoredRecord], rewrite_unchanged: bool
