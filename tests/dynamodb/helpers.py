@@ -10,6 +10,13 @@ from autoconfig_cache.records import StoredRecord
 from autoconfig_cache_dynamodb import DynamoDBStore
 
 
+class UncheckedStore(DynamoDBStore):
+    """The store without its own limit checks: what DynamoDB itself then answers."""
+
+    def _refusal(self, record: StoredRecord) -> str | None:
+        return None
+
+
 def record(field: str, version: int, size: int = 64) -> StoredRecord:
     """A record whose blob is random bytes (a store must treat blobs as opaque)."""
     return StoredRecord(field=field, version=version, blob=os.urandom(size))

@@ -1,7 +1,8 @@
-"""Outages simulated for real: a moto server SIGSTOPped (hung) or SIGKILLed (gone) mid-operation.
+"""Outages simulated for real: an emulator SIGSTOPped (hung) or SIGKILLed (gone) mid-operation.
 
-Each test runs its own moto server. The faults are triggered from inside the store's request
-path (a wrapper around PynamoDB's ``dispatch``) so that they hit an operation in flight.
+Each test runs its own server (moto, then dynalite). The faults are triggered from inside the
+store's request path (a wrapper around PynamoDB's ``dispatch``) so that they hit an operation in
+flight.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from autoconfig_cache.store_spec import StoreSpec
 from autoconfig_cache_dynamodb import DynamoDBStore
 from tests.services import free_port
 
-from .conftest import REGION, TABLE, MotoServer
+from .conftest import REGION, TABLE, EmulatorServer
 from .helpers import DispatchRecorder, as_dict, record
 
 #: Only so that a hanging store fails the test instead of blocking the run; not a timing check.
@@ -74,51 +75,51 @@ def on_nth(operation: str, n: int, action: Callable[[], None]) -> Any:
 
 @pytest.mark.parametrize("write_mode", ["conditional", "batch"])
 async def test_hung_server_mid_set_all_raises_a_timeout_error(
-    private_moto: MotoServer, open_store: Callable[..., DynamoDBStore], write_mode: str
+    private_server: EmulatorServer, open_store: Callable[..., DynamoDBStore], write_mode: str
 ) -> None:
-    store = open_store(private_moto.endpoint, write_mode=write_mode)
+    store = open_store(private_server.endpoint, write_mode=write_mode)
     operation = "PutItem" if write_mode == "conditional" else "BatchWriteItem"
-    DispatchRecorder(store, on_nth(operation, 3, private_moto.pause))
+    DispatchRecorder(store, on_nth(operation, 3, private_server.pause))
     records = [record(f"env:e{i}", 1) for i in range(200)]
     with pytest.raises(StoreTimeoutError, match="timed out"):
         await asyncio.wait_for(store.cache_set_all(records, False), HANG_GUARD)
 
 
 async def test_hung_server_mid_get_all_raises_a_timeout_error(
-    private_moto: MotoServer, open_store: Callable[..., DynamoDBStore]
+    private_server: EmulatorServer, open_store: Callable[..., DynamoDBStore]
 ) -> None:
-    store = open_store(private_moto.endpoint)
+    store = open_store(private_server.endpoint)
     await store.cache_set_all([record(f"env:e{i}", 1) for i in range(5)], False)
-    DispatchRecorder(store, on_nth("Query", 1, private_moto.pause))
+    DispatchRecorder(store, on_nth("Query", 1, private_server.pause))
     with pytest.raises(StoreTimeoutError):
         await asyncio.wait_for(store.cache_get_all(), HANG_GUARD)
 
 
 async def test_store_recovers_after_a_hung_server_resumes(
-    private_moto: MotoServer, open_store: Callable[..., DynamoDBStore]
+    private_server: EmulatorServer, open_store: Callable[..., DynamoDBStore]
 ) -> None:
-    store = open_store(private_moto.endpoint)
+    store = open_store(private_server.endpoint)
     records = [record(f"env:e{i}", 1) for i in range(5)]
     await store.cache_set_all(records, False)
-    private_moto.pause()
+    private_server.pause()
     with pytest.raises(StoreTimeoutError):
         await asyncio.wait_for(store.cache_get_all(), HANG_GUARD)
-    private_moto.resume()
+    private_server.resume()
     assert as_dict(await store.cache_get_all()) == as_dict(records)
 
 
 @pytest.mark.parametrize("write_mode", ["conditional", "batch"])
 async def test_killed_server_mid_set_all_raises_unavailable_then_works_after_restart(
-    private_moto: MotoServer, open_store: Callable[..., DynamoDBStore], write_mode: str
+    private_server: EmulatorServer, open_store: Callable[..., DynamoDBStore], write_mode: str
 ) -> None:
-    store = open_store(private_moto.endpoint, write_mode=write_mode)
+    store = open_store(private_server.endpoint, write_mode=write_mode)
     operation = "PutItem" if write_mode == "conditional" else "BatchWriteItem"
-    DispatchRecorder(store, on_nth(operation, 3, private_moto.kill))
+    DispatchRecorder(store, on_nth(operation, 3, private_server.kill))
     records = [record(f"env:e{i}", 1) for i in range(200)]
     with pytest.raises(StoreUnavailableError):
         await asyncio.wait_for(store.cache_set_all(records, False), HANG_GUARD)
 
-    private_moto.start()  # same port; moto keeps data in memory, so the table is gone
+    private_server.start()  # same port; the emulator kept data in memory: the table is gone
     with pytest.raises(StoreSchemaError, match="create-table"):
         await asyncio.wait_for(store.cache_get_all(), HANG_GUARD)
     await store.cache_create_storage()
@@ -127,14 +128,14 @@ async def test_killed_server_mid_set_all_raises_unavailable_then_works_after_res
 
 
 async def test_create_table_option_recreates_the_table_after_a_restart(
-    private_moto: MotoServer, open_store: Callable[..., DynamoDBStore]
+    private_server: EmulatorServer, open_store: Callable[..., DynamoDBStore]
 ) -> None:
-    store = open_store(private_moto.endpoint, create_table="true")
+    store = open_store(private_server.endpoint, create_table="true")
     await store.cache_upsert(record("env:a", 1))
-    private_moto.kill()
+    private_server.kill()
     with pytest.raises(StoreUnavailableError):
         await asyncio.wait_for(store.cache_upsert(record("env:a", 2)), HANG_GUARD)
-    private_moto.start()
+    private_server.start()
     newer = record("env:a", 2)
     with pytest.raises(StoreSchemaError):
         # The first request after the restart finds no table; that error resets the check...
@@ -153,26 +154,28 @@ async def test_unreachable_endpoint_raises_unavailable(
 
 
 async def test_operation_deadline_bounds_a_slow_operation(
-    private_moto: MotoServer, open_store: Callable[..., DynamoDBStore]
+    private_server: EmulatorServer, open_store: Callable[..., DynamoDBStore]
 ) -> None:
+    # The item is written with the usual deadline: a cold emulator may take longer than 1 s to
+    # answer a first write, and only the read below is under test.
+    await open_store(private_server.endpoint).cache_upsert(record("env:a", 1))
     # Generous socket timeouts but a short overall deadline: the deadline decides.
-    store = open_store(private_moto.endpoint, read_timeout="30", timeout="1")
-    await store.cache_upsert(record("env:a", 1))
-    private_moto.pause()
+    store = open_store(private_server.endpoint, read_timeout="30", timeout="1")
+    private_server.pause()
     with pytest.raises(StoreTimeoutError, match="store option timeout"):
         await asyncio.wait_for(store.cache_get_all(), HANG_GUARD)
 
 
 async def test_close_stops_an_operation_waiting_on_a_hung_server(
-    private_moto: MotoServer, open_store: Callable[..., DynamoDBStore]
+    private_server: EmulatorServer, open_store: Callable[..., DynamoDBStore]
 ) -> None:
     # The read timeout is far longer than the guard: only close() can end the operation.
-    store = open_store(private_moto.endpoint, read_timeout="600", timeout="600")
+    store = open_store(private_server.endpoint, read_timeout="600", timeout="600")
     await store.cache_upsert(record("env:a", 1))
     started = asyncio.Event()
 
     def pause_and_signal() -> None:
-        private_moto.pause()
+        private_server.pause()
         loop.call_soon_threadsafe(started.set)
 
     loop = asyncio.get_running_loop()

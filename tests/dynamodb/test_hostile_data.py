@@ -1,6 +1,6 @@
 """The DynamoDB store against records it cannot hold and rows another program wrote.
 
-A real moto server. Rows are written directly with boto3, as another program or a bug would,
+A real emulator (moto, then dynalite). Rows are written directly with boto3, as another program or a bug would,
 then read and written through the store and the cache facade.
 """
 
@@ -22,8 +22,8 @@ from autoconfig_cache_dynamodb import DynamoDBStore
 from autoconfig_cache_dynamodb.store import MAX_SORT_KEY_BYTES
 from tests.items import env_json
 
-from .conftest import TABLE, MotoServer, StoreMaker
-from .helpers import DispatchRecorder, as_dict, record
+from .conftest import TABLE, EmulatorServer, StoreMaker
+from .helpers import DispatchRecorder, UncheckedStore, as_dict, record
 
 LONG_FIELD = "env:" + "k" * MAX_SORT_KEY_BYTES
 
@@ -38,16 +38,16 @@ def snapshot_of(*env_ids: str, version: int = 1) -> Snapshot:
     )
 
 
-def put_row(moto: MotoServer, cache_key: str, field: str, **attributes: Any) -> None:
+def put_row(server: EmulatorServer, cache_key: str, field: str, **attributes: Any) -> None:
     """Write one row as another program would, bypassing the store."""
-    moto.client().put_item(
+    server.client().put_item(
         TableName=TABLE,
         Item={"namespace": {"S": cache_key}, "key": {"S": field}, **attributes},
     )
 
 
-def set_version(moto: MotoServer, cache_key: str, field: str, value: dict[str, str]) -> None:
-    moto.client().update_item(
+def set_version(server: EmulatorServer, cache_key: str, field: str, value: dict[str, str]) -> None:
+    server.client().update_item(
         TableName=TABLE,
         Key={"namespace": {"S": cache_key}, "key": {"S": field}},
         UpdateExpression="SET version = :v",
@@ -79,15 +79,8 @@ async def test_a_field_over_the_sort_key_limit_is_refused_and_the_rest_written(
     assert "k" * MAX_SORT_KEY_BYTES not in sent  # refused before sending: no request for it
 
 
-class UncheckedStore(DynamoDBStore):
-    """The store without its own limit checks: what DynamoDB itself then answers."""
-
-    def _refusal(self, record: StoredRecord) -> str | None:
-        return None
-
-
 async def test_a_record_dynamodb_itself_refuses_as_invalid_is_refused_alone(
-    moto: MotoServer, make_store: StoreMaker, cache_key: str
+    server: EmulatorServer, make_store: StoreMaker, cache_key: str
 ) -> None:
     store = make_store()
     unchecked = UncheckedStore(store.settings)
@@ -102,6 +95,30 @@ async def test_a_record_dynamodb_itself_refuses_as_invalid_is_refused_alone(
         with pytest.raises(PartialWriteError) as raised_upsert:
             await unchecked.cache_upsert(record(LONG_FIELD, 2))
         assert [entry.field for entry in raised_upsert.value.refused] == [LONG_FIELD]
+    finally:
+        await unchecked.cache_close()
+
+
+@pytest.mark.emulator_deviation(
+    "moto",
+    reason="moto writes a BatchWriteItem that holds a sort key over 1,024 bytes, key and all",
+)
+async def test_a_batch_dynamodb_rejects_whole_is_reported_unwritten_item_by_item(
+    make_store: StoreMaker,
+) -> None:
+    # DynamoDB rejects the entire BatchWriteItem when one item's key exceeds the key length
+    # limits (sort key: 1,024 bytes), "API_BatchWriteItem" in the DynamoDB API Reference,
+    # https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_BatchWriteItem.html:
+    # one bad field would cost its whole chunk, which is why the store checks keys before
+    # sending (test above). Without that check, no record of the chunk may be claimed written.
+    store = make_store(write_mode="batch")
+    unchecked = UncheckedStore(store.settings)
+    try:
+        good = [record(f"env:e{i}", 1) for i in range(5)]
+        with pytest.raises(PartialWriteError) as raised:
+            await unchecked.cache_set_all([*good[:2], record(LONG_FIELD, 1), *good[2:]], False)
+        assert sorted(raised.value.failed_fields) == sorted([LONG_FIELD, *(r.field for r in good)])
+        assert await store.cache_get_all() == []
     finally:
         await unchecked.cache_close()
 
@@ -137,7 +154,7 @@ FOREIGN_ROWS: dict[str, tuple[dict[str, Any], str]] = {
 
 @pytest.mark.parametrize("case", sorted(FOREIGN_ROWS))
 async def test_a_foreign_row_is_in_the_load_report_with_its_reason(
-    moto: MotoServer, make_store: StoreMaker, cache_key: str, case: str
+    server: EmulatorServer, make_store: StoreMaker, cache_key: str, case: str
 ) -> None:
     # A row without a binary item used to be left out with a warning only: `cache verify`
     # then said OK.
@@ -145,7 +162,7 @@ async def test_a_foreign_row_is_in_the_load_report_with_its_reason(
     cache = make_cache(store, cache_key)
     await cache.set_all(snapshot_of("good"))
     attributes, problem = FOREIGN_ROWS[case]
-    put_row(moto, cache_key, "env:foreign", **attributes)
+    put_row(server, cache_key, "env:foreign", **attributes)
 
     load = await cache.get_all()
 
@@ -159,12 +176,12 @@ async def test_a_foreign_row_is_in_the_load_report_with_its_reason(
 
 @pytest.mark.parametrize("inflated", ["1E+125", str(2**70), "-6"])
 async def test_an_inflated_stored_version_is_reported_and_replaced(
-    moto: MotoServer, make_store: StoreMaker, cache_key: str, inflated: str
+    server: EmulatorServer, make_store: StoreMaker, cache_key: str, inflated: str
 ) -> None:
     store = make_store()
     cache = make_cache(store, cache_key)
     await cache.set_all(snapshot_of("e1", "e2", version=3))
-    set_version(moto, cache_key, "env:e1", {"N": inflated})
+    set_version(server, cache_key, "env:e1", {"N": inflated})
 
     load = await cache.get_all()
     assert [(item.field, item.reason) for item in load.report.skipped] == [
@@ -179,14 +196,14 @@ async def test_an_inflated_stored_version_is_reported_and_replaced(
 
 @pytest.mark.parametrize("write_mode", ["conditional", "batch"])
 async def test_set_all_replaces_and_purge_removes_a_damaged_version(
-    moto: MotoServer, make_store: StoreMaker, cache_key: str, write_mode: str
+    server: EmulatorServer, make_store: StoreMaker, cache_key: str, write_mode: str
 ) -> None:
     store = make_store(write_mode=write_mode)
     await store.cache_set_all([kit_record("env:a", 2), kit_record("env:b", 2)], False)
-    set_version(moto, cache_key, "env:a", {"N": "1E+125"})
-    set_version(moto, cache_key, "env:b", {"S": "abc"})
+    set_version(server, cache_key, "env:a", {"N": "1E+125"})
+    set_version(server, cache_key, "env:b", {"S": "abc"})
     await store.cache_set_all([kit_record("env:a", 2)], False)  # replaces a, deletes b
     assert as_map(await store.cache_get_all()) == as_map([kit_record("env:a", 2)])
-    set_version(moto, cache_key, "env:a", {"N": str(2**70)})
+    set_version(server, cache_key, "env:a", {"N": str(2**70)})
     assert await store.cache_delete("env:a", 3) is True
     assert await store.cache_get_all() == []

@@ -15,20 +15,20 @@ import pytest
 from tests.relay_dialects import DynamoDBRelayBackend
 from tests.relay_interop_suite import RelayInteropSuite
 
-from .conftest import TABLE, MotoServer
+from .conftest import TABLE, EmulatorServer
 
 
 class TestRelayInteropDynamoDB(RelayInteropSuite):
     @pytest.fixture
-    def store_settings(self, moto: MotoServer, cache_key: str) -> dict[str, str]:
+    def store_settings(self, server: EmulatorServer, cache_key: str) -> dict[str, str]:
         # The Relay Proxy's own variables select the store (the region comes from AWS_REGION).
         return {
             "USE_DYNAMODB": "true",
             "DYNAMODB_TABLE": TABLE,
-            "DYNAMODB_URL": moto.endpoint,
+            "DYNAMODB_URL": server.endpoint,
             "AUTO_CONFIG_CACHE_KEY": cache_key,
         }
 
     @pytest.fixture
-    def relay_backend(self, moto: MotoServer, cache_key: str) -> DynamoDBRelayBackend:
-        return DynamoDBRelayBackend(moto.client(), TABLE, cache_key)
+    def relay_backend(self, server: EmulatorServer, cache_key: str) -> DynamoDBRelayBackend:
+        return DynamoDBRelayBackend(server.client(), TABLE, cache_key)

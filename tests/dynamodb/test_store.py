@@ -1,4 +1,4 @@
-"""Behaviour of the DynamoDB store against a real moto server."""
+"""Behaviour of the DynamoDB store against each real emulator (moto, dynalite)."""
 
 from __future__ import annotations
 
@@ -19,9 +19,10 @@ from autoconfig_cache.plugins import PluginRegistry
 from autoconfig_cache.records import StoredRecord
 from autoconfig_cache.store_spec import StoreSpec
 from autoconfig_cache_dynamodb import MAX_ITEM_SIZE, DynamoDBSettings, DynamoDBStore
+from autoconfig_cache_dynamodb.store import item_size
 
-from .conftest import TABLE, MotoServer, StoreMaker
-from .helpers import DispatchRecorder, as_dict, record
+from .conftest import TABLE, EmulatorServer, StoreMaker
+from .helpers import DispatchRecorder, UncheckedStore, as_dict, record
 
 # ---------------------------------------------------------------------------------------------
 # Reading and writing
@@ -215,9 +216,9 @@ async def test_clear_removes_only_this_cache_key(make_store: StoreMaker) -> None
 
 
 async def test_item_without_version_reads_as_version_zero(
-    make_store: StoreMaker, moto: MotoServer, cache_key: str
+    make_store: StoreMaker, server: EmulatorServer, cache_key: str
 ) -> None:
-    moto.client().put_item(
+    server.client().put_item(
         TableName=TABLE,
         Item={"namespace": {"S": cache_key}, "key": {"S": "env:r"}, "item": {"B": b"relay"}},
     )
@@ -225,9 +226,9 @@ async def test_item_without_version_reads_as_version_zero(
 
 
 async def test_upsert_replaces_an_item_without_version(
-    make_store: StoreMaker, moto: MotoServer, cache_key: str
+    make_store: StoreMaker, server: EmulatorServer, cache_key: str
 ) -> None:
-    moto.client().put_item(
+    server.client().put_item(
         TableName=TABLE,
         Item={"namespace": {"S": cache_key}, "key": {"S": "env:r"}, "item": {"B": b"relay"}},
     )
@@ -267,12 +268,44 @@ async def test_oversize_upsert_is_refused_without_a_request(make_store: StoreMak
     assert await store.cache_get_all() == []
 
 
-async def test_item_just_under_the_limit_is_written(make_store: StoreMaker) -> None:
+def sized_record(field: str, cache_key: str, total: int) -> StoredRecord:
+    """A version-1 record whose row is ``total`` bytes as DynamoDB counts an item's size."""
+    return record(field, 1, size=total - item_size(cache_key, field, b"", 1))
+
+
+@pytest.mark.emulator_deviation(
+    "moto", reason="moto refuses an item over 405,000 bytes, short of DynamoDB's 409,600"
+)
+@pytest.mark.parametrize("write_mode", ["conditional", "batch"])
+async def test_an_item_of_exactly_400_kb_is_written(
+    make_store: StoreMaker, cache_key: str, write_mode: str
+) -> None:
+    # DynamoDB's item limit is 400 KB, 1 KB being 1,024 bytes: 409,600 bytes of attribute names
+    # and values ("Items" in
+    # https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Constraints.html; what
+    # each attribute counts for: .../developerguide/CapacityUnitCalculations.html). The store's
+    # own check lets such an item through, so DynamoDB must take it.
+    store = make_store(write_mode=write_mode)
+    largest = sized_record("env:max", cache_key, 409_600)
+    await store.cache_set_all([largest], False)
+    assert as_dict(await store.cache_get_all()) == as_dict([largest])
+
+
+async def test_dynamodb_itself_refuses_an_item_one_byte_over_400_kb(
+    make_store: StoreMaker, cache_key: str
+) -> None:
+    # The other side of the limit: the server agrees with the store's own check, which refuses
+    # this record before sending it (test_oversize_upsert_is_refused_without_a_request).
     store = make_store()
-    # 350 KB: well under the limit once names and keys are counted; moto enforces 400 KB too.
-    big = record("env:big", 1, size=350 * 1024)
-    assert await store.cache_upsert(big) is True
-    assert as_dict(await store.cache_get_all()) == as_dict([big])
+    unchecked = UncheckedStore(store.settings)
+    try:
+        with pytest.raises(PartialWriteError) as raised:
+            await unchecked.cache_upsert(sized_record("env:over", cache_key, 409_601))
+        [refused] = raised.value.refused
+        assert refused.field == "env:over" and "DynamoDB refused it" in refused.reason
+        assert await store.cache_get_all() == []
+    finally:
+        await unchecked.cache_close()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -318,10 +351,10 @@ async def test_missing_table_is_a_schema_error_naming_the_fix(make_store: StoreM
 
 
 async def test_wrong_key_schema_is_a_schema_error_naming_the_expected_one(
-    make_store: StoreMaker, moto: MotoServer
+    make_store: StoreMaker, server: EmulatorServer
 ) -> None:
     name = f"wrong-{uuid.uuid4().hex[:8]}"
-    moto.client().create_table(
+    server.client().create_table(
         TableName=name,
         AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
         KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
@@ -333,12 +366,12 @@ async def test_wrong_key_schema_is_a_schema_error_naming_the_expected_one(
 
 
 async def test_create_storage_creates_an_on_demand_table(
-    make_store: StoreMaker, moto: MotoServer
+    make_store: StoreMaker, server: EmulatorServer
 ) -> None:
     name = f"created-{uuid.uuid4().hex[:8]}"
     store = make_store(table=name)
-    await store.cache_create_storage()
-    description = moto.client().describe_table(TableName=name)["Table"]
+    assert await store.cache_create_storage() is True  # `create-table` says "created"
+    description = server.client().describe_table(TableName=name)["Table"]
     assert description["TableStatus"] == "ACTIVE"
     assert description["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
     assert {k["AttributeName"]: k["KeyType"] for k in description["KeySchema"]} == {
@@ -356,17 +389,17 @@ async def test_create_storage_on_an_existing_table_changes_nothing(
     store = make_store()
     item = record("env:a", 1)
     await store.cache_upsert(item)
-    await store.cache_create_storage()
+    assert await store.cache_create_storage() is None  # `create-table` says "already exists"
     assert as_dict(await store.cache_get_all()) == as_dict([item])
 
 
 async def test_create_table_option_creates_the_table_on_first_use(
-    make_store: StoreMaker, moto: MotoServer
+    make_store: StoreMaker, server: EmulatorServer
 ) -> None:
     name = f"auto-{uuid.uuid4().hex[:8]}"
     store = make_store(table=name, create_table="true")
     assert await store.cache_get_all() == []
-    assert moto.client().describe_table(TableName=name)["Table"]["TableStatus"] == "ACTIVE"
+    assert server.client().describe_table(TableName=name)["Table"]["TableStatus"] == "ACTIVE"
 
 
 # ---------------------------------------------------------------------------------------------

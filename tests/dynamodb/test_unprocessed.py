@@ -1,7 +1,7 @@
 """UnprocessedItems of BatchWriteItem and per-item failures reach the caller.
 
 A wrapper around the store's PynamoDB ``dispatch`` holds back part of each BatchWriteItem: the
-rest is sent to the real moto server, and the held-back requests come back as
+rest is sent to the real emulator, and the held-back requests come back as
 ``UnprocessedItems``, exactly as DynamoDB answers when it throttles a batch.
 """
 
