@@ -63,11 +63,28 @@ MIN_AUDIT_INTERVAL = 1.0
 
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
+#: Sinks (docs/sinks.md): ldactl's default exec mode, and the dispatcher's defaults.
+DEFAULT_EXEC_MODE = "env"
+EXEC_MODES = ("env", "change-json")
+DEFAULT_SINK_CONCURRENCY = 8
+DEFAULT_SINK_TIMEOUT = 30.0
+DEFAULT_SINK_MAX_ATTEMPTS = 5
+#: Delivery records (docs/sinks.md, "Outage, restart and fleet"): ``once`` records deliveries in
+#: the store so that no change is delivered twice; ``always`` delivers everything, as ldactl.
+SINK_DELIVERY_MODES = ("once", "always")
+#: ``run --once``: seconds to wait for the stream's first put before answering from the cache.
+DEFAULT_ONCE_TIMEOUT = 10.0
+
 
 # Every setting of the core, by a short internal name. The order is the order of docs/configuration.md.
 SETTINGS: dict[str, Setting] = {
-    "autoconfig_key": Setting("AUTO_CONFIG_KEY", "autoconfig_key", secret=True),
-    "stream_uri": Setting("STREAM_URI", "stream_uri"),
+    # Aliases: ldactl's variables for the same things (tarqd/ldactl ldactl/src/main.rs, Args).
+    "autoconfig_key": Setting(
+        "AUTO_CONFIG_KEY", "autoconfig_key", secret=True, aliases=("LD_RELAY_AUTO_CONFIG_KEY",)
+    ),
+    # ldactl's LD_STREAM_URI is the same base URI (https://stream.launchdarkly.com/, to which it
+    # appends relay_auto_config); the trailing slash is dropped before /relay_auto_config is added.
+    "stream_uri": Setting("STREAM_URI", "stream_uri", aliases=("LD_STREAM_URI",)),
     "port": Setting("PORT", "port"),
     "bind_address": Setting("AUTO_CONFIG_CACHE_BIND_ADDRESS", "bind_address"),
     "status_environments": Setting("AUTO_CONFIG_CACHE_STATUS_ENVIRONMENTS", "status_environments"),
@@ -93,6 +110,21 @@ SETTINGS: dict[str, Setting] = {
     "proxy_domain": Setting("PROXY_AUTH_DOMAIN", "proxy.domain"),
     "proxy_ntlm": Setting("PROXY_AUTH_NTLM", "proxy.ntlm_auth"),
     "proxy_ca_certs": Setting("PROXY_CA_CERTS", "proxy.ca_certs"),
+    # Sinks (docs/sinks.md); the aliases are ldactl's variables.
+    "output_file": Setting(
+        "AUTO_CONFIG_CACHE_OUTPUT_FILE", "sinks.output_file", aliases=("LDAC_OUTPUT_FILE",)
+    ),
+    "exec": Setting("AUTO_CONFIG_CACHE_EXEC", "sinks.exec", aliases=("LDAC_EXEC",)),
+    "exec_mode": Setting(
+        "AUTO_CONFIG_CACHE_EXEC_MODE", "sinks.exec_mode", aliases=("LDAC_EXEC_MODE",)
+    ),
+    "sinks": Setting("AUTO_CONFIG_CACHE_SINKS", "sinks.specs"),
+    "sink_concurrency": Setting("AUTO_CONFIG_CACHE_SINK_CONCURRENCY", "sinks.concurrency"),
+    "sink_timeout": Setting("AUTO_CONFIG_CACHE_SINK_TIMEOUT", "sinks.timeout"),
+    "sink_max_attempts": Setting("AUTO_CONFIG_CACHE_SINK_MAX_ATTEMPTS", "sinks.max_attempts"),
+    "sink_delivery": Setting("AUTO_CONFIG_CACHE_SINK_DELIVERY", "sinks.delivery"),
+    "sink_claim_timeout": Setting("AUTO_CONFIG_CACHE_SINK_CLAIM_TIMEOUT", "sinks.claim_timeout"),
+    "once_timeout": Setting("AUTO_CONFIG_CACHE_ONCE_TIMEOUT", "once_timeout"),
 }
 
 # TOML tables that hold free-form key/value pairs rather than named settings.
@@ -131,6 +163,20 @@ class Config:
     :param warnings: things worth telling the operator that are not errors.
     :param store_switches: the settings of installed plugins that select a store the Relay
         Proxy's way (their ``USE_<DATABASE>`` switches), named in messages.
+    :param output_file: the file every environment is written to (ldactl's ``--output-file``);
+        ``None``: none.
+    :param exec_program: the program run for every change (ldactl's ``--exec``); ``None``: none.
+    :param exec_args: its arguments (``run ... -- ARGS``).
+    :param exec_mode: ``env`` or ``change-json`` (ldactl's ``--exec-mode``).
+    :param sink_specs: the plugin sinks, as URL-like specs (``directory:///var/lib/envs``).
+    :param sink_concurrency: deliveries running at once, per sink.
+    :param sink_timeout: seconds one delivery may take before it is stopped and retried.
+    :param sink_max_attempts: attempts per change and sink before it is dropped.
+    :param sink_delivery: ``once`` (deliveries recorded in the store: none twice) or ``always``
+        (every start delivers everything, as ldactl).
+    :param sink_claim_timeout: seconds a delivery claim of another instance may stand before
+        this one takes it over; ``None``: derived from the sink timeout and attempts.
+    :param once_timeout: ``run --once``: seconds to wait for the stream before the cache answers.
     """
 
     autoconfig_key: str | None = attrs.field(default=None, repr=mask)
@@ -166,6 +212,19 @@ class Config:
     source_file: Path | None = None
     warnings: tuple[str, ...] = ()
     store_switches: tuple[str, ...] = ()
+    output_file: str | None = None
+    exec_program: str | None = None
+    exec_args: tuple[str, ...] = ()
+    exec_mode: str = DEFAULT_EXEC_MODE
+    sink_specs: tuple[str, ...] = attrs.field(
+        default=(), repr=lambda specs: repr([redact_url(spec) for spec in specs])
+    )
+    sink_concurrency: int = DEFAULT_SINK_CONCURRENCY
+    sink_timeout: float = DEFAULT_SINK_TIMEOUT
+    sink_max_attempts: int = DEFAULT_SINK_MAX_ATTEMPTS
+    sink_delivery: str = "once"
+    sink_claim_timeout: float | None = None
+    once_timeout: float = DEFAULT_ONCE_TIMEOUT
 
     @property
     def store_scheme(self) -> str:
@@ -266,6 +325,17 @@ class Config:
             "proxyPassword": "****" if self.proxy_password else None,
             "caCertFiles": list(self.ca_cert_files),
             "configFile": str(self.source_file) if self.source_file else None,
+            "outputFile": self.output_file,
+            "exec": self.exec_program,
+            "execArgCount": len(self.exec_args),  # arguments may carry anything: not shown
+            "execMode": self.exec_mode,
+            "sinks": [redact_url(spec) for spec in self.sink_specs],
+            "sinkConcurrency": self.sink_concurrency,
+            "sinkTimeout": self.sink_timeout,
+            "sinkMaxAttempts": self.sink_max_attempts,
+            "sinkDelivery": self.sink_delivery,
+            "sinkClaimTimeout": self.sink_claim_timeout,
+            "onceTimeout": self.once_timeout,
         }
 
     @classmethod
@@ -294,8 +364,8 @@ class Config:
             raw, options = _read_toml(path, settings)
         environment = os.environ if environ is None else environ
         for name, setting in settings.items():
-            value = environment.get(setting.env)
-            if value is not None and value != "":
+            value = setting.from_environment(environment)
+            if value is not None:
                 raw[name] = value
         return _build(SettingsReader(raw, settings), options, path, registry, stores)
 
@@ -503,7 +573,136 @@ def _build(
         source_file=path,
         warnings=tuple(warnings),
         store_switches=switches,
+        **_sink_settings(read, registry),
+        **_delivery_settings(read),
     )
+
+
+def _delivery_settings(read: SettingsReader) -> dict[str, Any]:
+    """Delivery records and ``run --once`` (docs/sinks.md, docs/operations.md)."""
+    delivery = (read.text("sink_delivery") or "once").strip().lower()
+    if delivery not in SINK_DELIVERY_MODES:
+        raise ConfigurationError(
+            f"{SETTINGS['sink_delivery'].name()} must be 'once' (deliveries recorded in the "
+            "store: a restart or another instance never delivers a change twice) or 'always' "
+            f"(every start delivers everything, as ldactl), got {read.raw['sink_delivery']!r}"
+        )
+    claim_timeout = None
+    if read.raw.get("sink_claim_timeout") is not None:
+        claim_timeout = _positive_seconds(read, "sink_claim_timeout", "derived")
+    once_timeout = DEFAULT_ONCE_TIMEOUT
+    if read.raw.get("once_timeout") is not None:
+        once_timeout = _positive_seconds(read, "once_timeout", f"{DEFAULT_ONCE_TIMEOUT:g}")
+    return {
+        "sink_delivery": delivery,
+        "sink_claim_timeout": claim_timeout,
+        "once_timeout": once_timeout,
+    }
+
+
+def _positive_seconds(read: SettingsReader, name: str, default: str) -> float:
+    """A setting that is a finite number of seconds, more than 0."""
+    value = read.raw.get(name)
+    number: float | None = None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        number = float(value)
+    elif isinstance(value, str) and value.strip().isascii():
+        try:
+            number = float(value.strip())
+        except ValueError:
+            number = None
+    if number is None or not math.isfinite(number) or number <= 0:
+        raise ConfigurationError(
+            f"{SETTINGS[name].name()} must be a number of seconds more than 0 (default "
+            f"{default}), got {value!r}"
+        )
+    return number
+
+
+def _sink_settings(read: SettingsReader, registry: PluginRegistry) -> dict[str, Any]:
+    """The sink settings, as :class:`Config` fields (docs/sinks.md)."""
+    output_file = (read.text("output_file") or "").strip() or None
+    # A program path or name, no shell (as ldactl): kept as given, but surrounding blanks are
+    # never part of a file name a user meant.
+    exec_program = (read.text("exec") or "").strip() or None
+    exec_mode = (read.text("exec_mode") or DEFAULT_EXEC_MODE).strip().lower()
+    if exec_mode not in EXEC_MODES:
+        raise ConfigurationError(
+            f"{SETTINGS['exec_mode'].name()} must be 'env' (LDAC_* variables) or 'change-json' "
+            f"(the variables, and the change as JSON on stdin), got {read.raw['exec_mode']!r}"
+        )
+    specs: tuple[str, ...] = ()
+    value = read.raw.get("sinks")
+    if value is not None:
+        parts = _text_list(
+            value, SETTINGS["sinks"], "a comma-separated string (env) or a list of strings (TOML)"
+        )
+        specs = tuple(part.strip() for part in parts if part.strip())
+    check_sink_specs(specs, registry, SETTINGS["sinks"].name())
+    concurrency = _whole_setting(read, "sink_concurrency", DEFAULT_SINK_CONCURRENCY, 1, 1000)
+    max_attempts = _whole_setting(read, "sink_max_attempts", DEFAULT_SINK_MAX_ATTEMPTS, 1, 100)
+    return {
+        "output_file": output_file,
+        "exec_program": exec_program,
+        "exec_mode": exec_mode,
+        "sink_specs": specs,
+        "sink_concurrency": concurrency,
+        "sink_timeout": _sink_timeout(read),
+        "sink_max_attempts": max_attempts,
+    }
+
+
+def check_sink_specs(specs: Sequence[str], registry: PluginRegistry, where: str) -> None:
+    """Check that each spec parses and names an installed sink type (the sinks themselves are
+    built when the service starts).
+
+    :param where: the setting or flag the specs came from, for the error.
+    :raises ConfigurationError: naming ``where`` and the installed sink types.
+    """
+    from .sinks.spec import SinkSpec, UnknownSinkTypeError
+
+    for text in specs:
+        try:
+            spec = SinkSpec.parse(text)
+            if spec.scheme not in registry.sink_types:
+                raise UnknownSinkTypeError(spec.scheme, registry.sink_types)
+        except ConfigurationError as exc:
+            raise ConfigurationError(f"{where}: {exc}") from None
+
+
+def _whole_setting(read: SettingsReader, name: str, default: int, low: int, high: int) -> int:
+    """A whole number from ``low`` to ``high``; ``default`` when unset."""
+    value = read.raw.get(name)
+    if value is None:
+        return default
+    number = whole_number(value, max_digits=6)
+    if number is None or not low <= number <= high:
+        raise ConfigurationError(
+            f"{SETTINGS[name].name()} must be a whole number from {low} to {high} (default "
+            f"{default}), got {value!r}"
+        )
+    return number
+
+
+def _sink_timeout(read: SettingsReader) -> float:
+    """Seconds a sink delivery may take: more than 0, finite."""
+    value = read.raw.get("sink_timeout")
+    if value is None:
+        return DEFAULT_SINK_TIMEOUT
+    number: float | None = None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        number = float(value)
+    elif isinstance(value, str) and value.strip().isascii():
+        try:
+            number = float(value.strip())
+        except ValueError:
+            number = None
+    if number is None or not math.isfinite(number) or number <= 0:
+        raise ConfigurationError(
+            f"{SETTINGS['sink_timeout'].name()} must be a number of seconds more than 0 "
+            f"(default {DEFAULT_SINK_TIMEOUT:g}), got {value!r}"
+        )
+    return number
 
 
 def _max_event_bytes(read: SettingsReader) -> int:

@@ -41,6 +41,8 @@ class Setting:
     :param secret: never shown in errors (only masked).
     :param doc: what it does, for the documentation table.
     :param default: the default as shown in the documentation (``None``: none).
+    :param aliases: other environment variables read when :attr:`env` is unset (another tool's
+        names for the same thing, e.g. ldactl's ``LDAC_EXEC``); see :meth:`from_environment`.
     """
 
     env: str
@@ -48,10 +50,36 @@ class Setting:
     secret: bool = False
     doc: str = ""
     default: str | None = None
+    aliases: tuple[str, ...] = ()
 
     def name(self) -> str:
         """How error messages name the setting: both spellings."""
         return f"{self.env} (TOML: {self.toml})"
+
+    def from_environment(self, environ: Mapping[str, str]) -> str | None:
+        """The setting's value in ``environ``: :attr:`env`, else the first alias set (an empty
+        variable counts as unset); ``None`` when none is set.
+
+        :raises ConfigurationError: when the variable and an alias (or two aliases) are set to
+            different values: which one was meant cannot be guessed. Secret values are masked.
+        """
+        found = [
+            (variable, environ[variable])
+            for variable in (self.env, *self.aliases)
+            if environ.get(variable, "") != ""
+        ]
+        if not found:
+            return None
+        first_name, first_value = found[0]
+        for other_name, other_value in found[1:]:
+            if other_value != first_value:
+                shown: Callable[[str], str] = mask if self.secret else repr
+                raise ConfigurationError(
+                    f"{first_name} and {other_name} are both set, to different values "
+                    f"({shown(first_value)} and {shown(other_value)}); they are the same "
+                    f"setting ({self.name()}): keep one of them"
+                )
+        return first_value
 
 
 @attrs.frozen
@@ -221,6 +249,9 @@ def settings_table(store: EnvironmentStore | Sequence[Setting]) -> str:
     lines = ["| Variable | TOML key | Default | Meaning |", "| --- | --- | --- | --- |"]
     for setting in settings:
         meaning = setting.doc
+        if setting.aliases:
+            names = ", ".join(f"`{alias}`" for alias in setting.aliases)
+            meaning += f" Also read from {names} when unset."
         if setting.secret:
             meaning += " Secret: masked in logs and errors."
         default = setting.default if setting.default is not None else "none"

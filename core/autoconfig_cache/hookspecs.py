@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from .codec import EncryptionContext
     from .environment import EnvironmentStore
     from .report import LoadReport
+    from .sinks.spec import SinkFactory
 
 PROJECT_NAME = "autoconfig_cache"
 ENTRY_POINT_GROUP = "autoconfig_cache"
@@ -138,6 +139,23 @@ def autoconfig_cache_noisy_loggers() -> Sequence[str] | None:
     asks for less. Called when logging is set up, before any store is opened.
 
     :return: logger names, or ``None``.
+    """
+
+
+@hookspec
+def autoconfig_cache_sink_types() -> Mapping[str, SinkFactory] | None:
+    """Register sink types: where AutoConfig changes go besides the cache.
+
+    Called once, on the global plugin manager, the first time sinks are built or listed. Return
+    ``{scheme: factory}``; a spec in ``AUTO_CONFIG_CACHE_SINKS`` (or ``run --sink``) whose
+    scheme is ``scheme`` is built by ``factory(spec)``, which receives a
+    :class:`~autoconfig_cache.sinks.spec.SinkSpec` and returns a
+    :class:`~autoconfig_cache.sinks.Sink`. The factory's docstring's first line is its
+    description in ``autoconfig-cache plugins``. A scheme registered twice is reported by
+    ``autoconfig-cache plugins``; the first registration wins. The built-in ``output-file`` /
+    ``file`` and ``exec`` sinks are registered through this hook too (``docs/sinks.md``).
+
+    :return: the sink types, or ``None``.
     """
 
 

@@ -17,6 +17,7 @@ import os
 import threading
 import warnings
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import attrs
 import pluggy
@@ -25,6 +26,7 @@ from . import hookspecs
 from .environment import EnvironmentStore
 from .errors import (
     ConfigurationError,
+    PluginContractError,
     StoreConflictError,
     StoreContractError,
     UnknownHookError,
@@ -33,6 +35,12 @@ from .errors import (
 from .hookspecs import StoreFactory
 from .store_spec import StoreSpec
 from .storebase import StoreBase
+
+if TYPE_CHECKING:
+    # At run time these are imported where used: the sinks package imports logging set-up,
+    # which imports this module.
+    from .sinks.base import Sink
+    from .sinks.spec import SinkFactory, SinkSpec
 
 logger = logging.getLogger(__name__)
 
@@ -49,9 +57,11 @@ KNOWN_EXTRAS: dict[str, str] = {
     "dynamodb": "dynamodb",
 }
 
+#: Built-in plugins, by module and the name they are registered under.
 _BUILTIN_PLUGINS = (
-    "autoconfig_cache.stores.memory",
-    "autoconfig_cache.stores.sqlite",
+    ("autoconfig_cache.stores.memory", "memory"),
+    ("autoconfig_cache.stores.sqlite", "sqlite"),
+    ("autoconfig_cache.sinks.builtin", "sinks"),
 )
 
 
@@ -195,6 +205,16 @@ class StoreRegistration:
 
 
 @attrs.frozen
+class SinkTypeRegistration:
+    """A sink factory registered under one scheme."""
+
+    scheme: str
+    factory: SinkFactory
+    plugin_name: str
+    description: str = ""
+
+
+@attrs.frozen
 class PluginInfo:
     """What ``autoconfig-cache plugins`` shows about one plugin."""
 
@@ -205,11 +225,15 @@ class PluginInfo:
     error: str | None = None
     #: The ``description=`` each scheme was registered with (``""`` when none was given).
     descriptions: Mapping[str, str] = attrs.field(factory=dict)
+    #: The sink types it registers (``autoconfig_cache_sink_types``), and their descriptions.
+    sink_types: tuple[str, ...] = ()
+    sink_descriptions: Mapping[str, str] = attrs.field(factory=dict)
 
     @property
     def other_hooks(self) -> tuple[str, ...]:
-        """The hooks besides store registration (which :attr:`schemes` already shows)."""
-        return tuple(hook for hook in self.hooks if hook != "autoconfig_cache_register_stores")
+        """The hooks besides store and sink registration (which :attr:`schemes` and
+        :attr:`sink_types` already show)."""
+        return tuple(hook for hook in self.hooks if hook not in _SHOWN_HOOKS)
 
     def to_json(self) -> dict[str, object]:
         """A JSON-ready dict of this plugin's details."""
@@ -220,6 +244,10 @@ class PluginInfo:
             "stores": [
                 {"scheme": scheme, "description": self.descriptions.get(scheme, "")}
                 for scheme in self.schemes
+            ],
+            "sinkTypes": [
+                {"scheme": scheme, "description": self.sink_descriptions.get(scheme, "")}
+                for scheme in self.sink_types
             ],
             "hooks": list(self.hooks),
             "error": self.error,
@@ -236,13 +264,13 @@ class PluginRegistry:
         self.load_errors: dict[str, str] = {}
         self.registration_errors: list[str] = []
         self._stores: dict[str, StoreRegistration] | None = None
+        self._sink_types: dict[str, SinkTypeRegistration] | None = None
         if os.environ.get("AUTOCONFIG_CACHE_TRACE_HOOKS"):
             trace_logger = logging.getLogger("autoconfig_cache.hooks")
             self.pm.trace.root.setwriter(lambda message: trace_logger.debug("%s", message.rstrip()))
             self.pm.enable_tracing()
-        for module_name in _BUILTIN_PLUGINS:
+        for module_name, name in _BUILTIN_PLUGINS:
             module = importlib.import_module(module_name)
-            name = module_name.rsplit(".", 1)[-1]
             self.pm.register(module, name=name)
             self._versions[name] = _own_version()
         self._validate()
@@ -275,6 +303,7 @@ class PluginRegistry:
         registered = self.pm.register(plugin, name=name)
         self._validate(registered)
         self._stores = None
+        self._sink_types = None
 
     def _validate(self, name: str | None = None) -> None:
         """Check the plugin manager after registering ``name``; unregister it if it is bad.
@@ -333,6 +362,76 @@ class PluginRegistry:
                 logger.warning("plugin %r failed to register its stores: %s", plugin_name, message)
         return stores
 
+    @property
+    def sink_types(self) -> dict[str, SinkTypeRegistration]:
+        """Every registered sink type and its factory (discovery runs on first use)."""
+        if self._sink_types is None:
+            self._sink_types = self._discover_sink_types()
+        return self._sink_types
+
+    def _discover_sink_types(self) -> dict[str, SinkTypeRegistration]:
+        """Ask each plugin for its sink types, one at a time (as stores are discovered), so
+        that each is attributed to its plugin and one broken plugin only loses its own."""
+        found: dict[str, SinkTypeRegistration] = {}
+        for impl in self.pm.hook.autoconfig_cache_sink_types.get_hookimpls():
+            plugin_name = impl.plugin_name
+            others = [p for p in self.pm.get_plugins() if p is not impl.plugin]
+            caller = self.pm.subset_hook_caller("autoconfig_cache_sink_types", others)
+            try:
+                results = caller()
+                for result in results:
+                    for scheme, factory in _sink_type_items(result):
+                        if scheme in found:
+                            message = (
+                                f"sink type {scheme!r} registered by {plugin_name!r} is already "
+                                f"provided by {found[scheme].plugin_name!r}; keeping the first"
+                            )
+                            self.registration_errors.append(message)
+                            logger.warning("%s", message)
+                            continue
+                        found[scheme] = SinkTypeRegistration(
+                            scheme, factory, plugin_name, _first_line(factory.__doc__)
+                        )
+            except Exception as exc:
+                message = f"{type(exc).__name__}: {exc}"
+                self.load_errors[plugin_name] = message
+                logger.warning(
+                    "plugin %r failed to register its sink types: %s", plugin_name, message
+                )
+        return found
+
+    def build_sink(self, spec: SinkSpec) -> Sink:
+        """Build the sink ``spec`` describes with the factory registered for its scheme.
+
+        :raises UnknownSinkTypeError: when no plugin registered the scheme (naming those that
+            are installed).
+        :raises ConfigurationError: when the factory refuses the spec, fails, or returns
+            something that is not a sink (naming the plugin).
+        """
+        from .sinks.base import Sink
+        from .sinks.spec import UnknownSinkTypeError
+
+        registration = self.sink_types.get(spec.scheme)
+        if registration is None:
+            raise UnknownSinkTypeError(spec.scheme, self.sink_types)
+        try:
+            sink = registration.factory(spec)
+        except ConfigurationError:
+            raise
+        except Exception as exc:
+            raise ConfigurationError(
+                f"sink spec {spec.redacted!r}: the {spec.scheme!r} sink of plugin "
+                f"{registration.plugin_name!r} could not be built: {type(exc).__name__}: {exc}"
+            ) from exc
+        if not isinstance(sink, Sink) or not isinstance(getattr(sink, "name", None), str):
+            raise PluginContractError(
+                f"plugin {registration.plugin_name!r}: the factory of sink type "
+                f"{spec.scheme!r} returned {type(sink).__name__}, which is not a sink (it needs "
+                "a name, and async deliver(change) and close())",
+                plugin=registration.plugin_name,
+            )
+        return sink
+
     def open_store(self, spec: StoreSpec) -> object:
         """Build the store plugin object for ``spec.url``.
 
@@ -358,8 +457,14 @@ class PluginRegistry:
                 registration.description
             )
         infos: list[PluginInfo] = []
+        sinks_by_plugin: dict[str, dict[str, str]] = {}
+        for sink_type in self.sink_types.values():
+            sinks_by_plugin.setdefault(sink_type.plugin_name, {})[sink_type.scheme] = (
+                sink_type.description
+            )
         for name, plugin in self.pm.list_name_plugin():
             hook_names = sorted(caller.name for caller in self.pm.get_hookcallers(plugin) or [])
+            sinks = sinks_by_plugin.get(name, {})
             infos.append(
                 PluginInfo(
                     name=name,
@@ -368,6 +473,8 @@ class PluginRegistry:
                     hooks=tuple(hook_names),
                     error=self.load_errors.get(name),
                     descriptions=descriptions.get(name, {}),
+                    sink_types=tuple(sorted(sinks)),
+                    sink_descriptions=sinks,
                 )
             )
         for name, error in self.load_errors.items():
@@ -413,8 +520,39 @@ _DISCOVERY_HOOKS = frozenset(
         "autoconfig_cache_register_stores",
         "autoconfig_cache_environment_store",
         "autoconfig_cache_noisy_loggers",
+        "autoconfig_cache_sink_types",
     }
 )
+#: Hooks whose registrations ``autoconfig-cache plugins`` shows in their own columns.
+_SHOWN_HOOKS = frozenset({"autoconfig_cache_register_stores", "autoconfig_cache_sink_types"})
+
+
+def _sink_type_items(result: object) -> list[tuple[str, SinkFactory]]:
+    """The ``(scheme, factory)`` pairs of one plugin's answer, checked.
+
+    :raises PluginContractError: (caught by discovery, recorded as the plugin's error) when the
+        answer is not a mapping of non-empty scheme names to callables.
+    """
+    if result is None:
+        return []
+    if not isinstance(result, Mapping):
+        raise TypeError(
+            f"autoconfig_cache_sink_types returned {type(result).__name__}; return a dict "
+            "{scheme: factory}"
+        )
+    items: list[tuple[str, SinkFactory]] = []
+    for scheme, factory in result.items():
+        if not isinstance(scheme, str) or not scheme or not callable(factory):
+            raise TypeError(
+                f"autoconfig_cache_sink_types returned the entry {scheme!r}: {factory!r}; "
+                "each key must be a scheme name and each value a factory(spec) -> Sink"
+            )
+        items.append((scheme.lower(), factory))
+    return items
+
+
+def _first_line(text: str | None) -> str:
+    return (text or "").strip().split("\n", 1)[0].strip()
 
 
 def _own_version() -> str | None:

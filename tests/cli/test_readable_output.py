@@ -66,8 +66,8 @@ INSPECT_WIDE_COLUMNS = [
 ]
 VERIFY_COLUMNS = ["field", "problem", "detail"]
 VERIFY_WIDE_COLUMNS = [*VERIFY_COLUMNS, "stored version", "key id", "cached at"]
-PLUGINS_COLUMNS = ["name", "version", "schemes", "error"]
-PLUGINS_WIDE_COLUMNS = ["name", "version", "schemes", "other hooks", "error"]
+PLUGINS_COLUMNS = ["name", "version", "schemes", "sink types", "error"]
+PLUGINS_WIDE_COLUMNS = ["name", "version", "schemes", "sink types", "other hooks", "error"]
 
 
 def long_data() -> dict[str, Any]:
@@ -222,7 +222,7 @@ def test_plugins_table_fits_80_columns_with_whole_words() -> None:
     assert headers(result.stdout) == PLUGINS_COLUMNS
     rows = body_rows(result.stdout)
     assert [row[0] for row in rows] == [plugin["name"] for plugin in listing["plugins"]]
-    source_words = [
+    source_words = ["-"] + [  # "-": a plugin with no store (the built-in sinks)
         word
         for plugin in listing["plugins"]
         for entry in plugin["stores"]
@@ -326,9 +326,10 @@ def test_plugins_wide_lists_the_other_hooks_whole() -> None:
     result = run_cli(["plugins", "--wide"], {"COLUMNS": "80"})
     assert result.returncode == 0, result.stderr
     assert headers(result.stdout) == PLUGINS_WIDE_COLUMNS
-    shown_hooks = {row[0]: row[3] for row in body_rows(result.stdout)}
+    shown_hooks = {row[0]: row[4] for row in body_rows(result.stdout)}
+    registrations = ("autoconfig_cache_register_stores", "autoconfig_cache_sink_types")
     for plugin in listing["plugins"]:
-        hooks = [hook for hook in plugin["hooks"] if hook != "autoconfig_cache_register_stores"]
+        hooks = [hook for hook in plugin["hooks"] if hook not in registrations]
         assert shown_hooks[plugin["name"]] == (" ".join(hooks) or "-")
 
 

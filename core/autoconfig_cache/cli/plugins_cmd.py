@@ -1,7 +1,8 @@
 """``autoconfig-cache plugins``: what is installed, which schemes, which hooks, what failed.
 
-The table shows each scheme with the ``description=`` it was registered with; ``--wide`` adds
-the hooks beyond store registration (the schemes already show that one); ``--json`` has them all.
+The table shows each store scheme with the ``description=`` it was registered with, and each
+sink type (docs/sinks.md); ``--wide`` adds the hooks beyond store and sink registration (those
+columns already show them) and the sink types' descriptions; ``--json`` has them all.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ _COLUMNS = (
     Column("name", Fit.ABBREVIATE, min_width=12),
     Column("version", Fit.ABBREVIATE, min_width=10),
     Column("schemes", Fit.WRAP, min_width=24),
+    Column("sink types", Fit.WRAP, min_width=11),
     Column("other hooks", Fit.WRAP, wide_only=True),
     Column("error", Fit.WRAP, min_width=20),
 )
@@ -26,7 +28,8 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     """Register the ``plugins`` command."""
     parser = subparsers.add_parser(
         "plugins",
-        help="list installed plugins: name, version, store schemes, other hooks, load errors",
+        help="list installed plugins: name, version, store schemes, sink types, other hooks, "
+        "load errors",
         description="List the installed plugins (built-in stores included) and any that "
         "failed to load.",
     )
@@ -50,6 +53,7 @@ def run_plugins(args: argparse.Namespace) -> int:
             {
                 "plugins": [info.to_json() for info in infos],
                 "schemes": sorted(registry.stores),
+                "sinkTypes": sorted(registry.sink_types),
                 "registrationErrors": list(registry.registration_errors),
             }
         )
@@ -61,6 +65,7 @@ def run_plugins(args: argparse.Namespace) -> int:
             shown(info.name),
             shown(info.version or "-"),
             lines(_scheme_families(info)) or shown("-"),
+            lines(_sink_types(info, wide=args.wide)) or shown("-"),
             # One per line: hook names are long words that must not be cut.
             lines(info.other_hooks) or shown("-"),
             shown(info.error or "", "red"),
@@ -80,4 +85,16 @@ def _scheme_families(info: PluginInfo) -> list[str]:
     return [
         f"{', '.join(schemes)}: {description}" if description else ", ".join(schemes)
         for description, schemes in families.items()
+    ]
+
+
+def _sink_types(info: PluginInfo, *, wide: bool) -> list[str]:
+    """The plugin's sink types, one a line; with their descriptions when ``wide``."""
+    if not wide:
+        return list(info.sink_types)
+    return [
+        f"{scheme}: {info.sink_descriptions[scheme]}"
+        if info.sink_descriptions.get(scheme)
+        else scheme
+        for scheme in info.sink_types
     ]

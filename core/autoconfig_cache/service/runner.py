@@ -23,9 +23,12 @@ from ..config import SETTINGS, Config
 from ..errors import ConfigurationError
 from ..models import Environment, Filter
 from ..secrets import redact_url
+from ..sinks import ChangeTracker, DeliverAllLedger, DeliveryLedger, SinkDispatcher
 from ..stream.client import BackoffPolicy, StreamClient
-from ..stream.handler import BaseHandler, SnapshotSource
+from ..stream.handler import AutoConfigHandler, BaseHandler, FanOutHandler, SnapshotSource
 from ..stream.manager import StreamManager
+from .deliveries import close_delivery_ledger, open_delivery_ledger
+from .sink_setup import build_dispatcher, build_sinks
 from .status import StatusServer
 
 logger = logging.getLogger(__name__)
@@ -154,6 +157,20 @@ class Service:
         autoconfig_key = config.require_autoconfig_key()
         # Before the cache is opened, so that a bad proxy or CA setting leaves nothing open.
         client = stream_client(config, autoconfig_key, backoff=backoff)
+        # Also before the cache: a sink spec no plugin can build is a configuration error.
+        sinks = build_sinks(config)
+        #: Delivers changes to the sinks (docs/sinks.md); ``None`` when none is configured.
+        self.dispatcher: SinkDispatcher | None = None
+        service_handler: AutoConfigHandler = handler or LoggingHandler()
+        #: Which changes are still due to the sinks (docs/sinks.md, "Outage, restart and fleet").
+        self.ledger: DeliveryLedger = DeliverAllLedger()
+        if sinks:
+            self.ledger = open_delivery_ledger(config)
+            self.dispatcher = build_dispatcher(config, sinks, ledger=self.ledger)
+            # The tracker only enqueues: a slow sink never holds up the stream or the cache.
+            tracker = ChangeTracker(self.dispatcher.submit)
+            service_handler = FanOutHandler(service_handler, tracker)
+            logger.info("sinks: %s", ", ".join(sink.name for sink in sinks))
         if config.store_url:
             self.cache = config.open_cache()
         else:
@@ -161,7 +178,7 @@ class Service:
             logger.warning(_no_cache_warning(config))
         self.manager = StreamManager(
             self.cache,
-            handler or LoggingHandler(),
+            service_handler,
             client=client,
             audit_interval=config.audit_interval,
         )
@@ -173,6 +190,7 @@ class Service:
             port=config.port if port is None else port,
             version=_version(),
             environments=config.status_environments,
+            sinks=self.dispatcher.status if self.dispatcher is not None else None,
         )
 
     @property
@@ -190,6 +208,8 @@ class Service:
         except BaseException:
             await self.cache.close()
             raise
+        if self.dispatcher is not None:
+            self.dispatcher.start()  # before the manager: the cache's changes are delivered
         await self.manager.start()
         logger.info(
             "autoconfig-cache running: store %s (cache key %s, format %s), stream %s, "
@@ -203,9 +223,16 @@ class Service:
         )
 
     async def close(self) -> None:
-        """Stop HTTP, the stream and the store, in that order. Idempotent."""
+        """Stop HTTP, the stream, the sinks and the store, in that order. Idempotent.
+
+        The sinks close after the stream stops (no change arrives any more): pending deliveries
+        get the dispatcher's bounded wait, then a hook still running is stopped.
+        """
         await self.status_server.close()
         await self.manager.close()
+        if self.dispatcher is not None:
+            await self.dispatcher.close()
+        await close_delivery_ledger(self.ledger)
         await self.cache.close()
 
     async def __aenter__(self) -> Service:

@@ -27,6 +27,7 @@ from __future__ import annotations
 import errno
 import json
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -37,6 +38,7 @@ from ..audit import AuditFindings, AuditResult, AuditStatus
 from ..errors import PortInUseError as PortInUseError  # defined with every other error
 from ..models import Environment, Filter
 from ..secrets import mask
+from ..sinks.status import DispatcherStatus
 from ..stream.client import StreamState
 from ..stream.handler import SnapshotSource
 from ..stream.manager import StreamManager, StreamManagerStatus
@@ -55,6 +57,8 @@ class StatusServer:
     :param port: port to listen on; 0 picks a free one (see :attr:`port` after :meth:`start`).
     :param version: the package version shown in ``/status``.
     :param environments: include every environment in ``/status`` (``False``: only their count).
+    :param sinks: returns the sinks' delivery counters (``None``: no sink configured; ``/status``
+        shows ``"sinks": []``).
     """
 
     def __init__(
@@ -67,8 +71,10 @@ class StatusServer:
         port: int,
         version: str | None = None,
         environments: bool = True,
+        sinks: Callable[[], DispatcherStatus] | None = None,
     ) -> None:
         self.manager = manager
+        self._sinks = sinks
         self.store_scheme = store_scheme
         self.store_format = store_format
         self.host = host
@@ -206,9 +212,14 @@ class StatusServer:
                 "load": state.cache_load.to_json() if state.cache_load else None,
             },
             "audit": _audit_json(state.audit),
+            # One object per sink: deliveries, failed attempts, drops, pending (docs/sinks.md).
+            "sinks": self._sink_status().to_json(),
             "version": self.version,
             "uptimeSeconds": round(time.monotonic() - self.started_at, 3),
         }
+
+    def _sink_status(self) -> DispatcherStatus:
+        return self._sinks() if self._sinks is not None else DispatcherStatus()
 
     def metrics_text(self) -> str:
         """The ``/metrics`` Prometheus text."""
@@ -334,6 +345,14 @@ class StatusServer:
             "Seconds since the last store audit ended (NaN: none yet).",
             [("", _age(now, audit.last_audit_at))],
         )
+        sinks = self._sink_status().sinks
+        for name, kind, help, field in _SINK_METRICS:
+            metric(
+                name,
+                kind,
+                help,
+                [(f'{{sink="{_label(sink.name)}"}}', getattr(sink, field)) for sink in sinks],
+            )
         metric(
             "cached_data_age_seconds",
             "gauge",
@@ -366,6 +385,44 @@ class StatusServer:
             charset="utf-8",
             headers={"X-Prometheus-Format": "0.0.4"},
         )
+
+
+#: The per-sink metrics: name, type, help and the :class:`SinkStatus` field.
+_SINK_METRICS = (
+    ("sink_deliveries_total", "counter", "Changes delivered, per sink.", "delivered"),
+    (
+        "sink_failed_attempts_total",
+        "counter",
+        "Delivery attempts that failed or timed out, per sink (each retry counts).",
+        "failed_attempts",
+    ),
+    (
+        "sink_dropped_total",
+        "counter",
+        "Changes given up on after every attempt failed (or that can never be delivered), "
+        "per sink.",
+        "dropped",
+    ),
+    (
+        "sink_skipped_total",
+        "counter",
+        "Changes not delivered because the delivery ledger says they already were, per sink.",
+        "skipped",
+    ),
+    (
+        "sink_pending",
+        "gauge",
+        "Changes received and not finished yet (queued, waiting for a retry, or running), per "
+        "sink.",
+        "pending",
+    ),
+)
+
+
+def _label(value: str) -> str:
+    """``value`` as a Prometheus label value: backslash, quote and newline escaped (a plugin
+    names its sinks)."""
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
 def _dumps(value: Any) -> bytes:

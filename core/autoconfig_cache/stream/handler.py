@@ -126,3 +126,59 @@ async def call_handler(method: Callable[..., Awaitable[None] | None], *args: Any
 
 def _name(method: Callable[..., object]) -> str:
     return str(getattr(method, "__name__", method))
+
+
+class FanOutHandler:
+    """Hands every call to several handlers, in the order given (the service's log handler
+    and the sinks' change tracker, say).
+
+    Each handler is called as the manager calls one (:func:`invoke_handler`): an error in one is
+    logged and never keeps the call from the others. Synchronous handlers cost plain calls; when
+    some return awaitables, the result awaits them one after the other, in the order given, so
+    every handler still sees the changes in stream order.
+    """
+
+    def __init__(self, *handlers: AutoConfigHandler) -> None:
+        self.handlers = handlers
+
+    def _each(self, method_name: str, *args: Any) -> Awaitable[None] | None:
+        pending = [
+            result
+            for handler in self.handlers
+            if (result := invoke_handler(getattr(handler, method_name), *args)) is not None
+        ]
+        return _await_all(pending) if pending else None
+
+    def on_environment_added(self, env: Environment) -> Awaitable[None] | None:
+        """See :meth:`AutoConfigHandler.on_environment_added`."""
+        return self._each("on_environment_added", env)
+
+    def on_environment_updated(self, env: Environment) -> Awaitable[None] | None:
+        """See :meth:`AutoConfigHandler.on_environment_updated`."""
+        return self._each("on_environment_updated", env)
+
+    def on_environment_deleted(self, env: Environment) -> Awaitable[None] | None:
+        """See :meth:`AutoConfigHandler.on_environment_deleted`."""
+        return self._each("on_environment_deleted", env)
+
+    def on_filter_added(self, filter: Filter) -> Awaitable[None] | None:
+        """See :meth:`AutoConfigHandler.on_filter_added`."""
+        return self._each("on_filter_added", filter)
+
+    def on_filter_updated(self, filter: Filter) -> Awaitable[None] | None:
+        """See :meth:`AutoConfigHandler.on_filter_updated`."""
+        return self._each("on_filter_updated", filter)
+
+    def on_filter_deleted(self, filter: Filter) -> Awaitable[None] | None:
+        """See :meth:`AutoConfigHandler.on_filter_deleted`."""
+        return self._each("on_filter_deleted", filter)
+
+    def on_all_environments_received(self, source: SnapshotSource) -> Awaitable[None] | None:
+        """See :meth:`AutoConfigHandler.on_all_environments_received`."""
+        return self._each("on_all_environments_received", source)
+
+
+async def _await_all(pending: list[Awaitable[None]]) -> None:
+    # invoke_handler's awaitables already log (never raise) their handler's errors.
+    for awaitable in pending:
+        await awaitable
