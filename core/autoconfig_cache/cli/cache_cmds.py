@@ -21,10 +21,7 @@ import tempfile
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import Any
-
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
-from rich.text import Text
+from typing import TYPE_CHECKING, Any
 
 from ..cache import AutoConfigCache, InspectedRecord, StorageCreation
 from ..codec import KeyDerivation, StorageFormat
@@ -48,8 +45,12 @@ from .common import (
     NothingThereError,
     load_config,
 )
-from .output import CommandFailed, err, message, out, print_json, shown
+from .output import CommandFailed, err, made_console, message, out, print_json, shown
 from .tables import Column, Fit, ResultTable
+
+if TYPE_CHECKING:  # rich is imported by the commands that print, not by ``run`` (output.py)
+    from rich.progress import Progress
+    from rich.text import Text
 
 
 def add_parser(
@@ -284,12 +285,14 @@ def _inspect_with_progress(
 
 
 def _progress() -> Progress:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
+
     return Progress(
         SpinnerColumn(),
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
-        console=err,
+        console=made_console(err),
         transient=True,
     )
 

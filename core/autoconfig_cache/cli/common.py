@@ -12,7 +12,7 @@ import logging
 from .. import __name__ as _package
 from ..config import Config
 from ..logsetup import setup_logging as _setup_logging
-from .output import CommandFailed, err
+from .output import CommandFailed, err, made_console
 
 #: Exit statuses of every command (docs/operations.md, "Exit statuses").
 EXIT_OK = 0
@@ -45,4 +45,5 @@ def setup_logging(level: str, *, plain: bool) -> None:
     The work is done by the library's :func:`autoconfig_cache.logsetup.setup_logging` (the
     service calls it without the command line).
     """
-    _setup_logging(level, plain=plain, console=err)
+    # The service's plain lines need no console: rich stays unimported on its start path.
+    _setup_logging(level, plain=plain, console=None if plain else made_console(err))

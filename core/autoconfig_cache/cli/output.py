@@ -15,13 +15,14 @@ import json
 import os
 import sys
 from collections.abc import Iterable, Mapping
-from typing import Any, TextIO
-
-from rich.console import Console
-from rich.text import Text
+from typing import TYPE_CHECKING, Any, TextIO, cast
 
 from ..errors import CommandFailed as CommandFailed  # defined with every other error
 from ..logsetup import escape_control
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.text import Text
 
 #: The width of results written anywhere but a terminal (a pipe, a file) when ``COLUMNS`` is
 #: not set: the classic terminal width, whatever terminal the command was started from.
@@ -48,19 +49,60 @@ def results_width(
     return None if terminal else PIPED_WIDTH
 
 
+class _DeferredConsole:
+    """A rich :class:`~rich.console.Console` made on first use, with ``options``.
+
+    Importing rich takes a noticeable part of a second; ``autoconfig-cache run`` imports this
+    module (its parser sits beside the tools') but never prints through rich, so rich is only
+    imported by a command that does.
+    """
+
+    def __init__(self, **options: Any) -> None:
+        self._options = options
+        self._console: Console | None = None
+
+    def made(self) -> Console:
+        """The console itself, made now if it was not yet."""
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(**self._options)
+        return self._console
+
+    def __getattr__(self, name: str) -> Any:
+        # Only called for attributes not found on the wrapper itself: the console's. Special
+        # methods (``with console:``) bypass it: code that needs them takes :func:`made_console`.
+        return getattr(self.made(), name)
+
+
 #: Results (tables, JSON) for the person or script that ran the command.
-out = Console(highlight=False, soft_wrap=False, emoji=False, width=results_width())
+out = cast(
+    "Console",
+    _DeferredConsole(highlight=False, soft_wrap=False, emoji=False, width=results_width()),
+)
 #: Progress, warnings and errors.
-err = Console(stderr=True, highlight=False, emoji=False)
+err = cast("Console", _DeferredConsole(stderr=True, highlight=False, emoji=False))
+
+
+def made_console(console: Console) -> Console:
+    """``console`` itself where it is :data:`out` or :data:`err`: for rich code that uses it as
+    a context manager (``Progress``, ``Live``), which the deferred wrapper cannot stand in for."""
+    if isinstance(console, _DeferredConsole):
+        return console.made()
+    return console
 
 
 def shown(value: object, style: str = "") -> Text:
     """``value`` as literal text for rich: never markup, control characters escaped."""
+    from rich.text import Text
+
     return Text(escape_control(str(value)), style=style)
 
 
 def lines(values: Iterable[object]) -> Text:
     """One literal line per value (as :func:`shown`), for a table cell; empty if none."""
+    from rich.text import Text
+
     return Text("\n").join(shown(value) for value in values)
 
 
@@ -69,6 +111,8 @@ def message(*parts: str | Text | tuple[str, str]) -> Text:
 
     ``message(("skipped", "yellow"), " ", field)``: no part is ever read as markup.
     """
+    from rich.text import Text
+
     line = Text()
     for part in parts:
         if isinstance(part, tuple):

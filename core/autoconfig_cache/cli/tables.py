@@ -17,12 +17,13 @@ from __future__ import annotations
 import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from rich.cells import cell_len
-from rich.console import Console
-from rich.segment import Segments
-from rich.table import Table
-from rich.text import Text
+# rich is imported where a table is measured or printed, not with the module: the command line
+# imports this module for every command, and ``run`` never prints a table.
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.text import Text
 
 #: With ``--wide``, the width a wrapped column gets at least (its longest line if shorter).
 WIDE_WRAP = 40
@@ -60,6 +61,8 @@ class ColumnValues:
     @classmethod
     def of(cls, header: str, cells: Sequence[Text]) -> ColumnValues:
         """Measure ``header`` and ``cells``."""
+        from rich.cells import cell_len
+
         lines = [header, *(line for cell in cells for line in cell.plain.split("\n"))]
         words = [word for line in lines for word in line.split()]
         return cls(
@@ -81,6 +84,8 @@ class Column:
 
     def floor(self, values: ColumnValues, layout: Layout) -> int:
         """The narrowest this column may be made in ``layout``."""
+        from rich.cells import cell_len
+
         if self.fit is Fit.WRAP:
             header = max(cell_len(word) for word in self.header.split())
         else:
@@ -153,6 +158,9 @@ class ResultTable:
 
     def print(self, console: Console) -> None:
         """Print the table on ``console``: to its width, or at full width with ``--wide``."""
+        from rich.segment import Segments
+        from rich.table import Table
+
         columns = [self._all_columns[index] for index in self._shown]
         values = [
             ColumnValues.of(column.header, [row[i] for row in self._rows])

@@ -11,6 +11,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from .client import (
     AuthenticationError,
     BackoffPolicy,
@@ -32,8 +34,10 @@ from .events import (
 from .handler import AutoConfigHandler, BaseHandler, SnapshotSource
 from .manager import StreamManager, StreamManagerStatus
 from .receiver import Action, MessageReceiver
-from .server import StreamServer
 from .sse import ServerSentEvent, SSEParseError, SSEParser
+
+if TYPE_CHECKING:
+    from .server import StreamServer
 
 __all__ = [
     "Action",
@@ -62,3 +66,13 @@ __all__ = [
     "StreamState",
     "parse_event",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """:class:`StreamServer`, imported on first use: the service never runs the local server, so
+    ``autoconfig-cache run`` does not pay for importing it (PEP 562 module ``__getattr__``)."""
+    if name == "StreamServer":
+        from .server import StreamServer
+
+        return StreamServer
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,87 @@
+"""Benchmark: the imports of ``autoconfig-cache run``, before it does any work.
+
+Run: ``.venv/bin/python -m bench.bench_imports [--quick] [--json out.jsonl]``. No server needed.
+
+* **Measured**: wall time from ``Popen`` to exit of a fresh ``python`` that imports what
+  ``autoconfig-cache run`` imports before its event loop starts with an SQLite store: the
+  command line (``autoconfig_cache.cli.main``), the service (``autoconfig_cache.service.runner``),
+  plugin discovery (every installed plugin's entry point, ``get_registry()``) and the SQLite
+  store. It does no work: no configuration, no store, no stream.
+* **Floor**: the same for a ``python`` that imports only ``aiohttp.web`` (the status server's
+  framework) and ``cryptography``'s AES-GCM (the cache's cipher): the least a process serving
+  this data over HTTP must import.
+
+Both include the interpreter's own start. Rounds are interleaved (floor, then ``run``) so that
+load on the machine hits both alike. The import time is reported absolutely with its
+run-to-run spread (min / median / max of ``ROUNDS`` runs) as well as its ratio to the floor's
+median, measured in the same run.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+
+from bench.common import Result, arguments, emit, median
+
+ROUNDS = 15
+QUICK_ROUNDS = 5
+
+#: What ``autoconfig-cache run`` imports before it starts the event loop (SQLite store).
+START_PATH = """
+import autoconfig_cache.cli.main
+import autoconfig_cache.service.runner
+import autoconfig_cache.stores.sqlite
+from autoconfig_cache.plugins import get_registry
+get_registry()
+"""
+
+#: The issue's floor: the HTTP framework and the cipher, nothing else.
+FLOOR = """
+import aiohttp.web
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+"""
+
+
+def wall_time(code: str) -> float:
+    """Seconds from start to exit of a fresh ``python -c code`` (it must succeed)."""
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-c", code], check=True)
+    return time.perf_counter() - start
+
+
+def spread(times: Sequence[float]) -> str:
+    """min / median / max of ``times``, in milliseconds."""
+    return (
+        f"min {min(times) * 1000:.0f} / median {median(times) * 1000:.0f} / "
+        f"max {max(times) * 1000:.0f} ms"
+    )
+
+
+def main() -> None:
+    args = arguments(__doc__ or "")
+    rounds = QUICK_ROUNDS if args.quick else ROUNDS
+    wall_time(START_PATH)  # warm the file cache and the bytecode of both, not measured
+    wall_time(FLOOR)
+    floor_times: list[float] = []
+    run_times: list[float] = []
+    for _ in range(rounds):
+        floor_times.append(wall_time(FLOOR))
+        run_times.append(wall_time(START_PATH))
+    result = Result(
+        benchmark="imports of `autoconfig-cache run` (SQLite), median",
+        measured=median(run_times),
+        unit="s",
+        floor=median(floor_times),
+        floor_name="python importing only aiohttp.web + AESGCM",
+        target="<= 1.2x",
+        notes=f"{rounds} fresh processes each: run {spread(run_times)}; "
+        f"floor {spread(floor_times)}",
+    )
+    emit([result], args.json)
+
+
+if __name__ == "__main__":
+    main()
