@@ -686,23 +686,9 @@ def _whole_setting(read: SettingsReader, name: str, default: int, low: int, high
 
 def _sink_timeout(read: SettingsReader) -> float:
     """Seconds a sink delivery may take: more than 0, finite."""
-    value = read.raw.get("sink_timeout")
-    if value is None:
+    if read.raw.get("sink_timeout") is None:
         return DEFAULT_SINK_TIMEOUT
-    number: float | None = None
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        number = float(value)
-    elif isinstance(value, str) and value.strip().isascii():
-        try:
-            number = float(value.strip())
-        except ValueError:
-            number = None
-    if number is None or not math.isfinite(number) or number <= 0:
-        raise ConfigurationError(
-            f"{SETTINGS['sink_timeout'].name()} must be a number of seconds more than 0 "
-            f"(default {DEFAULT_SINK_TIMEOUT:g}), got {value!r}"
-        )
-    return number
+    return _positive_seconds(read, "sink_timeout", f"{DEFAULT_SINK_TIMEOUT:g}")
 
 
 def _max_event_bytes(read: SettingsReader) -> int:
