@@ -46,7 +46,7 @@ def loads(data: bytes | str) -> Any:
     """Parse JSON; raises :class:`json.JSONDecodeError` (or ``UnicodeDecodeError``) on bad input,
     a lone surrogate anywhere included."""
     try:
-        return _decoder.decode(data)
+        return _within_depth(_decoder.decode(data), data)
     except msgspec.DecodeError as exc:
         refused = _refusal(data, exc)
     except RecursionError:
@@ -69,12 +69,25 @@ def loads_lenient(data: bytes | str) -> tuple[Any, bool]:
     :raises UnicodeDecodeError: ``data`` is bytes that are not UTF-8.
     """
     try:
-        return _decoder.decode(data), True
+        return _within_depth(_decoder.decode(data), data), True
     except msgspec.DecodeError as exc:
         refused = _refusal(data, exc)
     except RecursionError:
         return _deep(data), True
     return _fallback(data, refused), False
+
+
+def _within_depth(value: Any, data: bytes | str) -> Any:
+    """``value`` if it nests no deeper than :data:`MAX_DEPTH`, else a :class:`JSONDecodeError`.
+
+    msgspec recurses under the interpreter's recursion limit: with the default limit (1,000) it
+    cannot return anything nested deeper than :data:`MAX_DEPTH`, so the common case costs one
+    comparison. Only a process that raised the limit (a test runner such as Hypothesis does)
+    pays for the walk, which keeps the rule exact whatever the limit.
+    """
+    if sys.getrecursionlimit() > MAX_DEPTH and _deeper_than_max(value):
+        raise _too_deep(_refusal(data, ValueError("too deep")))
+    return value
 
 
 def _deep(data: bytes | str) -> Any:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 from collections.abc import AsyncIterator
 
 import pytest
@@ -70,6 +71,23 @@ def test_what_the_standard_library_decides_is_still_accepted() -> None:
     assert value != value  # NaN, as json.loads gives it
     assert isinstance(jsoncodec.loads("[" * 1024 + "0" + "]" * 1024), list)  # orjson's limit
     assert isinstance(jsoncodec.loads("[" * 500 + "NaN" + "]" * 500), list)
+
+
+def test_the_depth_rule_holds_when_the_recursion_limit_is_raised() -> None:
+    # msgspec recurses under the interpreter's limit: a process that raised it (Hypothesis does,
+    # which is how tests/fuzz found this) must still refuse nesting past MAX_DEPTH.
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(10_000)
+    try:
+        deepest = "[" * jsoncodec.MAX_DEPTH + "]" * jsoncodec.MAX_DEPTH
+        assert isinstance(jsoncodec.loads(deepest), list)
+        too_deep = "[" + deepest + "]"
+        with pytest.raises(jsoncodec.JSONDecodeError, match="nesting deeper"):
+            jsoncodec.loads(too_deep)
+        with pytest.raises(jsoncodec.JSONDecodeError, match="nesting deeper"):
+            jsoncodec.loads_lenient(too_deep)
+    finally:
+        sys.setrecursionlimit(limit)
 
 
 @pytest.mark.parametrize("number", [2**64, -(2**63) - 1, 2**70, 10**300])
