@@ -1,16 +1,19 @@
 """Benchmark of the DynamoDB store against floors measured in the same run, on one moto server.
 
-Run manually: ``.venv/bin/python -m bench.bench_dynamodb [--quick] [--json out.jsonl]``. It starts
-its own ``moto_server`` on a free loopback port and kills it at the end.
+Run manually: ``.venv/bin/python -m bench.bench_dynamodb [--quick] [--envs 1000,10000]
+[--json out.jsonl]``. At each size it starts its own ``moto_server`` on a free loopback port and
+kills it after. By default it runs at 1,000 and 10,000 environments of ~1 KB, not 100,000:
+moto, an emulator in Python, takes many minutes to write and read 100,000 items, and its times
+say little about AWS anyway (``--envs 100000`` runs it).
 
-Figures (5,000 environments of ~1 KB by default):
+Figures, at each size:
 
 1. cold ``get_all`` through the cache facade (``relay`` and ``v2`` formats: a new store, table
    check, paginated consistent Query, decrypt, parse into models) vs. the floor: raw botocore
    Query pages of the same items (consistent reads) + AES-GCM decrypt + ``json.loads``, on a
    new client;
 2. store-level ``cache_get_all`` vs. the raw botocore Query pages alone;
-3. a ``put`` in which 1 of 5,000 environments changed, through the facade (default
+3. a ``put`` in which 1 of N environments changed, through the facade (default
    ``conditional`` write mode, and ``batch`` mode): write requests, items written and write
    units, vs. the Relay Proxy's full rewrite (BatchWriteItem of every item, 25 per request).
    Requests are counted by wrapping PynamoDB's ``dispatch``; write units are computed from item
@@ -22,7 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import hashlib
 import json
 import math
 import os
@@ -35,7 +37,6 @@ from pathlib import Path
 from typing import Any
 
 import boto3  # type: ignore[import-untyped]
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from autoconfig_cache.cache import AutoConfigCache
 from autoconfig_cache.models import Environment, Snapshot
@@ -49,13 +50,18 @@ from bench.common import (
     best_of_async,
     emit,
     environment_json,
+    envs_label,
     free_port,
+    relay_cipher,
+    sizes,
 )
 
 ENCRYPTION_KEY = "bench-encryption-key-0123456789"
 TABLE = "autoconfig-bench"
 REGION = "us-east-1"
 REPEATS = 5
+#: Not 100,000 by default: see the module's docstring.
+DEFAULT_SIZES = (1_000, 10_000)
 
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "bench")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "bench")
@@ -126,7 +132,7 @@ def raw_query_pages(endpoint: str, namespace: str) -> list[dict[str, Any]]:
 
 def floor_get_all(endpoint: str, namespace: str) -> int:
     """Raw Query pages + AES-GCM decrypt + ``json.loads`` of every relay-format item."""
-    aes = AESGCM(hashlib.sha256(ENCRYPTION_KEY.encode()).digest())
+    aes = relay_cipher(ENCRYPTION_KEY)
     count = 0
     for item in raw_query_pages(endpoint, namespace):
         blob = item["item"]["B"]
@@ -155,6 +161,8 @@ def relay_full_rewrite(endpoint: str, namespace: str, items: list[dict[str, Any]
 
 
 def open_cache(endpoint: str, namespace: str, fmt: str, **options: str) -> AutoConfigCache:
+    # moto takes well over the default 30 s to write 10,000 records one by one.
+    options.setdefault("timeout", "900")
     return AutoConfigCache.open(
         f"dynamodb://{TABLE}?region={REGION}&endpoint={endpoint}",
         cache_key=namespace,
@@ -179,7 +187,9 @@ async def facade_get_all(endpoint: str, namespace: str, fmt: str) -> int:
 
 async def store_get_all(endpoint: str, namespace: str) -> int:
     store = DynamoDBStore.from_spec(
-        StoreSpec(f"dynamodb://{TABLE}?region={REGION}&endpoint={endpoint}", namespace)
+        StoreSpec(
+            f"dynamodb://{TABLE}?region={REGION}&endpoint={endpoint}", namespace, {"timeout": "900"}
+        )
     )
     try:
         return len(await store.cache_get_all())
@@ -250,9 +260,9 @@ async def changed_put(
         await cache.close()
 
 
-async def main() -> None:
-    args = arguments(__doc__ or "")
-    count = 500 if args.quick else 5_000
+async def run(count: int) -> list[Result]:
+    """Every figure at ``count`` environments, on a new moto server."""
+    label = envs_label(count)
     process, endpoint = start_moto()
     try:
         raw_client(endpoint).create_table(
@@ -291,7 +301,7 @@ async def main() -> None:
             "v2": [],
             "store": [],
         }
-        for _ in range(REPEATS):
+        for _ in range(REPEATS if count <= 1_000 else 3):  # moto: ~10 s a series at 10,000
             series["floor"].append(best_of(1, lambda: floor_get_all(endpoint, "read-relay")))
             series["raw"].append(best_of(1, lambda: raw_query_pages(endpoint, "read-relay")))
             for fmt in ("relay", "v2"):
@@ -307,24 +317,29 @@ async def main() -> None:
         for fmt in ("relay", "v2"):
             results.append(
                 Result(
-                    f"cold get_all, facade, {fmt} ({count} envs)",
+                    f"DynamoDB (moto) cold get_all, facade, {fmt}, {label}",
                     best[fmt],
                     "s",
                     best["floor"],
                     "raw Query pages + decrypt + json.loads",
                     "<= 1.2",
-                    "includes one DescribeTable (schema check) and model parsing",
+                    "best of each series; includes one DescribeTable (schema check) and model "
+                    "parsing",
+                    envs=count,
+                    figure=f"DynamoDB (moto) cold get_all, {fmt}",
                 )
             )
         results.append(
             Result(
-                f"cold get_all, store only ({count} items)",
+                f"DynamoDB (moto) cold get_all, store only, {label}",
                 best["store"],
                 "s",
                 best["raw"],
                 "raw Query pages",
                 "",
                 "includes one DescribeTable",
+                envs=count,
+                figure="DynamoDB (moto) cold get_all, store only",
             )
         )
 
@@ -345,7 +360,7 @@ async def main() -> None:
             )
             results.append(
                 Result(
-                    f"put, 1 of {count} changed, {write_mode}: write requests",
+                    f"DynamoDB put, 1 of {count:,} changed, {write_mode}: write requests",
                     counter.requests,
                     "requests",
                     reference_requests,
@@ -353,22 +368,38 @@ async def main() -> None:
                     "O(1)",
                     f"{counter.items} item(s) written; set_all took {elapsed * 1000:.0f} ms "
                     "(one keys-only Query pass + the write)",
+                    envs=count,
+                    figure=f"DynamoDB put, 1 changed, {write_mode}: write requests",
                 )
             )
             results.append(
                 Result(
-                    f"put, 1 of {count} changed, {write_mode}: write units",
+                    f"DynamoDB put, 1 of {count:,} changed, {write_mode}: write units",
                     counter.units,
                     "WCU",
                     reference_units,
                     "reference full rewrite",
                     "O(1)",
+                    envs=count,
+                    figure=f"DynamoDB put, 1 changed, {write_mode}: write units",
                 )
             )
-        emit(results, args.json)
+        return results
     finally:
         process.send_signal(signal.SIGKILL)
         process.wait()
+
+
+async def main() -> None:
+    args = arguments(__doc__ or "")
+    results: list[Result] = []
+    for count in sizes(args, DEFAULT_SIZES):
+        start = time.monotonic()
+        results += await run(count)
+        print(
+            f"bench_dynamodb: {envs_label(count)} in {time.monotonic() - start:.0f} s", flush=True
+        )
+    emit(results, args.json)
 
 
 if __name__ == "__main__":

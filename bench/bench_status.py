@@ -1,6 +1,6 @@
 """Benchmark: the cost of ``/status`` at 10,000 environments, and the stream delay it causes.
 
-Run: ``.venv/bin/python -m bench.bench_status [--environments N] [--seconds S] [--quick]``
+Run: ``.venv/bin/python -m bench.bench_status [--envs N,...] [--seconds S] [--quick]``
 
 A :class:`StreamManager` (caching off) and its :class:`StatusServer` run in this process, on one
 event loop, as in ``autoconfig-cache run``. The AutoConfig stream server runs in a second
@@ -42,7 +42,7 @@ from autoconfig_cache.cache import AutoConfigCache
 from autoconfig_cache.models import Environment
 from autoconfig_cache.service.status import StatusServer
 from autoconfig_cache.stream import BaseHandler, SnapshotSource, StreamClient, StreamManager
-from bench.common import Result, best_of, emit, environment_json
+from bench.common import Result, add_common_arguments, at_size, best_of, emit, environment_json
 
 KEY = "bench-" + secrets.token_hex(16)
 
@@ -157,7 +157,7 @@ async def patch_delays(
     return delays
 
 
-async def main_async(args: argparse.Namespace) -> None:
+async def main_async(args: argparse.Namespace) -> list[Result]:
     n = args.environments
     envs = {f"{i:024x}": environment_json(f"{i:024x}") for i in range(n)}
     target = envs[next(iter(envs))]
@@ -166,13 +166,15 @@ async def main_async(args: argparse.Namespace) -> None:
         snapshot_file.write_text(json.dumps({"environments": envs, "filters": {}}))
         stream_proc, stream_uri = start_stream_server(snapshot_file)
         try:
-            await measure(args, stream_uri, target)
+            return at_size(await measure(args, stream_uri, target), n)
         finally:
             stream_proc.terminate()
             stream_proc.wait()
 
 
-async def measure(args: argparse.Namespace, stream_uri: str, target: dict[str, Any]) -> None:
+async def measure(
+    args: argparse.Namespace, stream_uri: str, target: dict[str, Any]
+) -> list[Result]:
     handler = PatchHandler()
     manager = StreamManager(AutoConfigCache.null(), handler, client=StreamClient(stream_uri, KEY))
     version = 1_000
@@ -261,7 +263,7 @@ async def measure(args: argparse.Namespace, stream_uri: str, target: dict[str, A
             target="<= 0.2",
         ),
     ]
-    emit(results, args.json)
+    return results
 
 
 async def static_server(body: bytes) -> tuple[str, web.AppRunner]:
@@ -282,12 +284,11 @@ async def static_server(body: bytes) -> tuple[str, web.AppRunner]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--environments", type=int, default=10_000)
+    parser.add_argument("--environments", type=int, default=10_000, help="one size")
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--patches", type=int, default=9)
-    parser.add_argument("--json", type=Path, help="append results as JSON lines (bench/run)")
-    parser.add_argument("--quick", action="store_true", help="2 s of load, 5 patches")
+    add_common_arguments(parser)  # --quick: 2 s of load, 5 patches
     parser.add_argument("--hammer", help=argparse.SUPPRESS)  # the load generator's process
     args = parser.parse_args()
     if args.hammer:
@@ -295,7 +296,13 @@ def main() -> None:
         return
     if args.quick:
         args.seconds, args.patches = 2.0, 5
-    asyncio.run(main_async(args))
+    results: list[Result] = []
+    # At 10,000 environments unless --envs says otherwise (--quick keeps the size: the cost of
+    # /status is what it measures, and 2 s of load keeps the run short).
+    for count in args.envs or [args.environments]:
+        args.environments = count
+        results += asyncio.run(main_async(args))
+    emit(results, args.json)
 
 
 if __name__ == "__main__":
