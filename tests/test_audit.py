@@ -160,7 +160,9 @@ def test_a_record_under_a_key_this_instance_does_not_hold_is_foreign() -> None:
 def test_a_tampered_record_under_a_known_key_is_damaged() -> None:
     codec = cache_with(None).codec
     record = codec.encode(environment("e1", 2))
-    tampered = StoredRecord(record.field, record.version, record.blob[:-1] + b"\x00")
+    tampered = StoredRecord(
+        record.field, record.version, record.blob[:-1] + bytes([record.blob[-1] ^ 0xFF])
+    )
     verdict = judge_record(tampered, codec)
     assert verdict.problem is Problem.DAMAGED
     assert "authentication failed" in verdict.reason

@@ -295,7 +295,9 @@ async def test_next_put_repairs_records_that_failed_to_load() -> None:
         await cache.set_all(snapshot({"a": 1, "b": 1}))
         records = {record.field: record for record in await store.cache_get_all()}
         damaged = records["env:a"]
-        tampered = StoredRecord(damaged.field, damaged.version, damaged.blob[:-1] + b"\x00")
+        tampered = StoredRecord(
+            damaged.field, damaged.version, damaged.blob[:-1] + bytes([damaged.blob[-1] ^ 0xFF])
+        )
         await store.cache_set_all(records=[tampered, records["env:b"]], rewrite_unchanged=True)
         loaded = await cache.get_all()
         assert [item.field for item in loaded.report.skipped] == ["env:a"]

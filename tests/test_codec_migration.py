@@ -203,7 +203,9 @@ async def test_the_repair_after_a_load_never_rewrites_a_newer_record(
     async with open_cache(store, fmt) as cache:
         newer = make_newer(cache, "newer", 5)
         broken = cache.codec.encode(Environment.from_json(env_json("broken", 5)))
-        broken = StoredRecord(broken.field, broken.version, broken.blob[:-1] + b"\x00")
+        broken = StoredRecord(
+            broken.field, broken.version, broken.blob[:-1] + bytes([broken.blob[-1] ^ 0xFF])
+        )
         await cache.hook.cache_set_all(records=[newer, broken], rewrite_unchanged=False)
 
         result = await cache.get_all()

@@ -11,6 +11,7 @@ import asyncio
 import enum
 import logging
 import struct
+import time
 from collections import Counter
 from collections.abc import Awaitable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
@@ -46,6 +47,7 @@ from .errors import (
 from .gcpause import gc_paused
 from .inflight import InFlight
 from .models import Environment, Filter, Item, Snapshot, Tombstone
+from .pending import PendingRecord, UnencodableItemError, pending_record, settled
 from .plugins import (
     PluginRegistry,
     check_no_store_answers,
@@ -316,7 +318,13 @@ class AutoConfigCache:
         previous key, in an older shape or under the other ``relay`` key derivation — except
         records a newer release wrote, which this one never overwrites.
         """
-        records = await self.get_records()
+        result = self._take_stock(await self.get_records())
+        self._pm.hook.autoconfig_cache_on_load(report=result.report)
+        return result
+
+    def _take_stock(self, records: Sequence[StoredRecord]) -> LoadResult:
+        """Decode ``records`` (all that is stored) and note what the next :meth:`set_all` must
+        rewrite although its version is unchanged, and what it must never overwrite."""
         notes = _LoadNotes()
         with gc_paused():
             result = self._decode_records(records, notes)
@@ -336,7 +344,6 @@ class AutoConfigCache:
             if derivation is not write_derivation:
                 needs_rewrite.update(fields)
         self._needs_rewrite = needs_rewrite
-        self._pm.hook.autoconfig_cache_on_load(report=result.report)
         return result
 
     def decode_records(self, records: Sequence[StoredRecord]) -> LoadResult:
@@ -355,14 +362,30 @@ class AutoConfigCache:
         oldest_ms: int | None = None
         current_key = self.codec.keys.current
         decode = self.codec.decode_parts
+        # Counted here and added to the notes at the end: a Counter update per record costs
+        # more than the decryption's bookkeeping should (this loop runs 10,000 times a load).
+        evidence: dict[KeyDerivation, int] = {}
+        by_derivation: dict[KeyDerivation, list[str]] = (
+            notes.by_derivation if notes is not None else {}
+        )
         for record in records:
-            problem = _stored_problem(record)
-            if problem is not None:
-                logger.warning(
-                    "cache item %s skipped (%s): %s", record.field, problem.reason, problem.message
-                )
-                skipped.append(problem)
-                continue
+            version = record.version
+            # is_damaged_version inlined (see _stored_problem, which says which problem)
+            if (
+                record.problem is not None
+                or type(version) is not int
+                or not 0 <= version <= MAX_STORED_VERSION
+            ):
+                problem = _stored_problem(record)
+                if problem is not None:
+                    logger.warning(
+                        "cache item %s skipped (%s): %s",
+                        record.field,
+                        problem.reason,
+                        problem.message,
+                    )
+                    skipped.append(problem)
+                    continue
             try:
                 item, model_version, key, cached_at_ms, derivation, legacy = decode(record)
             except CodecError as exc:
@@ -374,13 +397,15 @@ class AutoConfigCache:
                 if notes is not None and isinstance(exc, NewerFormatError):
                     notes.newer[record.field] = record
                 continue
-            if notes is not None:
-                if legacy or model_version < CURRENT_MODEL_VERSION:
-                    notes.outdated.append(record.field)
-                if derivation is not None:
-                    notes.by_derivation.setdefault(derivation, []).append(record.field)
-                    if not legacy:
-                        notes.evidence[derivation] += 1
+            if (legacy or model_version < CURRENT_MODEL_VERSION) and notes is not None:
+                notes.outdated.append(record.field)
+            if derivation is not None:
+                fields = by_derivation.get(derivation)
+                if fields is None:
+                    fields = by_derivation[derivation] = []
+                fields.append(record.field)
+                if not legacy:
+                    evidence[derivation] = evidence.get(derivation, 0) + 1
             if isinstance(item, Environment):
                 environments[item.env_id] = item
             elif isinstance(item, Filter):
@@ -391,6 +416,8 @@ class AutoConfigCache:
                 stale.append(record.field)
             if cached_at_ms is not None and (oldest_ms is None or cached_at_ms < oldest_ms):
                 oldest_ms = cached_at_ms
+        if notes is not None:
+            notes.evidence.update(evidence)
         report = LoadReport(
             environments=len(environments),
             filters=len(filters),
@@ -504,7 +531,7 @@ class AutoConfigCache:
         rewrite_unchanged: bool = False,
         keep: Sequence[StoredRecord] = (),
     ) -> None:
-        """Make the store hold exactly ``snapshot`` (only changed items cost writes).
+        """Make the store hold exactly ``snapshot`` (only changed items cost encryptions and writes).
 
         :param rewrite_unchanged: re-encrypt items whose version did not change (key rotation).
         :param keep: stored records to keep as they are, byte for byte, beside ``snapshot``:
@@ -515,7 +542,11 @@ class AutoConfigCache:
             :attr:`refusals`); what the store held for them is left as it was.
         """
         await self._settle_relay_derivation("set_all")
-        records, unencodable = self._encode_all([*snapshot.items(), *snapshot.tombstones])
+        failures: list[PendingRecord] = []
+        with gc_paused():  # 10,000 new records and none of them garbage: see gc_paused
+            records, unencodable = self._records(
+                [*snapshot.items(), *snapshot.tombstones], failures
+            )
         if unencodable:
             # Left out of the write, which would delete what the store holds for them: keep
             # that instead, as the store does for a record it refuses.
@@ -544,11 +575,8 @@ class AutoConfigCache:
                 len(self._needs_rewrite),
             )
         try:
-            await self._write(
-                self._pm.hook.cache_set_all(
-                    records=records, rewrite_unchanged=rewrite_unchanged or repair
-                ),
-                "set_all",
+            await self._write_snapshot(
+                records, rewrite_unchanged or repair, failures=failures, unencodable=unencodable
             )
         except PartialWriteError as exc:
             self._refusals.replace([*unencodable, *exc.refused])
@@ -564,32 +592,102 @@ class AutoConfigCache:
         if unencodable:
             raise PartialWriteError("set_all", refused=unencodable)
 
-    def _encode_all(
-        self, items: Iterable[Item | Tombstone]
+    async def _write_snapshot(
+        self,
+        records: list[StoredRecord],
+        rewrite_unchanged: bool,
+        *,
+        failures: list[PendingRecord],
+        unencodable: list[RefusedRecord],
+    ) -> None:
+        """``cache_set_all`` of ``records``, whose blobs are made as the store reads them.
+
+        An item found unencodable there (it lands in ``failures``) is added to ``unencodable``
+        and the write is redone without it, keeping what the store holds for its field: the
+        store may have stopped part way, or left the item out, and a ``cache_set_all`` redone
+        completes it (it makes the store hold the snapshot, whatever it held). Each round
+        drops at least one record, so this ends; it is the rare path.
+        """
+        while True:
+            seen = len(failures)
+            try:
+                await self._run(
+                    self._pm.hook.cache_set_all(
+                        records=records, rewrite_unchanged=rewrite_unchanged
+                    ),
+                    "set_all",
+                )
+            except (asyncio.CancelledError, StoreClosedError):
+                raise
+            except Exception as exc:
+                if len(failures) == seen:  # the store's own failure, not an item's
+                    self._pm.hook.autoconfig_cache_on_write_error(operation="set_all", error=exc)
+                    raise
+            if len(failures) == seen:
+                return
+            found = failures[seen:]
+            unencodable.extend(_refused_record(record, _failure_reason(record)) for record in found)
+            gone = {record.field for record in found}
+            records = [record for record in records if record.field not in gone]
+            records.extend(await self._stored_copies(gone))
+
+    def _records(
+        self, items: Iterable[Item | Tombstone], failures: list[PendingRecord]
     ) -> tuple[list[StoredRecord], list[RefusedRecord]]:
-        """The records of ``items``, and those refused before reaching the store."""
+        """The records of ``items``, and those refused before reaching the store.
+
+        A record's blob is encoded and encrypted when it is first read (:class:`PendingRecord`):
+        a store reads the blobs of the records it writes, so an item whose version the store
+        already holds costs no encryption. One that turns out not to be encodable then adds
+        its record to ``failures``.
+        """
         records: list[StoredRecord] = []
         refused: list[RefusedRecord] = []
-        encode = self.codec.encode
+        append = records.append
+        # One maker for the whole write (one time, whenever each blob is made): a put builds a
+        # record per item, most of them never written, so no per-record closure.
+        maker = _ItemBlobs(self, int(time.time() * 1000), failures)
         for item in items:
-            # The common case first: a valid item encodes, with no check beyond the codec's.
-            if _plausible(item):
-                try:
-                    records.append(encode(item))
-                    continue
-                except _UNENCODABLE as exc:
-                    refused.append(_refused_item(item, _encode_failure(exc)))
-                    continue
-            refused.append(_refused_item(item, _invalid_item(item)))
+            version = item.version
+            item_id = item.id
+            # The common case first, a quick test that the version and id are valid: a valid
+            # item encodes, with no check beyond the codec's.
+            if type(version) is int and 0 <= version <= _MAX_ITEM_VERSION and item_id:
+                deleted = isinstance(item, Tombstone)
+                append(
+                    pending_record(
+                        field_name(item.kind, item_id),
+                        store_version(version, deleted=deleted),
+                        deleted,
+                        item,
+                        maker,
+                    )
+                )
+            else:
+                refused.append(_refused_item(item, _invalid_item(item)))
         return records, refused
 
+    def _blob(self, item: Item | Tombstone, field: str, cached_at_ms: int) -> bytes:
+        """The encrypted blob of ``item`` (whose store field is ``field``).
+
+        :raises UnencodableItemError: the item itself cannot be encoded (see ``_UNENCODABLE``).
+        """
+        try:
+            return self.codec.encode(item, cached_at_ms=cached_at_ms).blob
+        except _UNENCODABLE as exc:
+            raise UnencodableItemError(field, _encode_failure(exc)) from None
+
     def _encode_one(self, item: Item | Tombstone, operation: str) -> StoredRecord:
-        """The record of ``item``; raises :class:`PartialWriteError` when it cannot be made."""
-        records, refused = self._encode_all([item])
-        if refused:
-            self._refusals.note(refused)
-            raise PartialWriteError(operation, refused=refused)
-        return records[0]
+        """The record of ``item``, encoded now; raises :class:`PartialWriteError` when it
+        cannot be made."""
+        records, refused = self._records([item], [])
+        if records:
+            try:
+                return settled(records[0])
+            except UnencodableItemError as exc:
+                refused = [_refused_record(records[0], exc.reason)]
+        self._refusals.note(refused)
+        raise PartialWriteError(operation, refused=refused)
 
     async def _stored_copies(self, fields: set[str]) -> list[StoredRecord]:
         """The stored records of ``fields`` that are records this project wrote (to keep)."""
@@ -712,6 +810,23 @@ class AutoConfigCache:
         return cls(None, cache_key=cache_key, keys=KeyRing.from_strings(encryption_key))
 
 
+class _ItemBlobs:
+    """The :class:`~autoconfig_cache.pending.BlobMaker` of the records of one write: the blob
+    of an item is made by :meth:`AutoConfigCache._blob`, at one ``cached_at`` time."""
+
+    __slots__ = ("_cache", "_cached_at_ms", "failures")
+
+    def __init__(
+        self, cache: AutoConfigCache, cached_at_ms: int, failures: list[PendingRecord]
+    ) -> None:
+        self._cache = cache
+        self._cached_at_ms = cached_at_ms
+        self.failures: list[PendingRecord] | None = failures
+
+    def make_blob(self, source: Item | Tombstone, field: str) -> bytes:
+        return self._cache._blob(source, field, self._cached_at_ms)
+
+
 def _skipped(field: str, exc: CodecError) -> SkippedItem:
     if parse_field(field) is None:
         reason = SkipReason.FOREIGN_FIELD
@@ -740,14 +855,8 @@ def _stored_problem(record: StoredRecord) -> SkippedItem | None:
     return None
 
 
-def _plausible(item: Item | Tombstone) -> bool:
-    """A quick test that ``item``'s version and id are valid (the common case)."""
-    version = item.version
-    return type(version) is int and 0 <= version <= _MAX_ITEM_VERSION and bool(item.id)
-
-
 def _invalid_item(item: Item | Tombstone) -> str:
-    """Why ``item`` (which failed :func:`_plausible`) is refused."""
+    """Why ``item`` (which failed the quick test of ``AutoConfigCache._records``) is refused."""
     problem = version_problem(item.version)
     if problem is not None:
         return f"its version {problem}"
@@ -758,6 +867,17 @@ def _encode_failure(exc: BaseException) -> str:
     # The exception's message names a type, a character or a limit, never a value's text; cut
     # all the same, since it is logged.
     return f"it cannot be encoded ({type(exc).__name__}: {str(exc)[:200]})"
+
+
+def _refused_record(record: StoredRecord, reason: str) -> RefusedRecord:
+    """The refusal of the item behind ``record`` (what :func:`_refused_item` gives for it)."""
+    return RefusedRecord(record.field, record.version, reason, record.deleted)
+
+
+def _failure_reason(record: PendingRecord) -> str:
+    failure = record.failure
+    assert failure is not None  # only records that failed are in the failures list
+    return failure.reason
 
 
 def _refused_item(item: Item | Tombstone, reason: str) -> RefusedRecord:

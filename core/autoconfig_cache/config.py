@@ -24,7 +24,6 @@ import logging
 import math
 import os
 import ssl
-import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -406,6 +405,8 @@ def _read_toml(
             f"configuration file {str(path)!r} cannot be read: {exc.strerror or exc}; "
             "fix its permissions or the --config path"
         ) from None
+    import tomllib  # only with --config: a start from the environment never loads it
+
     try:
         document = tomllib.loads(text.decode("utf-8"))
     except UnicodeDecodeError:
@@ -659,6 +660,8 @@ def check_sink_specs(specs: Sequence[str], registry: PluginRegistry, where: str)
     :param where: the setting or flag the specs came from, for the error.
     :raises ConfigurationError: naming ``where`` and the installed sink types.
     """
+    if not specs:
+        return  # and the sinks' code stays unloaded (docs/operations.md, "Start-up")
     from .sinks.spec import SinkSpec, UnknownSinkTypeError
 
     for text in specs:

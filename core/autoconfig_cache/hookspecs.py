@@ -232,8 +232,18 @@ def cache_set_all(
     range) is refused: write the others, leave that field as it is, then raise
     :class:`~autoconfig_cache.errors.PartialWriteError` with it in ``refused``.
 
+    Read ``blob`` only of the records you write: the core encodes and encrypts a record's blob
+    when it is first read (:class:`~autoconfig_cache.pending.PendingRecord`), so reading every
+    blob costs an encryption each, and a put identical to what is stored would cost as many
+    encryptions as items instead of none. Decide what to write from ``field``, ``version`` and
+    ``deleted`` and the stored versions, then read the blobs of those records, before changing
+    anything if the write is not one transaction: reading a blob may raise (the core found the
+    item cannot be encoded), and the core then writes the snapshot again without that item.
+    The conformance kit checks this (``test_set_all_reads_no_blob_when_nothing_changed``).
+
     :param records: the full snapshot, one record per field (no duplicates).
-    :param rewrite_unchanged: rewrite records whose stored version is equal.
+    :param rewrite_unchanged: rewrite records whose stored version is equal (every blob is then
+        read, and so encrypted).
     :raises PartialWriteError: naming the records refused (``refused``) and the fields that could
         not be written for another reason (``failed_fields``), once the rest is written.
     :raises StoreError: when the store cannot be written.
@@ -310,6 +320,10 @@ def cache_close() -> Awaitable[None] | None:
 @hookspec(firstresult=True)
 def cache_encrypt(plaintext: bytes, context: EncryptionContext) -> bytes | None:
     """Encrypt one item envelope.
+
+    Called when a record's blob is first read: for a ``set_all``, by the store, for the
+    records it writes only, possibly on the store's worker thread (the SQLite store's), so an
+    implementation must be thread-safe and must not use the event loop.
 
     :param plaintext: the JSON envelope ``{"kind","modelVersion","data"}``.
     :param context: the cache key, field, item version and storage format the blob is for.

@@ -42,7 +42,7 @@ MAX_DEPTH = 1024
 _decoder = msgspec.json.Decoder()
 
 
-def loads(data: bytes | str) -> Any:
+def loads(data: bytes | bytearray | str) -> Any:
     """Parse JSON; raises :class:`json.JSONDecodeError` (or ``UnicodeDecodeError``) on bad input,
     a lone surrogate anywhere included."""
     try:
@@ -57,7 +57,7 @@ def loads(data: bytes | str) -> Any:
     return value
 
 
-def loads_lenient(data: bytes | str) -> tuple[Any, bool]:
+def loads_lenient(data: bytes | bytearray | str) -> tuple[Any, bool]:
     """Parse JSON, letting lone surrogates through: ``(value, clean)``.
 
     ``clean`` is ``True`` when msgspec parsed the input, which then holds no lone surrogate; when
@@ -77,7 +77,7 @@ def loads_lenient(data: bytes | str) -> tuple[Any, bool]:
     return _fallback(data, refused), False
 
 
-def _within_depth(value: Any, data: bytes | str) -> Any:
+def _within_depth(value: Any, data: bytes | bytearray | str) -> Any:
     """``value`` if it nests no deeper than :data:`MAX_DEPTH`, else a :class:`JSONDecodeError`.
 
     msgspec recurses under the interpreter's recursion limit: with the default limit (1,000) it
@@ -90,7 +90,7 @@ def _within_depth(value: Any, data: bytes | str) -> Any:
     return value
 
 
-def _deep(data: bytes | str) -> Any:
+def _deep(data: bytes | bytearray | str) -> Any:
     """Input nested deeper than msgspec's share of the interpreter's recursion limit.
 
     orjson parses nesting up to :data:`MAX_DEPTH` without recursing in Python, and refuses lone
@@ -106,13 +106,13 @@ def _deep(data: bytes | str) -> Any:
         raise
 
 
-def _refusal(data: bytes | str, exc: Exception) -> JSONDecodeError:
+def _refusal(data: bytes | bytearray | str, exc: Exception) -> JSONDecodeError:
     """msgspec's refusal as the :class:`JSONDecodeError` this module raises."""
     doc = data if isinstance(data, str) else data.decode("utf-8", "replace")
     return JSONDecodeError(str(exc), doc, 0)
 
 
-def _fallback(data: bytes | str, refused: JSONDecodeError) -> Any:
+def _fallback(data: bytes | bytearray | str, refused: JSONDecodeError) -> Any:
     """What the standard library makes of input msgspec refused, within :data:`MAX_DEPTH` and
     the digit limit; else a :class:`JSONDecodeError` saying which limit."""
     try:
@@ -153,6 +153,34 @@ def _deeper_than_max(value: Any) -> bool:
             children = item.values() if isinstance(item, dict) else item
             stack.extend((child, depth + 1) for child in children)
     return False
+
+
+def dumps_exact(value: Any) -> bytes:
+    """Serialise to compact UTF-8 JSON that :func:`loads` turns back into ``value`` exactly.
+
+    Unlike :func:`dumps` (orjson), ``NaN`` and ``Infinity`` stay what the standard library
+    parsed them from instead of becoming ``null``, and integers of any size are written whole.
+    A lone surrogate, which UTF-8 cannot encode, is written as a ``\\u`` escape (the whole text
+    then escapes every non-ASCII character), which :func:`loads_lenient` reads back. For an item
+    built from a value (an item's JSON is then held as text, see
+    :class:`autoconfig_cache.models.Environment`), where the value must survive unchanged.
+    """
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=True)
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(value, separators=(",", ":"), allow_nan=True).encode("ascii")
+
+
+def msgspec_depth_exact() -> bool:
+    """Whether msgspec's own refusal of deep nesting is enough for the :data:`MAX_DEPTH` rule.
+
+    True with the interpreter's default recursion limit: msgspec then raises
+    :class:`RecursionError` (which callers take as "use the general path") before
+    :data:`MAX_DEPTH`. A process that raised the limit must use :func:`loads` or
+    :func:`loads_lenient`, which walk the value.
+    """
+    return sys.getrecursionlimit() <= MAX_DEPTH
 
 
 def dumps(value: Any) -> bytes:

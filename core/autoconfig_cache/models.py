@@ -2,7 +2,8 @@
 
 Each item keeps the JSON it was built from (``raw``), unchanged, so that fields added by a newer
 LaunchDarkly schema survive a round trip through the cache. The typed attributes are a view on
-the fields this project uses.
+the fields this project uses. An environment keeps that JSON as its UTF-8 text and parses it only
+as far as validation needs, and the rest on access (see :class:`Environment`).
 
 Concurrent keys: newer AutoConfig streams send, per environment, the whole accepted credential
 set as ``sdkKeys`` and ``mobileKeys``, arrays of ``{"key", "value", "expiry"?, "hasViews"}``
@@ -22,7 +23,9 @@ from collections.abc import Mapping
 from typing import Any, TypeAlias
 
 import attrs
+import msgspec
 
+from . import jsoncodec
 from .errors import MalformedCredentialsError as MalformedCredentialsError  # in errors.py
 from .errors import MalformedItemError
 from .records import ItemKind
@@ -103,6 +106,11 @@ _UINT64_MAX = 2**64 - 1
 _HEADER_SAFE = re.compile(r"[\x20-\x7f]+").fullmatch
 
 
+#: The JSON names of ``sdkKey`` and ``sdkKey.expiring`` as ld-relay v9 tags them; no two fold
+#: to the same name.
+_GO_NAMES = frozenset({"value", "expiring", "timestamp"})
+
+
 def go_field(data: Mapping[str, Any], name: str) -> Any:
     """The value of the JSON field ``name`` in ``data`` as Go's ``encoding/json`` decodes it
     into a struct field of that name: keys match case-insensitively, and when several keys match,
@@ -116,8 +124,10 @@ def go_field(data: Mapping[str, Any], name: str) -> Any:
     ``sdkKey.expiring`` objects; the other fields the Relay Proxy writes carry their JSON tag.
     """
     found = data.get(name)
-    if len(data) == 1 and found is not None:
-        return found  # the common {"value": ...} costs one lookup
+    if (len(data) == 1 and found is not None) or (name in _GO_NAMES and data.keys() <= _GO_NAMES):
+        # The common shapes cost one lookup: {"value": ...}, or only names spelled as Go's
+        # tags spell them, which fold to distinct names (so no other key can match ``name``).
+        return found
     folded = name.casefold()
     for key, value in data.items():
         if key == name or (type(key) is str and key.casefold() == folded):
@@ -132,18 +142,98 @@ def go_field_names(data: Mapping[str, Any], name: str) -> list[str]:
     return [key for key in data if type(key) is str and key.casefold() == folded]
 
 
-@attrs.frozen(repr=False)
+class _EnvironmentFields(msgspec.Struct):
+    """The fields of an environment that validation and the accessors read; decoded from the
+    item's JSON text, the others skipped (msgspec still checks their syntax). Absent fields stay
+    :data:`msgspec.UNSET`, so that absent and ``null`` differ as they do in a dict."""
+
+    envID: Any = msgspec.UNSET
+    version: Any = msgspec.UNSET
+    envKey: Any = msgspec.UNSET
+    envName: Any = msgspec.UNSET
+    projKey: Any = msgspec.UNSET
+    projName: Any = msgspec.UNSET
+    sdkKey: Any = msgspec.UNSET
+    mobKey: Any = msgspec.UNSET
+    sdkKeys: Any = msgspec.UNSET
+    mobileKeys: Any = msgspec.UNSET
+    defaultTtl: Any = msgspec.UNSET
+    secureMode: Any = msgspec.UNSET
+
+
+_fields_decoder = msgspec.json.Decoder(_EnvironmentFields)
+
+
+def _decode_fields(text: bytes) -> JSONObject:
+    """The fields of :class:`_EnvironmentFields` present in the JSON object ``text``.
+
+    :raises msgspec.DecodeError: ``text`` is not a JSON object msgspec accepts (a
+        :class:`msgspec.ValidationError` when it is JSON of another type).
+    :raises RecursionError: a field nests too deep for msgspec.
+    """
+    return _present_fields(_fields_decoder.decode(text))
+
+
+def _present_fields(fields: _EnvironmentFields | _EnvironmentHead) -> JSONObject:
+    """The fields of ``fields`` that the item has, as a dict."""
+    return {
+        name: value
+        for name in fields.__struct_fields__
+        if (value := getattr(fields, name)) is not msgspec.UNSET
+    }
+
+
+class _EnvironmentHead(msgspec.Struct):
+    """What validation reads of an environment, typed as the common valid shape has them, so
+    that msgspec checks those types while it parses (and builds nothing for the fields only
+    the accessors read). Text that does not fit is parsed whole by the general path, whose
+    checks decide and word the refusal: a type here never refuses an item by itself."""
+
+    envID: str
+    version: int
+    envKey: str
+    projKey: str
+    sdkKey: dict[str, Any]
+    mobKey: Any = msgspec.UNSET
+    sdkKeys: Any = msgspec.UNSET
+    mobileKeys: Any = msgspec.UNSET
+
+
+_head_decoder = msgspec.json.Decoder(_EnvironmentHead)
+
+
+def _item_text(value: Any) -> bytes | JSONObject:
+    """An environment's JSON as held: bytes as they are; a value serialised exactly, or kept
+    as it is when it nests too deep for the standard library's encoder (which recurses)."""
+    if type(value) is bytes:
+        return value
+    if isinstance(value, bytearray | memoryview | msgspec.Raw):
+        return bytes(value)
+    try:
+        return jsoncodec.dumps_exact(value)
+    except RecursionError:
+        held: JSONObject = value
+        return held
+
+
+@attrs.frozen(repr=False, eq=False)
 class Environment:
     """A LaunchDarkly environment as the AutoConfig stream describes it.
 
-    Only the identity, the version and the JSON as received are stored; the other attributes
-    are read from that JSON on access. A start-up from a cache of 10,000 environments builds
-    10,000 of these, and building fewer attributes is most of what makes that fast.
+    Only the identity, the version and the item's JSON text (UTF-8 bytes, as received) are
+    held; every other attribute, and :attr:`raw`, is read from that text on access. 10,000
+    environments then take little more memory than their JSON (parsed into dicts they took
+    three times as much), a stream ``put`` builds them without parsing what no one asked for,
+    and the store write encodes the text it already has.
+
+    ``Environment(env_id, version, raw)`` accepts the JSON as bytes or as a value (a dict),
+    which is then serialised so that :attr:`raw` gives it back exactly. It does not validate:
+    :meth:`from_json` and :meth:`from_json_bytes` do.
     """
 
     env_id: str
     version: int
-    raw: JSONObject
+    _text: bytes | JSONObject = attrs.field(alias="raw", converter=_item_text)
 
     kind = ItemKind.ENVIRONMENT
 
@@ -153,35 +243,62 @@ class Environment:
         return self.env_id
 
     @property
+    def raw(self) -> JSONObject:
+        """The item's JSON, unknown fields included, parsed anew on each access (a new dict:
+        changing it changes nothing here)."""
+        if not isinstance(self._text, bytes):
+            return self._text  # held as a value (see json_bytes)
+        # Lenient: an item built from a value that holds a lone surrogate, unchecked because
+        # its caller vouched for it, reads back as it was built (see from_json).
+        value: JSONObject = jsoncodec.loads_lenient(self._text)[0]
+        return value
+
+    @property
+    def json_bytes(self) -> bytes | None:
+        """The item's JSON text (UTF-8) as received, or as serialised from the value it was
+        built from; ``None`` for a value nested too deep to serialise, which is held as is."""
+        return self._text if type(self._text) is bytes else None
+
+    def _fields(self) -> JSONObject:
+        """The fields the accessors read (see :class:`_EnvironmentFields`)."""
+        if not isinstance(self._text, bytes):
+            return self._text
+        try:
+            return _decode_fields(self._text)
+        except (msgspec.DecodeError, RecursionError):
+            # Text msgspec refuses (NaN, say, in an item built from a value): the general path.
+            return self.raw
+
+    @property
     def env_key(self) -> str:
         """The environment's key (``envKey``)."""
-        return str(self.raw["envKey"])
+        return str(self._fields()["envKey"])
 
     @property
     def env_name(self) -> str:
         """The environment's display name (``envName``)."""
-        return str(self.raw.get("envName", ""))
+        return str(self._fields().get("envName", ""))
 
     @property
     def proj_key(self) -> str:
         """The project's key (``projKey``)."""
-        return str(self.raw["projKey"])
+        return str(self._fields()["projKey"])
 
     @property
     def proj_name(self) -> str:
         """The project's display name (``projName``)."""
-        return str(self.raw.get("projName", ""))
+        return str(self._fields().get("projName", ""))
 
     @property
     def sdk_key(self) -> str:
         """The current server-side SDK key. A secret: mask it before showing it."""
-        return str(go_field(self.raw["sdkKey"], "value"))
+        return str(go_field(self._fields()["sdkKey"], "value"))
 
     @property
     def mob_key(self) -> str:
         """The mobile key (``""`` when the environment has none). A secret: mask it before
         showing it."""
-        mob = self.raw.get("mobKey")
+        mob = self._fields().get("mobKey")
         return mob if type(mob) is str else ""
 
     @property
@@ -193,7 +310,7 @@ class Environment:
         ``sdkKey.expiring.value`` with its ``timestamp`` as expiry when that value is set. The
         synthesised entries have an empty ``key``. ``raw`` is never changed.
         """
-        entries = self.raw.get("sdkKeys")
+        entries = self._fields().get("sdkKeys")
         if type(entries) is list and entries:
             return tuple(_concurrent_key(entry) for entry in entries)
         keys = [ConcurrentKey("", self.sdk_key)]
@@ -210,7 +327,7 @@ class Environment:
         entry, or none when ``mobKey`` is empty (a server-side-only environment), as the Relay
         Proxy v9 does. ``raw`` is never changed.
         """
-        entries = self.raw.get("mobileKeys")
+        entries = self._fields().get("mobileKeys")
         if type(entries) is list and entries:
             return tuple(_concurrent_key(entry) for entry in entries)
         mob = self.mob_key
@@ -223,7 +340,7 @@ class Environment:
         Read from ``sdkKey.expiring``, the name matched case-insensitively as the Relay Proxy
         does: a v8 Relay writes it as ``Expiring`` (see :func:`go_field`).
         """
-        expiring = go_field(self.raw["sdkKey"], "expiring")
+        expiring = go_field(self._fields()["sdkKey"], "expiring")
         if type(expiring) is not dict:
             return None
         value = go_field(expiring, "value")
@@ -236,19 +353,31 @@ class Environment:
     @property
     def default_ttl(self) -> int:
         """``defaultTtl`` in minutes (0 when absent or not a number)."""
-        ttl = self.raw.get("defaultTtl", 0)
+        ttl = self._fields().get("defaultTtl", 0)
         return ttl if isinstance(ttl, int) and not isinstance(ttl, bool) else 0
 
     @property
     def secure_mode(self) -> bool:
         """Whether secure mode is on."""
-        return bool(self.raw.get("secureMode", False))
+        return bool(self._fields().get("secureMode", False))
 
     def __repr__(self) -> str:
         return (
-            f"Environment(env_id={self.env_id!r}, env_key={self.raw.get('envKey')!r}, "
+            f"Environment(env_id={self.env_id!r}, env_key={self._fields().get('envKey')!r}, "
             f"version={self.version}, sdk_key={mask(self.sdk_key)})"
         )
+
+    def __eq__(self, other: object) -> bool:
+        # Equal items may be held as different text (spacing, escapes): then their values decide.
+        if not isinstance(other, Environment):
+            return NotImplemented
+        return (
+            self.env_id == other.env_id
+            and self.version == other.version
+            and (self._text == other._text or self.raw == other.raw)
+        )
+
+    __hash__ = None  # type: ignore[assignment]  # equal by value, as a dict: not hashable
 
     @classmethod
     def from_json(
@@ -263,46 +392,102 @@ class Environment:
         :param check_strings: also check that every string and key is encodable as UTF-8. Only
             needed for data that may hold a lone surrogate: JSON parsed by
             :func:`autoconfig_cache.jsoncodec.loads_lenient` that was not ``clean``, or values
-            built in code. (Off by default: this runs for every environment of every start-up,
-            from JSON msgspec already checked.)
+            built in code.
         :raises MalformedItemError: when required fields are missing, of the wrong type, or
             invalid.
         """
-        # Exact type checks (``type(x) is int`` also rejects booleans) keep this cheap: it
-        # runs once per environment on every start-up from the cache.
         if type(data) is not dict:
             raise MalformedItemError(
                 f"environment must be a JSON object, got {type(data).__name__}"
             )
-        env_id = data.get("envID")
-        version = data.get("version")
-        sdk = data.get("sdkKey")
-        if (
-            type(env_id) is not str
-            or type(version) is not int
-            or type(data.get("envKey")) is not str
-            or type(data.get("projKey")) is not str
-            or type(sdk) is not dict
-            or type(go_field(sdk, "value")) is not str
-        ):
-            raise _environment_problem(data)
-        if not (0 < len(env_id) <= SHORT_ID_CHARS and env_id.isprintable()):
-            check_item_id("environment", env_id)  # the full check, for anything else
-        if expected_id is not None and env_id != expected_id:
-            raise MalformedItemError(
-                f"environment {shown_id(env_id)}: envID does not match the key it was sent "
-                f"under ({shown_id(expected_id)})"
-            )
-        if not MIN_VERSION <= version <= MAX_VERSION:
-            check_version(f"environment {env_id!r}: field 'version'", version)
-        if check_strings:
-            check_item_strings(f"environment {env_id!r}", data)
-        _check_credentials(data, sdk, env_id)
+        env_id, version = _check_environment(data, expected_id, data if check_strings else None)
         return cls(env_id, version, data)
 
+    @classmethod
+    def from_json_bytes(
+        cls, text: bytes, *, expected_id: str | None = None, check_strings: bool = False
+    ) -> Environment:
+        """:meth:`from_json` from the item's JSON text, held as it is: only the fields
+        validation checks are parsed (the rest when something asks, see :attr:`raw`).
+
+        :param check_strings: as in :meth:`from_json`; only needed for text msgspec may refuse
+            (text it accepts holds no lone surrogate).
+        :raises MalformedItemError: as :meth:`from_json`, and when ``text`` is not JSON.
+        """
+        try:
+            head = _head_decoder.decode(text)
+        except (msgspec.DecodeError, RecursionError):
+            # Not an object, a validated field missing or of another type than it has when
+            # valid, or text only the general parser reads (NaN, a lone surrogate, nesting
+            # near the limit): parsed whole, for the same checks and messages.
+            try:
+                data, clean = jsoncodec.loads_lenient(text)
+            except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
+                raise MalformedItemError(f"environment is not valid JSON: {exc}") from None
+            if type(data) is not dict:
+                raise MalformedItemError(
+                    f"environment must be a JSON object, got {type(data).__name__}"
+                ) from None
+            strings = data if (check_strings or not clean) else None
+            env_id, version = _check_environment(data, expected_id, strings)
+            return cls(env_id, version, text)
+        env_id, version = head.envID, head.version
+        if (
+            0 < len(env_id) <= SHORT_ID_CHARS
+            and env_id.isprintable()
+            and (expected_id is None or env_id == expected_id)
+            and MIN_VERSION <= version <= MAX_VERSION
+            and head.sdkKeys is msgspec.UNSET
+            and head.mobileKeys is msgspec.UNSET
+            and _plain_credentials(head.sdkKey, head.mobKey)
+        ):
+            # The common shape, valid: checked without a dict. The id held is the caller's
+            # (the put's map key, kept by every dict of items anyway): one string, not two.
+            return cls(env_id if expected_id is None else expected_id, version, text)
+        env_id, version = _check_environment(_present_fields(head), expected_id, None)
+        return cls(env_id, version, text)
+
     def to_json(self) -> JSONObject:
-        """The item's JSON exactly as received (unknown fields included)."""
+        """The item's JSON as received (unknown fields included), parsed anew (see :attr:`raw`)."""
         return self.raw
+
+
+def _check_environment(
+    data: JSONObject, expected_id: str | None, strings: JSONObject | None
+) -> tuple[str, int]:
+    """The ``(envID, version)`` of an environment whose fields are ``data`` (the whole item, or
+    the fields of :class:`_EnvironmentFields` present in it), once every check passed.
+
+    :param strings: the whole item, to check its strings for lone surrogates; ``None`` to skip.
+    :raises MalformedItemError: the first check that fails, in a fixed order.
+    """
+    # Exact type checks (``type(x) is int`` also rejects booleans) keep this cheap: it
+    # runs once per environment of every put and every start-up from the cache.
+    env_id = data.get("envID")
+    version = data.get("version")
+    sdk = data.get("sdkKey")
+    if (
+        type(env_id) is not str
+        or type(version) is not int
+        or type(data.get("envKey")) is not str
+        or type(data.get("projKey")) is not str
+        or type(sdk) is not dict
+        or type(go_field(sdk, "value")) is not str
+    ):
+        raise _environment_problem(data)
+    if not (0 < len(env_id) <= SHORT_ID_CHARS and env_id.isprintable()):
+        check_item_id("environment", env_id)  # the full check, for anything else
+    if expected_id is not None and env_id != expected_id:
+        raise MalformedItemError(
+            f"environment {shown_id(env_id)}: envID does not match the key it was sent "
+            f"under ({shown_id(expected_id)})"
+        )
+    if not MIN_VERSION <= version <= MAX_VERSION:
+        check_version(f"environment {env_id!r}: field 'version'", version)
+    if strings is not None:
+        check_item_strings(f"environment {env_id!r}", strings)
+    _check_credentials(data, sdk, env_id)
+    return env_id, version
 
 
 def _environment_problem(data: JSONObject) -> MalformedItemError:
@@ -357,16 +542,7 @@ def _check_credentials(data: JSONObject, sdk: JSONObject, env_id: str) -> None:
     """
     anchor: str = go_field(sdk, "value")
     mob = data.get("mobKey")
-    # The common shape (no arrays, no expiring key) costs a few dict lookups and two regex
-    # matches: this runs for every environment of every put and cache load.
-    if (
-        anchor
-        and _HEADER_SAFE(anchor)
-        and (mob is None or (type(mob) is str and (not mob or _HEADER_SAFE(mob))))
-        and len(sdk) == 1
-        and "sdkKeys" not in data
-        and "mobileKeys" not in data
-    ):
+    if "sdkKeys" not in data and "mobileKeys" not in data and _plain_credentials(sdk, mob):
         return
     what = f"environment {env_id!r}"
     if mob is None:
@@ -419,6 +595,45 @@ def _check_credentials(data: JSONObject, sdk: JSONObject, env_id: str) -> None:
         )
     elif mob not in mobile_entries:
         raise MalformedCredentialsError(f"{what}: 'mobKey' is not one of the 'mobileKeys' values")
+
+
+def _plain_credentials(sdk: JSONObject, mob: Any) -> bool:
+    """Whether the credentials of an environment without ``sdkKeys``/``mobileKeys`` arrays are
+    valid in their common shape: ``sdkKey`` with a ``value`` and maybe an ``expiring`` key, their
+    fields named as Go's tags name them, and ``mobKey`` absent, ``null`` or a string.
+
+    ``False`` says only "not this shape": :func:`_check_credentials` then checks in full. A few
+    lookups and regex matches, as this runs for every environment of every put and cache load.
+    """
+    if not sdk.keys() <= _GO_NAMES:
+        return False
+    anchor = sdk.get("value")
+    # ``isascii() and isprintable()`` is _HEADER_SAFE for a non-empty string but for DEL (127),
+    # which the regex decides: two C calls instead of two regex matches per environment.
+    if not (
+        type(anchor) is str
+        and anchor
+        and ((anchor.isascii() and anchor.isprintable()) or _HEADER_SAFE(anchor))
+        and (
+            mob is None
+            or mob is msgspec.UNSET
+            or (
+                type(mob) is str
+                and (not mob or (mob.isascii() and mob.isprintable()) or _HEADER_SAFE(mob))
+            )
+        )
+    ):
+        return False
+    expiring = sdk.get("expiring")
+    if expiring is None:
+        return True
+    if type(expiring) is not dict or not expiring.keys() <= _GO_NAMES:
+        return False
+    value = expiring.get("value")
+    timestamp = expiring.get("timestamp")
+    return (
+        value is None or (type(value) is str and (not value or _HEADER_SAFE(value) is not None))
+    ) and (timestamp is None or (type(timestamp) is int and 0 <= timestamp <= _UINT64_MAX))
 
 
 def _check_value(what: str, label: str, value: str) -> None:
@@ -548,6 +763,18 @@ def item_from_json(kind: ItemKind, item_id: str, data: Any, *, check_strings: bo
     if kind is ItemKind.ENVIRONMENT:
         return Environment.from_json(data, expected_id=item_id, check_strings=check_strings)
     return Filter.from_json(data, filter_id=item_id, check_strings=check_strings)
+
+
+def item_from_json_text(kind: ItemKind, item_id: str, text: bytes) -> Item:
+    """:func:`item_from_json` from the item's JSON text (UTF-8): an environment keeps the text
+    and parses only what validation checks (:meth:`Environment.from_json_bytes`)."""
+    if kind is ItemKind.ENVIRONMENT:
+        return Environment.from_json_bytes(text, expected_id=item_id)
+    try:
+        data = jsoncodec.loads(text)
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
+        raise MalformedItemError(f"filter {shown_id(item_id)} is not valid JSON: {exc}") from None
+    return Filter.from_json(data, filter_id=item_id)
 
 
 @attrs.frozen

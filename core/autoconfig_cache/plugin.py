@@ -36,6 +36,7 @@ from .errors import (
     StoreTimeoutError,
     StoreUnavailableError,
 )
+from .gcpause import gc_paused
 from .hookspecs import RegisterStore, Store, StoreFactory, hookimpl
 from .options import option, options_table, parse_options
 from .records import StoredRecord
@@ -65,6 +66,7 @@ __all__ = [
     "StoreUnavailableError",
     "StoredRecord",
     "foreign_record",
+    "gc_paused",
     "hookimpl",
     "is_damaged_version",
     "mask",

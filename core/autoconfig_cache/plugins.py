@@ -10,14 +10,13 @@ Set ``AUTOCONFIG_CACHE_TRACE_HOOKS=1`` to log every hook call at DEBUG level.
 
 from __future__ import annotations
 
-import difflib
 import importlib.metadata
 import logging
 import os
 import threading
 import warnings
-from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 import attrs
 import pluggy
@@ -33,6 +32,7 @@ from .errors import (
     UnknownStoreSchemeError,
 )
 from .hookspecs import StoreFactory
+from .project import installed_version
 from .store_spec import StoreSpec
 from .storebase import StoreBase
 
@@ -102,6 +102,8 @@ def check_pending(pm: pluggy.PluginManager) -> None:
         for impl in caller.get_hookimpls():
             if impl.optionalhook:
                 continue
+            import difflib  # only on this error path: no start-up pays for it
+
             close = difflib.get_close_matches(name, specified, n=1)
             hint = f"; did you mean {close[0]!r}?" if close else ""
             raise UnknownHookError(
@@ -214,6 +216,23 @@ class SinkTypeRegistration:
     description: str = ""
 
 
+class _Registered(Protocol):
+    """What discovery needs of a registration: its scheme and the plugin that made it."""
+
+    @property
+    def scheme(self) -> str: ...
+
+    @property
+    def plugin_name(self) -> str: ...
+
+
+_Registration = TypeVar("_Registration", bound=_Registered)
+#: Keeps one registration (or records the conflict).
+_Keep = Callable[[_Registration], None]
+#: Asks one plugin, through the hook caller, for its registrations, handing each to ``keep``.
+_Ask = Callable[[pluggy.HookCaller, str, _Keep[_Registration]], None]
+
+
 @attrs.frozen
 class PluginInfo:
     """What ``autoconfig-cache plugins`` shows about one plugin."""
@@ -272,7 +291,7 @@ class PluginRegistry:
         for module_name, name in _BUILTIN_PLUGINS:
             module = importlib.import_module(module_name)
             self.pm.register(module, name=name)
-            self._versions[name] = _own_version()
+            self._versions[name] = installed_version()
         self._validate()
         if load_entry_points:
             self._load_entry_points()
@@ -327,40 +346,18 @@ class PluginRegistry:
         return self._stores
 
     def _discover_stores(self) -> dict[str, StoreRegistration]:
-        stores: dict[str, StoreRegistration] = {}
-        for impl in self.pm.hook.autoconfig_cache_register_stores.get_hookimpls():
-            plugin_name = impl.plugin_name
-
+        def ask(
+            caller: pluggy.HookCaller, plugin_name: str, keep: _Keep[StoreRegistration]
+        ) -> None:
             def register(
-                schemes: Sequence[str],
-                factory: StoreFactory,
-                *,
-                description: str = "",
-                _plugin: str = plugin_name,
+                schemes: Sequence[str], factory: StoreFactory, *, description: str = ""
             ) -> None:
                 for scheme in schemes:
-                    scheme = scheme.lower()
-                    if scheme in stores:
-                        message = (
-                            f"scheme {scheme!r} registered by {_plugin!r} is already provided "
-                            f"by {stores[scheme].plugin_name!r}; keeping the first"
-                        )
-                        self.registration_errors.append(message)
-                        logger.warning("%s", message)
-                        continue
-                    stores[scheme] = StoreRegistration(scheme, factory, _plugin, description)
+                    keep(StoreRegistration(scheme.lower(), factory, plugin_name, description))
 
-            # Through the hook (not impl.function) so that tracing and monitoring see the call;
-            # one plugin at a time so that each registration is attributed to its plugin.
-            others = [p for p in self.pm.get_plugins() if p is not impl.plugin]
-            caller = self.pm.subset_hook_caller("autoconfig_cache_register_stores", others)
-            try:
-                caller(register=register)
-            except Exception as exc:
-                message = f"{type(exc).__name__}: {exc}"
-                self.load_errors[plugin_name] = message
-                logger.warning("plugin %r failed to register its stores: %s", plugin_name, message)
-        return stores
+            caller(register=register)
+
+        return self._discover("autoconfig_cache_register_stores", "scheme", "stores", ask)
 
     @property
     def sink_types(self) -> dict[str, SinkTypeRegistration]:
@@ -370,33 +367,59 @@ class PluginRegistry:
         return self._sink_types
 
     def _discover_sink_types(self) -> dict[str, SinkTypeRegistration]:
-        """Ask each plugin for its sink types, one at a time (as stores are discovered), so
-        that each is attributed to its plugin and one broken plugin only loses its own."""
-        found: dict[str, SinkTypeRegistration] = {}
-        for impl in self.pm.hook.autoconfig_cache_sink_types.get_hookimpls():
-            plugin_name = impl.plugin_name
-            others = [p for p in self.pm.get_plugins() if p is not impl.plugin]
-            caller = self.pm.subset_hook_caller("autoconfig_cache_sink_types", others)
-            try:
-                results = caller()
-                for result in results:
-                    for scheme, factory in _sink_type_items(result):
-                        if scheme in found:
-                            message = (
-                                f"sink type {scheme!r} registered by {plugin_name!r} is already "
-                                f"provided by {found[scheme].plugin_name!r}; keeping the first"
-                            )
-                            self.registration_errors.append(message)
-                            logger.warning("%s", message)
-                            continue
-                        found[scheme] = SinkTypeRegistration(
+        def ask(
+            caller: pluggy.HookCaller, plugin_name: str, keep: _Keep[SinkTypeRegistration]
+        ) -> None:
+            for result in caller():
+                for scheme, factory in _sink_type_items(result):
+                    keep(
+                        SinkTypeRegistration(
                             scheme, factory, plugin_name, _first_line(factory.__doc__)
                         )
+                    )
+
+        return self._discover("autoconfig_cache_sink_types", "sink type", "sink types", ask)
+
+    def _discover(
+        self, hook_name: str, noun: str, plural: str, ask: _Ask[_Registration]
+    ) -> dict[str, _Registration]:
+        """Ask each plugin implementing ``hook_name`` in turn for its registrations.
+
+        One plugin at a time so that each registration is attributed to its plugin and a plugin
+        that fails (recorded in :attr:`load_errors`) loses only its own; the first registration
+        of a scheme wins, a later one is recorded in :attr:`registration_errors`.
+
+        :param noun: what a scheme is called in the conflict message (``"sink type"``).
+        :param plural: what the plugin failed to register, in the warning (``"stores"``).
+        :param ask: calls the plugin's hook through the caller it is given, handing each
+            registration to ``keep``.
+        """
+        found: dict[str, _Registration] = {}
+
+        def keep(registration: _Registration) -> None:
+            scheme = registration.scheme
+            if scheme in found:
+                message = (
+                    f"{noun} {scheme!r} registered by {registration.plugin_name!r} is already "
+                    f"provided by {found[scheme].plugin_name!r}; keeping the first"
+                )
+                self.registration_errors.append(message)
+                logger.warning("%s", message)
+                return
+            found[scheme] = registration
+
+        for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
+            plugin_name = impl.plugin_name
+            # Through the hook (not impl.function) so that tracing and monitoring see the call.
+            others = [p for p in self.pm.get_plugins() if p is not impl.plugin]
+            caller = self.pm.subset_hook_caller(hook_name, others)
+            try:
+                ask(caller, plugin_name, keep)
             except Exception as exc:
                 message = f"{type(exc).__name__}: {exc}"
                 self.load_errors[plugin_name] = message
                 logger.warning(
-                    "plugin %r failed to register its sink types: %s", plugin_name, message
+                    "plugin %r failed to register its %s: %s", plugin_name, plural, message
                 )
         return found
 
@@ -553,13 +576,6 @@ def _sink_type_items(result: object) -> list[tuple[str, SinkFactory]]:
 
 def _first_line(text: str | None) -> str:
     return (text or "").strip().split("\n", 1)[0].strip()
-
-
-def _own_version() -> str | None:
-    try:
-        return importlib.metadata.version("autoconfig-cache")
-    except importlib.metadata.PackageNotFoundError:
-        return None
 
 
 _registry: PluginRegistry | None = None

@@ -7,6 +7,8 @@ documentation by URL. These are the same URLs as the distributions' ``Project-UR
 
 from __future__ import annotations
 
+import functools
+
 #: The source repository.
 REPOSITORY_URL = "https://github.com/autoconfig-cache/autoconfig-cache"
 #: The documentation (the repository's ``docs/`` folder, on the main branch).
@@ -16,3 +18,18 @@ DOCUMENTATION_URL = f"{REPOSITORY_URL}/tree/main/docs"
 def docs_page(name: str) -> str:
     """The URL of one documentation page, e.g. ``docs_page("configuration.md")``."""
     return f"{REPOSITORY_URL}/blob/main/docs/{name}"
+
+
+@functools.cache
+def installed_version() -> str | None:
+    """The installed ``autoconfig-cache`` distribution's version; ``None`` from a source tree.
+
+    Read once per process: the lookup scans the installed distributions (a few milliseconds),
+    and the command line, the plugin registry and the status server all show it.
+    """
+    import importlib.metadata
+
+    try:
+        return importlib.metadata.version("autoconfig-cache")
+    except importlib.metadata.PackageNotFoundError:
+        return None

@@ -26,12 +26,13 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Awaitable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import ClassVar, TypeVar
 
 from .errors import PartialWriteError, RefusedRecord, StoreClosedError
 from .hookspecs import hookimpl
 from .inflight import InFlight
+from .pending import PendingRecord
 from .records import StoredRecord, store_version
 from .validation import MAX_VERSION
 
@@ -74,7 +75,9 @@ def record_refusal(record: StoredRecord) -> str | None:
         record.field.encode("utf-8")
     except UnicodeEncodeError:
         return "its field holds a lone surrogate, which UTF-8 cannot encode"
-    if not isinstance(record.blob, bytes):
+    # A pending blob is not made here (that would encrypt every record of a set_all, written
+    # or not): it is bytes once made, or the core refuses the item itself.
+    if not isinstance(record, PendingRecord) and not isinstance(record.blob, bytes):
         return f"its blob is a {type(record.blob).__name__}, not bytes"
     return None
 
@@ -222,16 +225,23 @@ class StoreBase:
         return record_refusal(record)
 
     def _split_refused(
-        self, records: Iterable[StoredRecord]
+        self,
+        records: Iterable[StoredRecord],
+        refusal: Callable[[StoredRecord], str | None] | None = None,
     ) -> tuple[list[StoredRecord], list[RefusedRecord]]:
         """``records`` the store can hold, and those it refuses (with :meth:`_refusal`'s reason).
 
         A refused record is not written and its field is left as it was: a ``cache_set_all``
-        keeps it among the fields it must not delete."""
+        keeps it among the fields it must not delete.
+
+        :param refusal: another check than :meth:`_refusal`, e.g. one that does not read the
+            blob, for a ``cache_set_all`` that checks the blobs only of the records it writes
+            (reading a blob the core has not made yet costs an encryption)."""
+        check = self._refusal if refusal is None else refusal
         accepted: list[StoredRecord] = []
         refused: list[RefusedRecord] = []
         for record in records:
-            reason = self._refusal(record)
+            reason = check(record)
             if reason is None:
                 accepted.append(record)
             else:

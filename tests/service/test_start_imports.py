@@ -12,22 +12,37 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from tests.cli.conftest import clean_environ
 from tests.services import free_port
 
 # Runs `autoconfig-cache run` as the console script does, with `serve` replaced by a start and
-# a close of the same Service, then prints the imported modules as JSON.
+# a close of the same Service, then prints the imported modules as JSON, and how many default
+# TLS contexts (each loads the system's CA bundle) the start built once the imports were done.
 PROBE = """
-import json, sys
+import json, ssl, sys
 import autoconfig_cache.service.runner as runner
 from autoconfig_cache.cli.main import main
+
+tls_contexts = 0
+default_context = ssl.create_default_context
+
+def counting_default_context(*args, **kwargs):
+    global tls_contexts
+    tls_contexts += 1
+    return default_context(*args, **kwargs)
+
+ssl.create_default_context = counting_default_context
 
 async def start_then_close(config):
     service = runner.Service(config)
     await service.start()
     await service.close()
-    print(json.dumps({"started": True, "modules": sorted(sys.modules)}))
+    report = {"started": True, "modules": sorted(sys.modules), "tls_contexts": tls_contexts}
+    print(json.dumps(report))
     return 0
 
 runner.serve = start_then_close
@@ -38,9 +53,39 @@ sys.exit(main(["run", "--log-level", "error"]))
 #: the clients of stores that are not configured.
 UNNEEDED = ("rich", "redis", "pynamodb", "botocore", "boto3")
 
+#: The sinks' machinery, which a service with no sink configured never needs: the dispatcher,
+#: the exec hook and its payload, the output file, the change tracker and the store ledger.
+SINK_MACHINERY = (
+    "autoconfig_cache.sinks.dispatcher",
+    "autoconfig_cache.sinks.exec",
+    "autoconfig_cache.sinks.hook_payload",
+    "autoconfig_cache.sinks.output_file",
+    "autoconfig_cache.sinks.tracker",
+    "autoconfig_cache.sinks.store_ledger",
+    "autoconfig_cache.sinks.claims",
+    "autoconfig_cache.sinks.spec",
+)
 
-def start_path_modules(tmp_path: Path) -> set[str]:
-    """The modules imported by ``run`` with an SQLite store, up to a started service."""
+#: The installed store plugins' modules beyond their entry point: the option schemas and stores.
+OTHER_STORES_CODE = (
+    "autoconfig_cache_redis.settings",
+    "autoconfig_cache_redis.store",
+    "autoconfig_cache_dynamodb.settings",
+    "autoconfig_cache_dynamodb.store",
+)
+
+
+#: What only the ``cache`` tools use: their handlers, the result tables and the maintenance API.
+CACHE_TOOLS_CODE = (
+    "autoconfig_cache.cli.cache_tools",
+    "autoconfig_cache.cli.tables",
+    "autoconfig_cache.maintenance",
+)
+
+
+def start_path_report(tmp_path: Path) -> dict[str, Any]:
+    """What ``run`` with an SQLite store and an ``http://`` stream did up to a started service:
+    ``modules`` imported, ``tls_contexts`` built."""
     environ = clean_environ(
         {
             "AUTO_CONFIG_KEY": "rel-start-imports-0000",
@@ -59,13 +104,23 @@ def start_path_modules(tmp_path: Path) -> set[str]:
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    report = json.loads(done.stdout.strip().splitlines()[-1])
+    report: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     assert report["started"]
+    return report
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """One probe serves every test below: each asserts something else of the same start."""
+    return start_path_report(tmp_path_factory.mktemp("start-imports"))
+
+
+@pytest.fixture(scope="module")
+def modules(report: dict[str, Any]) -> set[str]:
     return set(report["modules"])
 
 
-def test_run_with_sqlite_imports_neither_rich_nor_other_store_clients(tmp_path: Path) -> None:
-    modules = start_path_modules(tmp_path)
+def test_run_with_sqlite_imports_neither_rich_nor_other_store_clients(modules: set[str]) -> None:
     # The probe did walk the start path: the SQLite store and the status server are loaded.
     assert "autoconfig_cache.stores.sqlite" in modules
     assert "autoconfig_cache.service.status" in modules
@@ -73,8 +128,45 @@ def test_run_with_sqlite_imports_neither_rich_nor_other_store_clients(tmp_path: 
     assert loaded == []
 
 
-def test_run_does_not_import_the_local_stream_server(tmp_path: Path) -> None:
-    modules = start_path_modules(tmp_path)
+def test_run_does_not_import_the_local_stream_server(modules: set[str]) -> None:
     assert "autoconfig_cache.stream.manager" in modules
     assert "autoconfig_cache.stream.server" not in modules
     assert "autoconfig_cache.demo" not in modules
+
+
+def test_run_without_sinks_does_not_import_the_sinks_machinery(modules: set[str]) -> None:
+    # The built-in sink types are registered (plugin discovery ran) but never built.
+    assert "autoconfig_cache.sinks.builtin" in modules
+    loaded = sorted(name for name in modules if name in SINK_MACHINERY)
+    assert loaded == []
+
+
+def test_run_with_sqlite_loads_only_the_entry_points_of_other_store_plugins(
+    modules: set[str],
+) -> None:
+    # Discovery imported both installed store plugins' entry points ...
+    assert {"autoconfig_cache_redis.plugin", "autoconfig_cache_dynamodb.plugin"} <= modules
+    # ... and nothing else of them.
+    loaded = sorted(name for name in modules if name in OTHER_STORES_CODE)
+    assert loaded == []
+
+
+def test_run_does_not_import_the_cache_tools(modules: set[str]) -> None:
+    # The `cache` subcommands are in the parser `run` builds, but their code loads only when
+    # one of them runs.
+    assert "autoconfig_cache.cli.cache_cmds" in modules
+    loaded = sorted(name for name in modules if name in CACHE_TOOLS_CODE)
+    assert loaded == []
+
+
+def test_run_imports_the_store_audit_only_when_audits_start(modules: set[str]) -> None:
+    # The probe's cache is empty and its stream unreachable: never ready, so no audit began.
+    assert "autoconfig_cache.stream.manager" in modules
+    assert "autoconfig_cache.audit" not in modules
+
+
+def test_an_http_stream_builds_no_tls_context(report: dict[str, Any]) -> None:
+    # The service built its stream client for an http:// URI: loading the system's CA bundle
+    # for it would be start-up time spent for nothing.
+    assert "autoconfig_cache.stream.client" in report["modules"]
+    assert report["tls_contexts"] == 0

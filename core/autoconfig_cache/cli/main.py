@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 from ..errors import AutoConfigCacheError
 from ..logsetup import escape_control
-from ..project import DOCUMENTATION_URL, docs_page
+from ..project import DOCUMENTATION_URL, docs_page, installed_version
 from . import cache_cmds, demo_cmd, plugins_cmd, run_cmd
 from .common import NothingThereError
 from .common import load_config as load_config  # where 0.1 had them
@@ -21,12 +21,7 @@ PROG = "autoconfig-cache"
 
 
 def _version() -> str:
-    import importlib.metadata
-
-    try:
-        return importlib.metadata.version("autoconfig-cache")
-    except importlib.metadata.PackageNotFoundError:  # running from a source tree
-        return "unknown"
+    return installed_version() or "unknown"  # None: running from a source tree
 
 
 def common_options(*, config: bool = True) -> argparse.ArgumentParser:

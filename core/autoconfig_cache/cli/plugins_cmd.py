@@ -8,20 +8,28 @@ columns already show them) and the sink types' descriptions; ``--json`` has them
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from ..plugins import PluginInfo, get_registry
 from .output import lines, message, out, print_json, shown
-from .tables import Column, Fit, ResultTable
 
-#: The plugin table's columns (docs/operations.md, "Output of the cache tools").
-_COLUMNS = (
-    Column("name", Fit.ABBREVIATE, min_width=12),
-    Column("version", Fit.ABBREVIATE, min_width=10),
-    Column("schemes", Fit.WRAP, min_width=24),
-    Column("sink types", Fit.WRAP, min_width=11),
-    Column("other hooks", Fit.WRAP, wide_only=True),
-    Column("error", Fit.WRAP, min_width=20),
-)
+if TYPE_CHECKING:
+    from .tables import Column
+
+
+def _columns() -> tuple[Column, ...]:
+    """The plugin table's columns (docs/operations.md, "Output of the cache tools"); built when
+    the table is, as the parser of every command imports this module."""
+    from .tables import Column, Fit
+
+    return (
+        Column("name", Fit.ABBREVIATE, min_width=12),
+        Column("version", Fit.ABBREVIATE, min_width=10),
+        Column("schemes", Fit.WRAP, min_width=24),
+        Column("sink types", Fit.WRAP, min_width=11),
+        Column("other hooks", Fit.WRAP, wide_only=True),
+        Column("error", Fit.WRAP, min_width=20),
+    )
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -58,7 +66,9 @@ def run_plugins(args: argparse.Namespace) -> int:
             }
         )
         return 0
-    table = ResultTable(_COLUMNS, wide=args.wide)
+    from .tables import ResultTable
+
+    table = ResultTable(_columns(), wide=args.wide)
     for info in infos:  # sorted by name
         table.add_row(
             # Literal text: names, versions and errors come from installed packages.

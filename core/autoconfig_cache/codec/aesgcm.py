@@ -23,6 +23,7 @@ import struct
 from typing import NamedTuple
 
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from ..errors import DecryptionError, NewerFormatError
 from ..hookspecs import hookimpl
@@ -37,6 +38,9 @@ V2_LEGACY_FORMAT_BYTE = 2
 """Written by autoconfig-cache 0.1."""
 _HEADER = struct.Struct(f">3sB{KEY_ID_SIZE}sq")
 V2_HEADER_SIZE = _HEADER.size
+_V2_CIPHERTEXT_START = V2_HEADER_SIZE + NONCE_SIZE
+_V2_MIN_SIZE = _V2_CIPHERTEXT_START + TAG_SIZE
+_LENGTH = struct.Struct(">I")
 _RELAY_DERIVATIONS = (KeyDerivation.HKDF, KeyDerivation.SHA256)
 
 
@@ -55,14 +59,12 @@ class Opened(NamedTuple):
 def _length_prefixed(text: str) -> bytes:
     # Cached: a process uses one or two cache keys, and each load binds 10,000 blobs to one.
     raw = text.encode("utf-8")
-    return struct.pack(">I", len(raw)) + raw
+    return _LENGTH.pack(len(raw)) + raw
 
 
 def _associated_data(header: bytes, cache_key: str, field: str) -> bytes:
     raw_field = field.encode("utf-8")
-    return b"".join(
-        (header, _length_prefixed(cache_key), struct.pack(">I", len(raw_field)), raw_field)
-    )
+    return b"".join((header, _length_prefixed(cache_key), _LENGTH.pack(len(raw_field)), raw_field))
 
 
 def v2_header(blob: bytes) -> tuple[int, bytes, int] | None:
@@ -71,7 +73,7 @@ def v2_header(blob: bytes) -> tuple[int, bytes, int] | None:
     ``None`` if the blob is too short or lacks the magic. The format byte is not checked: a
     byte this release does not know still says the blob is a ``v2`` blob, from a newer release.
     """
-    if len(blob) < V2_HEADER_SIZE + NONCE_SIZE + TAG_SIZE:
+    if len(blob) < _V2_MIN_SIZE:
         return None
     magic, format_byte, key_id, version = _HEADER.unpack_from(blob)
     if magic != V2_MAGIC:
@@ -102,9 +104,10 @@ class AesGcmEncryption:
         self.configured_relay_derivation = relay_key_derivation
         self.detected_relay_derivation: KeyDerivation | None = None
         """Set by the cache from the records it loaded (``auto``)."""
-        # The (key, derivation) pair that opened the last relay blob: tried first, so that a
-        # load of 10,000 records costs one AES-GCM decryption each, whichever pair they use.
-        self._last_relay: tuple[DerivedKey, KeyDerivation] | None = None
+        # The AES-GCM object, key and derivation that opened the last relay blob: tried first,
+        # so that a load of 10,000 records costs one AES-GCM decryption each, whichever pair
+        # they use (and no lookup of the AESGCM object per record).
+        self._last_relay: tuple[AESGCM, DerivedKey, KeyDerivation] | None = None
 
     @property
     def relay_write_derivation(self) -> KeyDerivation:
@@ -140,32 +143,40 @@ class AesGcmEncryption:
         self, blob: bytes, cache_key: str, field: str, version: int, format: StorageFormat
     ) -> Opened:
         """Decrypt ``blob`` and say what opened it (the bulk-load path: no context built)."""
-        if format is StorageFormat.RELAY:
-            return self._decrypt_relay(blob)
-        return self._decrypt_v2(blob, cache_key, field, version)
+        if format is not StorageFormat.RELAY:
+            return self._decrypt_v2(blob, cache_key, field, version)
+        hint = self._last_relay
+        if hint is not None and len(blob) >= NONCE_SIZE + TAG_SIZE:
+            # The common case of a load, inlined: the pair that opened the previous blob. A
+            # plain tuple is an Opened (NamedTuple's own constructor costs a Python call).
+            try:
+                plaintext = hint[0].decrypt(blob[:NONCE_SIZE], blob[NONCE_SIZE:], None)
+            except InvalidTag:
+                pass
+            else:
+                return tuple.__new__(Opened, (plaintext, hint[1], hint[2], False))
+        return self._decrypt_relay(blob, hint)
 
-    def _decrypt_relay(self, blob: bytes) -> Opened:
+    def _decrypt_relay(
+        self, blob: bytes, hint: tuple[AESGCM, DerivedKey, KeyDerivation] | None
+    ) -> Opened:
+        """Every other pair, when ``hint`` (already tried, if any) did not open ``blob``."""
         if len(blob) < NONCE_SIZE + TAG_SIZE:
             raise DecryptionError(f"blob is truncated ({len(blob)} bytes)")
         nonce, ciphertext = blob[:NONCE_SIZE], blob[NONCE_SIZE:]
-        hint = self._last_relay
-        if hint is not None:
-            try:
-                return Opened(hint[0].relay(hint[1]).decrypt(nonce, ciphertext, None), *hint, False)
-            except InvalidTag:
-                pass
         # The relay format has no key id and no derivation marker: try the current key, then
         # each previous one, each with HKDF first (what current Relay Proxy releases use),
         # then SHA-256. AES-GCM authentication makes a wrong pair fail, never decrypt garbage.
         for key in self.keys.all_keys:
             for derivation in _RELAY_DERIVATIONS:
-                if hint is not None and hint[0] is key and hint[1] is derivation:
+                if hint is not None and hint[1] is key and hint[2] is derivation:
                     continue
+                aead = key.relay(derivation)
                 try:
-                    plaintext = key.relay(derivation).decrypt(nonce, ciphertext, None)
+                    plaintext = aead.decrypt(nonce, ciphertext, None)
                 except InvalidTag:
                     continue
-                self._last_relay = (key, derivation)
+                self._last_relay = (aead, key, derivation)
                 return Opened(plaintext, key, derivation, False)
         raise DecryptionError(
             "authentication failed with every configured key (under both the HKDF-SHA256 and "
@@ -198,8 +209,8 @@ class AesGcmEncryption:
                 "to AUTO_CONFIG_CACHE_PREVIOUS_ENCRYPTION_KEYS"
             )
         header = blob[:V2_HEADER_SIZE]
-        nonce = blob[V2_HEADER_SIZE : V2_HEADER_SIZE + NONCE_SIZE]
-        ciphertext = blob[V2_HEADER_SIZE + NONCE_SIZE :]
+        nonce = blob[V2_HEADER_SIZE:_V2_CIPHERTEXT_START]
+        ciphertext = blob[_V2_CIPHERTEXT_START:]
         try:
             aad = _associated_data(header, cache_key, field)
             plaintext = key.v2.decrypt(nonce, ciphertext, aad)
@@ -208,4 +219,4 @@ class AesGcmEncryption:
                 "authentication failed: the blob is tampered or truncated, or was copied from "
                 "another field or cache key"
             ) from None
-        return Opened(plaintext, key, None, format_byte == V2_LEGACY_FORMAT_BYTE)
+        return tuple.__new__(Opened, (plaintext, key, None, format_byte == V2_LEGACY_FORMAT_BYTE))

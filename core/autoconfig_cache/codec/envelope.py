@@ -24,6 +24,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
+
 from .. import jsoncodec
 from ..errors import MalformedEnvelopeError, UnknownKindError
 from ..records import ItemKind
@@ -57,15 +59,68 @@ def encode_tombstone_envelope(kind: ItemKind, version: int, *, cached_at_ms: int
     return jsoncodec.dumps(envelope)
 
 
-def decode_envelope(plaintext: bytes) -> tuple[ItemKind, int, Any, dict[str, Any] | None]:
+class Extension(msgspec.Struct, frozen=True):
+    """The fields of an envelope's extension object that this release reads (others are
+    ignored); an absent field is ``None``, as ``null`` is."""
+
+    cachedAt: Any = None
+    deleted: Any = None
+    version: Any = None
+
+
+class _Envelope(msgspec.Struct):
+    """An envelope with its ``data`` kept as JSON text; other fields are ignored, as before.
+    An extension that is not an object (nor ``null``) fails here: the general path reports it."""
+
+    kind: Any = None
+    modelVersion: Any = None
+    data: msgspec.Raw | msgspec.UnsetType = msgspec.UNSET
+    extension: Extension | None = msgspec.field(default=None, name=EXTENSION_FIELD)
+
+
+_envelope_decoder = msgspec.json.Decoder(_Envelope)
+
+
+class _LegacyTombstone(msgspec.Struct, forbid_unknown_fields=True):
+    """0.1's tombstone data: exactly these three fields (see :func:`legacy_tombstone`)."""
+
+    deleted: Any = msgspec.UNSET
+    version: Any = msgspec.UNSET
+    cachedAt: Any = msgspec.UNSET
+
+
+_legacy_tombstone_decoder = msgspec.json.Decoder(_LegacyTombstone)
+
+
+def decode_envelope(
+    plaintext: bytes,
+) -> tuple[ItemKind, int, msgspec.Raw | Any, Extension | None]:
     """Parse an envelope into ``(kind, model version, data, extension)``.
 
-    ``extension`` is ``None`` when the envelope has none (written by a Relay Proxy or by
-    autoconfig-cache 0.1).
+    ``data`` is the item's JSON text as a :class:`msgspec.Raw` when msgspec read the envelope
+    (the item is then built from its text, parsed only as far as validation needs, see
+    :meth:`autoconfig_cache.models.Environment.from_json_bytes`), else the parsed value; read
+    it with :func:`data_value` where the value is needed. ``extension`` holds the fields of
+    the extension object this release reads (:class:`Extension`), ``None`` when the envelope
+    has none (written by a Relay Proxy or by autoconfig-cache 0.1).
 
     :raises MalformedEnvelopeError: not JSON, not an object, or a field missing or mistyped.
     :raises UnknownKindError: the kind is not ``environment`` or ``filter``.
     """
+    if jsoncodec.msgspec_depth_exact():
+        try:
+            fast = _envelope_decoder.decode(plaintext)
+        except (msgspec.DecodeError, RecursionError):
+            pass  # not an object, or JSON only the general parser reads: its checks decide
+        else:
+            kind = _KINDS.get(fast.kind) if type(fast.kind) is str else None
+            model_version = fast.modelVersion
+            if kind is not None and type(model_version) is int and type(fast.data) is msgspec.Raw:
+                # What this release and a Relay Proxy write: no further check (runs per record).
+                return kind, model_version, fast.data, fast.extension
+            if fast.data is msgspec.UNSET:
+                raise MalformedEnvelopeError("envelope has no 'data'")
+            return _checked(fast.kind, model_version, fast.data, fast.extension)
     try:
         envelope = jsoncodec.loads(plaintext)
     except (UnicodeDecodeError, jsoncodec.JSONDecodeError) as exc:
@@ -78,24 +133,50 @@ def decode_envelope(plaintext: bytes) -> tuple[ItemKind, int, Any, dict[str, Any
     model_version = envelope.get("modelVersion")
     if "data" not in envelope:
         raise MalformedEnvelopeError("envelope has no 'data'")
+    return _checked(kind_name, model_version, envelope["data"], envelope.get(EXTENSION_FIELD))
+
+
+def _checked(
+    kind_name: Any, model_version: Any, data: Any, extension: Any
+) -> tuple[ItemKind, int, Any, Extension | None]:
+    """The envelope's fields once their types are checked (see :func:`decode_envelope`)."""
     if isinstance(model_version, bool) or not isinstance(model_version, int):
         raise MalformedEnvelopeError("envelope's 'modelVersion' is missing or not an integer")
     kind = _KINDS.get(kind_name) if isinstance(kind_name, str) else None
     if kind is None:
         raise UnknownKindError(f"unknown item kind {kind_name!r}")
-    extension = envelope.get(EXTENSION_FIELD)
-    if extension is not None and not isinstance(extension, dict):
+    if isinstance(extension, dict):
+        extension = Extension(
+            extension.get("cachedAt"), extension.get("deleted"), extension.get("version")
+        )
+    elif extension is not None and type(extension) is not Extension:
         raise MalformedEnvelopeError(f"envelope's {EXTENSION_FIELD!r} is not an object")
-    return kind, model_version, envelope["data"], extension
+    return kind, model_version, data, extension
 
 
-def legacy_tombstone(data: Any) -> tuple[int, int] | None:
+def data_value(data: msgspec.Raw | Any) -> Any:
+    """The value of an envelope's ``data`` as :func:`decode_envelope` returned it."""
+    return jsoncodec.loads(bytes(data)) if isinstance(data, msgspec.Raw) else data
+
+
+def legacy_tombstone(data: msgspec.Raw | Any) -> tuple[int, int] | None:
     """``(version, cachedAt)`` if ``data`` is exactly a tombstone as 0.1 wrote it, else ``None``.
 
     0.1 wrote tombstones, in both formats, as model 2 envelopes whose data is exactly
     ``{"deleted": true, "version": N, "cachedAt": ms}`` (no extension field). No item has that
-    shape (an environment has an ``envID``, a filter ``projKey`` and ``key``).
+    shape (an environment has an ``envID``, a filter ``projKey`` and ``key``). ``data`` may be
+    the JSON text (see :func:`decode_envelope`): an item's is refused at its first field.
     """
+    if isinstance(data, msgspec.Raw):
+        try:
+            head = _legacy_tombstone_decoder.decode(data)
+        except msgspec.DecodeError:
+            return None  # not an object, or a field no tombstone has
+        data = {
+            name: value
+            for name in _LegacyTombstone.__struct_fields__
+            if (value := getattr(head, name)) is not msgspec.UNSET
+        }
     if (
         type(data) is dict
         and data.keys() == {"deleted", "version", "cachedAt"}

@@ -16,11 +16,6 @@ import attrs
 
 from ..config import Config
 from ..sinks.ledger import DeliverAllLedger, DeliveryLedger
-from ..sinks.store_ledger import (
-    StoreDeliveryLedger,
-    default_claim_timeout,
-    deliveries_cache_key,
-)
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +32,13 @@ def open_delivery_ledger(config: Config) -> DeliveryLedger:
             "environment again, and every instance delivers every change (as ldactl)"
         )
         return DeliverAllLedger()
+    # Here, not at the top: a service without sinks never loads the store ledger's code.
+    from ..sinks.store_ledger import (
+        StoreDeliveryLedger,
+        default_claim_timeout,
+        deliveries_cache_key,
+    )
+
     records_key = deliveries_cache_key(config.cache_key)
     claim_timeout = config.sink_claim_timeout or default_claim_timeout(
         config.sink_timeout, config.sink_max_attempts
@@ -53,6 +55,11 @@ def open_delivery_ledger(config: Config) -> DeliveryLedger:
 
 
 async def close_delivery_ledger(ledger: DeliveryLedger) -> None:
-    """Release what ``ledger`` holds (the store connection of a :class:`StoreDeliveryLedger`)."""
+    """Release what ``ledger`` holds (the store connection of a
+    :class:`~autoconfig_cache.sinks.store_ledger.StoreDeliveryLedger`)."""
+    if isinstance(ledger, DeliverAllLedger):
+        return  # holds nothing (and the store ledger's code need not be loaded to know it)
+    from ..sinks.store_ledger import StoreDeliveryLedger
+
     if isinstance(ledger, StoreDeliveryLedger):
         await ledger.close()

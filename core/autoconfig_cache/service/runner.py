@@ -16,35 +16,78 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..cache import AutoConfigCache
 from ..config import SETTINGS, Config
 from ..errors import ConfigurationError
 from ..models import Environment, Filter
+from ..project import installed_version
 from ..secrets import redact_url
-from ..sinks import ChangeTracker, DeliverAllLedger, DeliveryLedger, SinkDispatcher
+from ..sinks.ledger import DeliverAllLedger, DeliveryLedger
 from ..stream.client import BackoffPolicy, StreamClient
 from ..stream.handler import AutoConfigHandler, BaseHandler, FanOutHandler, SnapshotSource
 from ..stream.manager import StreamManager
 from .deliveries import close_delivery_ledger, open_delivery_ledger
-from .sink_setup import build_dispatcher, build_sinks
+from .sink_setup import build_sinks
 from .status import StatusServer
+
+if TYPE_CHECKING:
+    from ..sinks.dispatcher import SinkDispatcher
 
 logger = logging.getLogger(__name__)
 
 
 class LoggingHandler(BaseHandler):
-    """Logs each change at INFO: what changed, never its keys (item reprs mask them)."""
+    """Logs each change at INFO: what changed, never its keys (item reprs mask them).
+
+    The initial load — every item added until the first complete configuration is held, from
+    the cache or the stream's first put — is logged as one INFO line with the counts; its
+    items are logged at DEBUG. Formatting and writing one line per environment costs tens of
+    microseconds each, so a start from a 10,000-environment cache would spend a large part of
+    its start-up (~0.3 s) logging before ``/readyz`` could answer. The Relay Proxy, which has
+    no cache to start from, logs one "Received configuration for N environment(s)" line per
+    put and then each added environment (ld-relay ``internal/autoconfig/messages.go``,
+    ``logMsgPutEvent``, ``logMsgAddEnv``); here every change after the initial load is logged
+    per item at INFO, as there.
+
+    Each method returns at once when its level is off: reading an item's keys for the message
+    decodes them from its JSON, which a start from a large cache would otherwise pay for every
+    environment, for nothing.
+    """
+
+    def __init__(self) -> None:
+        # Items added before the first complete configuration (the initial load), by kind.
+        self._initial: dict[str, int] | None = {"environments": 0, "filters": 0}
+
+    def _added_level(self, kind: str) -> int | None:
+        """The level to log an added item at (DEBUG during the initial load, which counts it,
+        else INFO); ``None`` when that level is off."""
+        if self._initial is None:
+            level = logging.INFO
+        else:
+            self._initial[kind] += 1
+            level = logging.DEBUG
+        return level if logger.isEnabledFor(level) else None
 
     def on_environment_added(self, env: Environment) -> None:
         """Log an added environment."""
-        logger.info(
-            "environment added: %s/%s (%s) v%d", env.proj_key, env.env_key, env.env_id, env.version
+        level = self._added_level("environments")
+        if level is None:
+            return
+        logger.log(
+            level,
+            "environment added: %s/%s (%s) v%d",
+            env.proj_key,
+            env.env_key,
+            env.env_id,
+            env.version,
         )
 
     def on_environment_updated(self, env: Environment) -> None:
         """Log an updated environment."""
+        if not logger.isEnabledFor(logging.INFO):
+            return
         logger.info(
             "environment updated: %s/%s (%s) v%d",
             env.proj_key,
@@ -55,11 +98,17 @@ class LoggingHandler(BaseHandler):
 
     def on_environment_deleted(self, env: Environment) -> None:
         """Log a deleted environment."""
+        if not logger.isEnabledFor(logging.INFO):
+            return
         logger.info("environment deleted: %s/%s (%s)", env.proj_key, env.env_key, env.env_id)
 
     def on_filter_added(self, filter: Filter) -> None:
         """Log an added filter."""
-        logger.info(
+        level = self._added_level("filters")
+        if level is None:
+            return
+        logger.log(
+            level,
             "filter added: %s/%s (%s) v%d",
             filter.proj_key,
             filter.key,
@@ -69,6 +118,8 @@ class LoggingHandler(BaseHandler):
 
     def on_filter_updated(self, filter: Filter) -> None:
         """Log an updated filter."""
+        if not logger.isEnabledFor(logging.INFO):
+            return
         logger.info(
             "filter updated: %s/%s (%s) v%d",
             filter.proj_key,
@@ -79,20 +130,24 @@ class LoggingHandler(BaseHandler):
 
     def on_filter_deleted(self, filter: Filter) -> None:
         """Log a deleted filter."""
+        if not logger.isEnabledFor(logging.INFO):
+            return
         logger.info("filter deleted: %s/%s (%s)", filter.proj_key, filter.key, filter.filter_id)
 
     def on_all_environments_received(self, source: SnapshotSource) -> None:
-        """Log that a complete configuration is held."""
-        logger.info("complete configuration held (source: %s); ready", source)
-
-
-def _version() -> str | None:
-    import importlib.metadata
-
-    try:
-        return importlib.metadata.version("autoconfig-cache")
-    except importlib.metadata.PackageNotFoundError:
-        return None
+        """Log that a complete configuration is held (the first time, with the counts of the
+        initial load)."""
+        initial, self._initial = self._initial, None
+        if initial is None:
+            logger.info("complete configuration held (source: %s); ready", source)
+            return
+        logger.info(
+            "complete configuration held (source: %s): %d environments and %d filters loaded "
+            "(each listed at DEBUG); ready",
+            source,
+            initial["environments"],
+            initial["filters"],
+        )
 
 
 def stream_client(
@@ -165,6 +220,10 @@ class Service:
         #: Which changes are still due to the sinks (docs/sinks.md, "Outage, restart and fleet").
         self.ledger: DeliveryLedger = DeliverAllLedger()
         if sinks:
+            # Here, not at the top: a service without sinks never loads their machinery.
+            from ..sinks.tracker import ChangeTracker
+            from .sink_setup import build_dispatcher
+
             self.ledger = open_delivery_ledger(config)
             self.dispatcher = build_dispatcher(config, sinks, ledger=self.ledger)
             # The tracker only enqueues: a slow sink never holds up the stream or the cache.
@@ -188,7 +247,7 @@ class Service:
             store_format=str(config.format),
             host=config.bind_address if host is None else host,
             port=config.port if port is None else port,
-            version=_version(),
+            version=installed_version(),
             environments=config.status_environments,
             sinks=self.dispatcher.status if self.dispatcher is not None else None,
         )
@@ -199,18 +258,26 @@ class Service:
         return self.status_server.port
 
     async def start(self) -> None:
-        """Bind the status port first (a port in use fails fast), then start the manager.
+        """Start the manager, then bind the status port while the cache is being read, so that
+        ``/readyz`` turns 200 as soon as both are done.
+
+        A port in use still fails fast: its error is known before a store that reads in its
+        own thread or over a connection (SQLite, Redis, DynamoDB) can have answered, and
+        everything started is closed again, before anything was served, applied or delivered.
 
         :raises PortInUseError: when the port is taken.
         """
         try:
+            if self.dispatcher is not None:
+                self.dispatcher.start()  # before the manager: the cache's changes are delivered
+            await self.manager.start()
+            # One turn of the loop: the manager's cache task sends its read to the store, which
+            # then reads while this task binds the port.
+            await asyncio.sleep(0)
             await self.status_server.start()
         except BaseException:
-            await self.cache.close()
+            await self.close()
             raise
-        if self.dispatcher is not None:
-            self.dispatcher.start()  # before the manager: the cache's changes are delivered
-        await self.manager.start()
         logger.info(
             "autoconfig-cache running: store %s (cache key %s, format %s), stream %s, "
             "status on http://%s:%d/status",

@@ -8,21 +8,31 @@ built-ins go through the same registry as plugin sinks, so they follow the same 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ..config import SETTINGS, Config, known_settings
 from ..errors import ConfigurationError
 from ..plugins import PluginRegistry, get_registry
-from ..sinks import RetryPolicy, Sink, SinkDispatcher
-from ..sinks.builtin import parse_exec_mode
-from ..sinks.exec import ExecSink
-from ..sinks.hook_payload import WITHHELD_VARIABLES
-from ..sinks.ledger import DeliveryLedger
-from ..sinks.output_file import OutputFileSink
-from ..sinks.spec import SinkSpec
+
+if TYPE_CHECKING:
+    from ..sinks.base import Sink
+    from ..sinks.dispatcher import SinkDispatcher
+    from ..sinks.ledger import DeliveryLedger
+
+# The sinks' modules are imported once a sink is configured: a service without sinks never
+# loads them (docs/operations.md, "Start-up").
+
+
+def sinks_configured(config: Config) -> bool:
+    """Whether ``config`` enables any sink (output file, exec hook or a sink spec)."""
+    return bool(config.output_file or config.exec_program or config.sink_specs)
 
 
 def withheld_variables(registry: PluginRegistry | None = None) -> frozenset[str]:
     """Every variable a hook must not inherit: each secret setting of the core and of the
     installed store plugins (with its aliases), and the built-in list."""
+    from ..sinks.hook_payload import WITHHELD_VARIABLES
+
     names = set(WITHHELD_VARIABLES)
     for setting in known_settings(registry):
         if setting.secret:
@@ -35,6 +45,13 @@ def build_sinks(config: Config, registry: PluginRegistry | None = None) -> list[
 
     :raises ConfigurationError: for a spec no plugin can build, or two sinks with one name.
     """
+    if not sinks_configured(config):
+        return []
+    from ..sinks.builtin import parse_exec_mode
+    from ..sinks.exec import ExecSink
+    from ..sinks.output_file import OutputFileSink
+    from ..sinks.spec import SinkSpec
+
     registry = registry or get_registry()
     withheld = withheld_variables(registry)
     sinks: list[Sink] = []
@@ -61,6 +78,9 @@ def build_dispatcher(
 ) -> SinkDispatcher:
     """The dispatcher delivering to ``sinks`` with the configured concurrency, timeout and
     attempts; ``ledger`` says which changes are still due (default: all, as ldactl)."""
+    from ..sinks.dispatcher import SinkDispatcher
+    from ..sinks.retry import RetryPolicy
+
     return SinkDispatcher(
         sinks,
         concurrency=config.sink_concurrency,

@@ -29,19 +29,21 @@ import json
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
 from .. import jsoncodec
-from ..audit import AuditFindings, AuditResult, AuditStatus
 from ..errors import PortInUseError as PortInUseError  # defined with every other error
 from ..models import Environment, Filter
 from ..secrets import mask
-from ..sinks.status import DispatcherStatus
 from ..stream.client import StreamState
 from ..stream.handler import SnapshotSource
 from ..stream.manager import StreamManager, StreamManagerStatus
+
+if TYPE_CHECKING:
+    from ..audit import AuditStatus
+    from ..sinks.status import DispatcherStatus
 
 #: At most this many refused records are listed in ``/status`` (all are counted).
 _REFUSED_SHOWN = 100
@@ -219,7 +221,12 @@ class StatusServer:
         }
 
     def _sink_status(self) -> DispatcherStatus:
-        return self._sinks() if self._sinks is not None else DispatcherStatus()
+        if self._sinks is not None:
+            return self._sinks()
+        # Imported here: a service without sinks loads nothing of theirs at start.
+        from ..sinks.status import DispatcherStatus
+
+        return DispatcherStatus()
 
     def metrics_text(self) -> str:
         """The ``/metrics`` Prometheus text."""
@@ -317,6 +324,9 @@ class StatusServer:
             "Seconds since the last successful store write (NaN: none yet).",
             [("", _age(now, state.last_successful_write_at))],
         )
+        # Here, not at the top: the audit module loads with the first audit, after start-up.
+        from ..audit import AuditResult, AuditStatus
+
         audit = state.audit or AuditStatus(interval_seconds=0.0)
         metric(
             "audits_total",
@@ -374,9 +384,10 @@ class StatusServer:
         return web.json_response({"status": "ok"})
 
     async def _readyz(self, request: web.Request) -> web.Response:
-        state: StreamManagerStatus = self.manager.status()
-        body = {"ready": state.ready, "source": str(state.source)}
-        return web.json_response(body, status=200 if state.ready else 503)
+        # Two reads, not the whole status(): polled every few milliseconds during a start.
+        ready = self.manager.ready.is_set()
+        body = {"ready": ready, "source": str(self.manager.source)}
+        return web.json_response(body, status=200 if ready else 503)
 
     async def _metrics(self, request: web.Request) -> web.Response:
         return web.Response(
@@ -448,7 +459,7 @@ def _audit_json(audit: AuditStatus | None) -> dict[str, Any] | None:
     """The ``audit`` member: the schedule, the last audit and what it found and repaired."""
     if audit is None:
         return None
-    findings: AuditFindings = audit.findings
+    findings = audit.findings
     return {
         "intervalSeconds": audit.interval_seconds,
         "audits": audit.audits,

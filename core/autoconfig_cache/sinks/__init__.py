@@ -23,18 +23,68 @@ Wiring::
 
 from __future__ import annotations
 
-from .atomic_file import write_file_atomically
-from .base import PermanentDeliveryError, Sink, is_per_instance
-from .change import Change, ChangeKind, ChangeSource
-from .dispatcher import DeliveryTimeoutError, SinkDispatcher
-from .exec import ExecMode, ExecSink, HookFailedError
-from .hook_payload import change_document, event_variables
-from .ldactl_json import environment_config
-from .ledger import DeliverAllLedger, DeliveryLedger
-from .output_file import OutputFileError, OutputFileSink, render_environments
-from .retry import RetryPolicy
-from .status import DispatcherStatus, SinkStatus
-from .tracker import ChangeCallback, ChangeTracker
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .atomic_file import write_file_atomically
+    from .base import PermanentDeliveryError, Sink, is_per_instance
+    from .change import Change, ChangeKind, ChangeSource
+    from .dispatcher import DeliveryTimeoutError, SinkDispatcher
+    from .exec import ExecMode, ExecSink, HookFailedError
+    from .hook_payload import change_document, event_variables
+    from .ldactl_json import environment_config
+    from .ledger import DeliverAllLedger, DeliveryLedger
+    from .output_file import OutputFileError, OutputFileSink, render_environments
+    from .retry import RetryPolicy
+    from .status import DispatcherStatus, SinkStatus
+    from .tracker import ChangeCallback, ChangeTracker
+
+#: Where each name of the package lives. The package imports a submodule only when one of its
+#: names is first used: every process registers the built-in sinks (``sinks.builtin``), and one
+#: that configures no sink should not pay for the dispatcher, the exec machinery and the output
+#: file (``docs/operations.md``, "Start-up").
+_EXPORTS = {
+    "write_file_atomically": "atomic_file",
+    "PermanentDeliveryError": "base",
+    "Sink": "base",
+    "is_per_instance": "base",
+    "Change": "change",
+    "ChangeKind": "change",
+    "ChangeSource": "change",
+    "DeliveryTimeoutError": "dispatcher",
+    "SinkDispatcher": "dispatcher",
+    "ExecMode": "exec",
+    "ExecSink": "exec",
+    "HookFailedError": "exec",
+    "change_document": "hook_payload",
+    "event_variables": "hook_payload",
+    "environment_config": "ldactl_json",
+    "DeliverAllLedger": "ledger",
+    "DeliveryLedger": "ledger",
+    "OutputFileError": "output_file",
+    "OutputFileSink": "output_file",
+    "render_environments": "output_file",
+    "RetryPolicy": "retry",
+    "DispatcherStatus": "status",
+    "SinkStatus": "status",
+    "ChangeCallback": "tracker",
+    "ChangeTracker": "tracker",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value  # found directly from now on
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_EXPORTS})
+
 
 __all__ = [
     "Change",

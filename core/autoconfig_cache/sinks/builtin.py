@@ -14,13 +14,18 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from ..errors import ConfigurationError
 from ..hookspecs import hookimpl
-from .exec import ExecMode, ExecSink
-from .hook_payload import WITHHELD_VARIABLES
-from .output_file import OutputFileSink
-from .spec import SinkFactory, SinkSpec
+
+if TYPE_CHECKING:
+    from .exec import ExecMode, ExecSink
+    from .output_file import OutputFileSink
+    from .spec import SinkFactory, SinkSpec
+
+# Every process registers these sink types; the sinks themselves are imported by their factory,
+# so a process that configures none never loads them (docs/operations.md, "Start-up").
 
 
 def parse_exec_mode(text: str, where: str) -> ExecMode:
@@ -29,6 +34,8 @@ def parse_exec_mode(text: str, where: str) -> ExecMode:
     :param where: the setting or spec it came from, for the error.
     :raises ConfigurationError: for any other value.
     """
+    from .exec import ExecMode
+
     try:
         return ExecMode(text.strip().lower())
     except ValueError:
@@ -40,12 +47,17 @@ def parse_exec_mode(text: str, where: str) -> ExecMode:
 
 def output_file_sink(spec: SinkSpec) -> OutputFileSink:
     """Every environment in one JSON file, ldactl's --output-file (mode 0600, atomic)."""
+    from .output_file import OutputFileSink
+
     spec.check_options(())
     return OutputFileSink(spec.require_path("the file to write"), name=spec.name("output-file"))
 
 
 def exec_sink(spec: SinkSpec) -> ExecSink:
     """A program run per change with ldactl's LDAC_* variables (or JSON on stdin)."""
+    from .exec import ExecMode, ExecSink
+    from .hook_payload import WITHHELD_VARIABLES
+
     spec.check_options(("mode", "arg", "per_instance"))
     mode_text = spec.option("mode")
     mode = ExecMode.ENV if mode_text is None else parse_exec_mode(mode_text, spec.redacted)

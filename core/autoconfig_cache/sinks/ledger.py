@@ -14,9 +14,10 @@ a ``delete`` carries the environment's last state, so its version is the one its
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from .change import Change
+if TYPE_CHECKING:  # annotations only: the service imports this module even with no sink
+    from .change import Change
 
 
 class DeliveryLedger(Protocol):

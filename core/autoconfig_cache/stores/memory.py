@@ -19,6 +19,7 @@ from urllib.parse import unquote, urlsplit
 
 import attrs
 
+from autoconfig_cache.pending import settled
 from autoconfig_cache.plugin import (
     ConfigurationError,
     RegisterStore,
@@ -122,19 +123,21 @@ class MemoryStore(StoreBase):
             stored = self._data.records
             wanted = {record.field for record in records}
             stale = [field for field in stored if field not in wanted]
+            # Only the records written are settled (their blobs read, which may encrypt them
+            # now), and all of them before anything changes: a blob that cannot be made
+            # leaves the store as it was.
+            writes = [
+                settled(record)
+                for record in accepted
+                if (current := stored.get(record.field)) is None
+                or _replaceable(current.version, record.version)
+                or (rewrite_unchanged and current.version == record.version)
+            ]
             for field in stale:
                 del stored[field]
-            written = len(stale)
-            for record in accepted:
-                current = stored.get(record.field)
-                if (
-                    current is None
-                    or _replaceable(current.version, record.version)
-                    or (rewrite_unchanged and current.version == record.version)
-                ):
-                    stored[record.field] = record
-                    written += 1
-            self.records_written += written
+            for record in writes:
+                stored[record.field] = record
+            self.records_written += len(stale) + len(writes)
         self._raise_refused("set_all", refused)
 
     @hookimpl
@@ -150,7 +153,7 @@ class MemoryStore(StoreBase):
             current = self._data.records.get(record.field)
             if current is not None and not _replaceable(current.version, record.version):
                 return False
-            self._data.records[record.field] = record
+            self._data.records[record.field] = settled(record)
             self.records_written += 1
             return True
 

@@ -231,7 +231,11 @@ class StreamClient:
         self.max_event_bytes = max_event_bytes
         self._secrets = [autoconfig_key]
         self._proxy = self._proxy_with_credentials(proxy_url, proxy_user, proxy_password)
-        self._ssl_context = make_ssl_context(ca_files)
+        # The files are checked now, so that a bad one fails the start; the full TLS context
+        # (which loads the system's CA bundle, ~30 ms) is built at the first TLS connection.
+        self._ca_files = tuple(ca_files)
+        load_ca_files(ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT), self._ca_files)
+        self._ssl_context: ssl.SSLContext | None = None
         self.state = ConnectionState()
         self._connected_monotonic = 0.0
         self._ever_valid = False
@@ -452,7 +456,7 @@ class StreamClient:
         request_kwargs: dict[str, Any] = {
             "headers": headers,
             "timeout": timeout,
-            "ssl": self._ssl_context,
+            "ssl": await self._tls_context(proxy),
             "proxy": proxy,
         }
         async with self._session.get(self.url, **request_kwargs) as response:
@@ -473,6 +477,26 @@ class StreamClient:
             async for chunk in response.content.iter_any():
                 self.state.last_read_monotonic = time.perf_counter()
                 await self._dispatch(parser, chunk, on_event)
+
+    async def _tls_context(self, proxy: str | None) -> ssl.SSLContext | bool:
+        """The TLS context when the stream or its proxy speaks TLS, else ``True`` (no TLS is
+        negotiated, so aiohttp's default is never used).
+
+        Built once, lazily: a plain ``http://`` stream (a local Relay or a test server) never
+        pays for loading the CA bundle, and an ``https://`` one loads it in a thread, as aiohttp
+        advises for its own contexts (``aiohttp/connector.py``, ``_make_ssl_context``: "not
+        async-friendly ... should be called from a thread"), so the status server keeps
+        answering meanwhile. Built at the connection rather than at construction so that
+        ``SSL_CERT_FILE``/``SSL_CERT_DIR`` are read as they are then.
+        """
+        if self._ssl_context is None:
+            schemes = {urlsplit(self.url).scheme.lower()}
+            if proxy:
+                schemes.add(urlsplit(proxy).scheme.lower())
+            if "https" not in schemes:
+                return True
+            self._ssl_context = await asyncio.to_thread(make_ssl_context, self._ca_files)
+        return self._ssl_context
 
     async def _dispatch(self, parser: SSEParser, chunk: bytes, on_event: EventCallback) -> None:
         # A function of its own so that a large event (a 10 MB put) is not kept alive by a loop
@@ -513,6 +537,15 @@ def make_ssl_context(ca_files: Sequence[str] = ()) -> ssl.SSLContext:
     :raises ValueError: a file cannot be read or holds no PEM certificate.
     """
     context = ssl.create_default_context()
+    load_ca_files(context, ca_files)
+    return context
+
+
+def load_ca_files(context: ssl.SSLContext, ca_files: Sequence[str]) -> None:
+    """Add the PEM certificates of ``ca_files`` to the trust of ``context``.
+
+    :raises ValueError: a file cannot be read or holds no PEM certificate.
+    """
     for path in ca_files:
         try:
             context.load_verify_locations(cafile=path)
@@ -524,7 +557,6 @@ def make_ssl_context(ca_files: Sequence[str] = ()) -> ssl.SSLContext:
             raise ValueError(
                 f"CA certificate file {path!r} cannot be read: {exc.strerror or exc}"
             ) from None
-    return context
 
 
 def _certificate_reason(exc: aiohttp.ClientConnectorCertificateError) -> str:

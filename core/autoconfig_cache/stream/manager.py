@@ -38,11 +38,10 @@ import logging
 import random
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import attrs
 
-from ..audit import AuditStatus, StoreAudit, default_interval, records_written
 from ..cache import AutoConfigCache
 from ..errors import PartialWriteError, RefusedRecord
 from ..gcpause import gc_paused
@@ -68,6 +67,9 @@ from .events import (
 from .handler import AutoConfigHandler, SnapshotSource, call_handler, invoke_handler
 from .receiver import Action, MessageReceiver
 from .sse import ServerSentEvent
+
+if TYPE_CHECKING:  # imported when the first audit runs or is asked about, not at start-up
+    from ..audit import AuditStatus, StoreAudit
 
 logger = logging.getLogger(__name__)
 
@@ -219,13 +221,8 @@ class StreamManager:
         # Held by the writer around each store write, and by an audit's repair: so a repair
         # reads memory and writes with no stream write in between (see _repair_store).
         self._write_lock = asyncio.Lock()
-        self._audit = StoreAudit(
-            cache,
-            self.snapshot,
-            self._repair_store,
-            default_interval(cache) if audit_interval is None else audit_interval,
-            busy=self._writes_pending,
-        )
+        self._audit_interval = audit_interval
+        self._store_audit: StoreAudit | None = None
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._started = False
         self._closed = False
@@ -243,10 +240,8 @@ class StreamManager:
         self._tasks["writer"] = asyncio.create_task(self._writer(), name="autoconfig-writer")
         self._tasks["cache"] = asyncio.create_task(self._load_cache(), name="autoconfig-cache")
         self._tasks["stream"] = asyncio.create_task(self._run_stream(), name="autoconfig-stream")
-        if self._audit.enabled:
-            self._tasks["audit"] = asyncio.create_task(
-                self._audit.run(self.ready), name="autoconfig-audit"
-            )
+        if self._audit_interval != 0 and not self.cache.is_null:
+            self._tasks["audit"] = asyncio.create_task(self._run_audits(), name="autoconfig-audit")
 
     async def wait_ready(self) -> None:
         """Wait until a complete configuration is held (wrap in ``asyncio.timeout`` to bound it)."""
@@ -359,13 +354,31 @@ class StreamManager:
             stream_rejected_items=self._rejected_items,
             store_refused_records=self.cache.refusals.total,
             store_refused=self.cache.refusals.current,
-            audit=self._audit.status(),
+            audit=self.audit.status(),
         )
 
     @property
     def audit(self) -> StoreAudit:
         """The store audits of this manager (:meth:`StoreAudit.audit_once` runs one now)."""
-        return self._audit
+        if self._store_audit is None:
+            # Built on first use, not in __init__: the audit module is not needed to start.
+            from ..audit import StoreAudit, default_interval
+
+            interval = self._audit_interval
+            self._store_audit = StoreAudit(
+                self.cache,
+                self.snapshot,
+                self._repair_store,
+                default_interval(self.cache) if interval is None else interval,
+                busy=self._writes_pending,
+            )
+        return self._store_audit
+
+    async def _run_audits(self) -> None:
+        # The audits start once ready (StoreAudit.run waits for it too); waiting here first
+        # keeps the audit module out of the start-up until then.
+        await self.ready.wait()
+        await self.audit.run(self.ready)
 
     # ---- cache --------------------------------------------------------------------------------
 
@@ -766,6 +779,8 @@ class StreamManager:
     async def _rewrite_all(self) -> int:
         """The full write of a re-synchronisation; the records it wrote (by the store's write
         probe when it keeps one, else every record sent)."""
+        from ..audit import records_written
+
         before = records_written(self.cache.store)
         snapshot, keep = await self._store_snapshot()
         try:

@@ -32,6 +32,7 @@ before the bad line of a chunk are not lost: that call returns them, keeps the e
 
 from __future__ import annotations
 
+import codecs
 import re
 
 import attrs
@@ -55,18 +56,30 @@ class SSEEventTooLargeError(SSEParseError):
     """One event's ``data`` exceeds ``max_event_bytes``; the connection should be dropped."""
 
 
+def _utf8(value: str | bytes | bytearray) -> bytes | bytearray:
+    return value.encode("utf-8") if isinstance(value, str) else value
+
+
 @attrs.frozen
 class ServerSentEvent:
     """One dispatched event.
 
     :param type: the ``event`` field, ``message`` when the event had none.
-    :param data: the ``data`` lines joined by LF (without the final LF).
+    :param data: the ``data`` lines joined by LF (without the final LF), as text or as its UTF-8
+        bytes; held as bytes (:attr:`data_bytes`, a ``bytearray`` for a line that arrived in
+        several chunks: the parser's own buffer, not to be changed), which a JSON parser reads
+        directly.
     :param last_event_id: the last ``id`` seen on this stream, possibly from an earlier event.
     """
 
     type: str
-    data: str
+    data_bytes: bytes | bytearray = attrs.field(alias="data", converter=_utf8)
     last_event_id: str = ""
+
+    @property
+    def data(self) -> str:
+        """The ``data`` lines joined by LF, as text (decoded anew on each access)."""
+        return self.data_bytes.decode("utf-8")
 
 
 class SSEParser:
@@ -89,14 +102,14 @@ class SSEParser:
         self.retry: int | None = None
         self.last_event_id = ""
         self.comment_count = 0
-        # Pieces of the current, not yet terminated line. A list, so that a 10 MB line arriving
-        # in 64 KB chunks is joined once rather than copied on every chunk.
-        self._pending: list[bytes] = []
-        self._pending_size = 0
+        # The current, not yet terminated line, grown chunk by chunk as it arrives: a 10 MB line
+        # is then copied before its last byte, and its data becomes the event's without another
+        # copy (growing a large buffer remaps its pages rather than copying them).
+        self._pending = bytearray()
         self._skip_lf = False  # the previous chunk ended with CR: a leading LF completes a CRLF
         self._bom_state: bytes | None = b""  # bytes seen so far while deciding about a BOM
         self._event_type = ""
-        self._data: list[str] = []
+        self._data: list[bytes | bytearray] = []
         self._event_size = 0  # bytes of the current event's data lines, as received
 
     def feed(self, chunk: bytes) -> list[ServerSentEvent]:
@@ -117,8 +130,7 @@ class SSEParser:
             self._feed(chunk, events)
         except SSEParseError as exc:
             self.error = exc
-            self._pending.clear()
-            self._pending_size = 0
+            self._pending = bytearray()
             self._data = []
             if not events:
                 raise
@@ -138,32 +150,30 @@ class SSEParser:
             if chunk[:1] == b"\n":
                 pos = 1
         size = len(chunk)
+        view = memoryview(chunk)  # slices of it are not copies
+        line: bytes | bytearray
         for match in _EOL.finditer(chunk, pos):
-            piece = chunk[pos : match.start()]
+            end = match.start()
             if self._pending:
-                self._check_size(len(piece))
-                self._pending.append(piece)
-                line = b"".join(self._pending)
-                self._pending.clear()
-                self._pending_size = 0
+                self._check_size(end - pos)
+                self._pending += view[pos:end]
+                line, self._pending = self._pending, bytearray()
             else:
-                if len(piece) > self.max_line_bytes or self._event_size + len(piece) > (
+                if end - pos > self.max_line_bytes or self._event_size + end - pos > (
                     self.max_event_bytes
                 ):
-                    self._check_size(len(piece))
-                line = piece
+                    self._check_size(end - pos)
+                line = chunk[pos:end]
             self._process_line(line, events)
             pos = match.end()
             if pos == size and match.group() == b"\r":
                 self._skip_lf = True
         if pos < size:
-            piece = chunk[pos:]
-            self._check_size(len(piece))
-            self._pending.append(piece)
-            self._pending_size += len(piece)
+            self._check_size(size - pos)
+            self._pending += view[pos:]
 
     def _check_size(self, extra: int) -> None:
-        line = self._pending_size + extra
+        line = len(self._pending) + extra
         if line > self.max_line_bytes:
             raise SSEParseError(
                 f"event-stream line longer than {self.max_line_bytes} bytes; dropping the connection"
@@ -179,45 +189,41 @@ class SSEParser:
                 "dropping the connection"
             )
 
-    def _process_line(self, raw: bytes, events: list[ServerSentEvent]) -> None:
+    def _process_line(self, raw: bytes | bytearray, events: list[ServerSentEvent]) -> None:
         if not raw:
             self._dispatch(events)
             return
         if raw[:1] == b":":
             self.comment_count += 1
             return
-        # Split on bytes and decode the value straight from a memoryview: a 10 MB data line is
-        # then copied once by the decoder, not again by partition() and slicing.
+        _check_utf8(raw)
+        # Fields are matched as bytes, and a data value is kept as bytes, never decoded to text
+        # here: a long line (a bytearray, see _pending) becomes the value itself, in place.
         colon = raw.find(b":")
         if colon < 0:
-            name_bytes, start = raw, len(raw)
+            name, start = raw, len(raw)
         else:
-            name_bytes = raw[:colon]
+            name = raw[:colon]
             start = colon + 2 if raw[colon + 1 : colon + 2] == b" " else colon + 1
-        try:
-            name = name_bytes.decode("utf-8")
-            value = str(memoryview(raw)[start:], "utf-8")
-        except UnicodeDecodeError as exc:
-            raise SSEParseError(
-                f"event-stream line is not valid UTF-8 (byte {exc.start}); dropping the connection"
-            ) from None
-        if name == "data":
+        if name == b"data":
             # Counted as received (field name and a line end included), as the pending line is.
             self._event_size += len(raw) + 1
             self._check_event_size(self._event_size)
-            self._data.append(value)
-        elif name == "event":
-            self._event_type = value
-        elif name == "id":
+            if isinstance(raw, bytearray):
+                del raw[:start]  # in place: the buffer's start moves, nothing is copied
+                self._data.append(raw)
+            else:
+                self._data.append(raw[start:])
+        elif name == b"event":
+            self._event_type = raw[start:].decode("utf-8")
+        elif name == b"id":
+            value = raw[start:].decode("utf-8")
             if "\x00" not in value:
                 self.last_event_id = value
-        elif (
-            name == "retry"
-            and 0 < len(value) <= MAX_RETRY_DIGITS
-            and value.isascii()
-            and value.isdigit()
-        ):
-            self.retry = int(value)
+        elif name == b"retry":
+            digits = raw[start:]
+            if 0 < len(digits) <= MAX_RETRY_DIGITS and digits.isdigit():  # ASCII digits only
+                self.retry = int(digits)
         # Any other field name is ignored, as the standard says.
 
     def _dispatch(self, events: list[ServerSentEvent]) -> None:
@@ -225,11 +231,41 @@ class SSEParser:
         if not self._data:
             self._event_type = ""
             return
-        data = self._data[0] if len(self._data) == 1 else "\n".join(self._data)
+        data = self._data[0] if len(self._data) == 1 else b"\n".join(self._data)
+        self._data = []  # before the event is built: the only copy is then the event's
         events.append(
             ServerSentEvent(
                 type=self._event_type or "message", data=data, last_event_id=self.last_event_id
             )
         )
-        self._data = []
         self._event_type = ""
+
+
+#: Lines are checked as UTF-8 in slices of this size: a long line is never decoded whole.
+_UTF8_SLICE = 1024 * 1024
+
+
+def _check_utf8(raw: bytes | bytearray) -> None:
+    """Raise :class:`SSEParseError` unless ``raw`` is valid UTF-8.
+
+    ASCII (nearly every line of the AutoConfig stream) is checked without a copy; other lines
+    are decoded in slices and the text dropped, so the check holds at most a slice's text.
+    """
+    if raw.isascii():
+        return
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    view = memoryview(raw)
+    offset = 0
+    held = 0  # bytes of a character the previous slice cut, held by the decoder
+    try:
+        while offset < len(raw):
+            held = len(decoder.getstate()[0])
+            decoder.decode(view[offset : offset + _UTF8_SLICE], final=False)
+            offset += _UTF8_SLICE
+        held = len(decoder.getstate()[0])
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError as exc:
+        raise SSEParseError(
+            f"event-stream line is not valid UTF-8 (byte {min(offset, len(raw)) - held + exc.start} "
+            "of the line); dropping the connection"
+        ) from None

@@ -39,7 +39,9 @@ versions. Any other store gets a visible skip for those tests.
 Cost. A store that keeps the write-count probe (``records_written``, with
 ``supports_write_probe = True`` as every :class:`~autoconfig_cache.storebase.StoreBase` has) is
 checked to write O(changed) records in ``cache_set_all``; any other store gets the visible skip
-"write probe not implemented: O(changed) not checked".
+"write probe not implemented: O(changed) not checked". Every store is checked to read the
+``blob`` of a ``cache_set_all`` record only when it writes that record: the core encrypts a
+record's blob when it is first read (:class:`BlobReads` counts those reads).
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ import pytest
 import pytest_asyncio
 
 from autoconfig_cache.errors import PartialWriteError, StoreClosedError
+from autoconfig_cache.pending import PendingRecord
 from autoconfig_cache.records import StoredRecord
 from autoconfig_cache.storebase import MAX_STORED_VERSION
 
@@ -147,6 +150,35 @@ async def _refusal_of(
             "that field, then raise PartialWriteError(message, refused=[RefusedRecord(...)])"
         )
     return None
+
+
+class BlobReads:
+    """Records whose blob, like the core's, is made on first read, counting those reads.
+
+    The core hands ``cache_set_all`` records that encode and encrypt their blob when a store
+    first reads it (:class:`~autoconfig_cache.pending.PendingRecord`); these do the same with a
+    fixed blob, and note each field whose blob was read.
+    """
+
+    def __init__(self) -> None:
+        self.read: list[str] = []
+
+    def wrap(self, records: Sequence[StoredRecord]) -> list[StoredRecord]:
+        """``records`` as pending records whose first blob read is counted."""
+        return [
+            PendingRecord(
+                item.field, item.version, deleted=item.deleted, make=partial(self._read, item)
+            )
+            for item in records
+        ]
+
+    def _read(self, item: StoredRecord) -> bytes:
+        self.read.append(item.field)
+        return item.blob
+
+    def shown(self) -> str:
+        """The fields read, for a message (the first few and how many)."""
+        return f"{len(self.read)} record(s): {sorted(self.read)[:5]}"
 
 
 #: Name of the seam a read-then-write store awaits between its read and its write.
@@ -1256,6 +1288,38 @@ class StoreConformance:
                 "write only what changed (O(changed))"
             )
         assert as_map(await conformance_hooks.get_all()) == as_map(steps["one field added"])
+
+    # -----------------------------------------------------------------------------------------
+    # cost: blobs the core makes on first read (PendingRecord) are read only for what is written
+    # -----------------------------------------------------------------------------------------
+
+    async def test_set_all_reads_no_blob_when_nothing_changed(
+        self, conformance_hooks: StoreHooks
+    ) -> None:
+        records = [record(f"env:blob-{index}", 1) for index in range(20)]
+        await conformance_hooks.set_all(records)
+        counter = BlobReads()
+        await conformance_hooks.set_all(counter.wrap(records))
+        assert not counter.read, (
+            f"a set_all identical to the stored records read the blob of {counter.shown()}: "
+            "read `blob` only of the records you write (the core encrypts a record's blob when "
+            "it is first read, so reading every blob costs an encryption each)"
+        )
+
+    async def test_set_all_reads_no_blob_of_an_unchanged_record(
+        self, conformance_hooks: StoreHooks
+    ) -> None:
+        records = [record(f"env:blob-{index}", 1) for index in range(20)]
+        await conformance_hooks.set_all(records)
+        changed = [*records[:-1], record(records[-1].field, 2)]
+        counter = BlobReads()
+        await conformance_hooks.set_all(counter.wrap(changed))
+        # The changed record's blob is read now, or later by a store that keeps the record.
+        assert set(counter.read) <= {records[-1].field}, (
+            f"a set_all changing only {records[-1].field!r} read the blob of {counter.shown()}: "
+            "read `blob` only of the records you write (each first read costs an encryption)"
+        )
+        assert as_map(await conformance_hooks.get_all()) == as_map(changed)
 
     # -----------------------------------------------------------------------------------------
     # close

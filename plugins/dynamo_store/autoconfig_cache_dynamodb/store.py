@@ -299,7 +299,9 @@ class DynamoDBStore(StoreBase):
 
     async def _set_all(self, records: Sequence[StoredRecord], rewrite_unchanged: bool) -> None:
         wanted = {record.field for record in records}  # refused ones included: left as they are
-        records, refused = self._split_refused(records)
+        # The blob is checked (its size) only for the records written, below: reading the blob
+        # of a record the core has not encoded yet encrypts it (see the cache_set_all hookspec).
+        records, refused = self._split_refused(records, self._key_refusal)
         async with self._operation("set_all"):
             stored: dict[str, int] = {}
             # The raw `version` attribute of rows whose version is damaged (a fraction, a
@@ -337,6 +339,10 @@ class DynamoDBStore(StoreBase):
                     to_write.append(record)
                     if moves:
                         relocate.add(record.field)
+            # Reads (makes) every blob to write before anything is sent, so that one the core
+            # cannot encode fails the write before a single row changed.
+            to_write, too_big = self._split_refused(to_write)
+            refused.extend(too_big)
             to_delete = {field: version for field, version in stored.items() if field not in wanted}
             if not to_write and not to_delete:
                 self._raise_refused("set_all", refused)
@@ -839,10 +845,9 @@ class DynamoDBStore(StoreBase):
         item[VERSION_ATTR] = {"N": str(record.version)}
         return item
 
-    def _refusal(self, record: StoredRecord) -> str | None:
-        """What every store refuses, and what DynamoDB cannot hold: a row over its 400 KB item
-        size, a sort key (the field) over 1,024 bytes. Checked before sending, so that the rest
-        of a batch is written and the refusal costs no request."""
+    def _key_refusal(self, record: StoredRecord) -> str | None:
+        """:meth:`_refusal` without the size of the row, which needs the blob: what every store
+        refuses, and a sort key (the field) over DynamoDB's 1,024 bytes."""
         reason = super()._refusal(record)
         if reason is not None:
             return reason
@@ -852,6 +857,15 @@ class DynamoDBStore(StoreBase):
                 f"its field is {key_bytes} bytes, over DynamoDB's {MAX_SORT_KEY_BYTES}-byte "
                 "sort key limit"
             )
+        return None
+
+    def _refusal(self, record: StoredRecord) -> str | None:
+        """What every store refuses, and what DynamoDB cannot hold: a row over its 400 KB item
+        size, a sort key (the field) over 1,024 bytes. Checked before sending, so that the rest
+        of a batch is written and the refusal costs no request."""
+        reason = self._key_refusal(record)
+        if reason is not None:
+            return reason
         size = item_size(
             self.settings.cache_key,
             record.field,

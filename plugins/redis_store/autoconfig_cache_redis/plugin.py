@@ -16,14 +16,15 @@ from autoconfig_cache.plugin import (
     redact_url,
 )
 
-from .settings import DEFAULT_PORT, SCHEMES
+from .schemes import DEFAULT_PORT, SCHEMES
 
 
 def open_store(spec: StoreSpec) -> Store:
     """Build a :class:`~autoconfig_cache_redis.store.RedisStore` for ``spec``.
 
-    redis-py is imported here, not at discovery: every process discovers every installed
-    plugin, and one that uses another store should not pay for importing this one's client.
+    redis-py (and the option schema of :mod:`.settings`) is imported here, not at discovery:
+    every process discovers every installed plugin, and one that uses another store should not
+    pay for importing this one's client.
     """
     from .store import RedisStore
 

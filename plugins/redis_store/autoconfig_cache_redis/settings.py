@@ -17,7 +17,6 @@ Options (``StoreSpec.options``, or query parameters of the URL; options win) are
 
 from __future__ import annotations
 
-import enum
 import logging
 from urllib.parse import unquote, urlsplit
 
@@ -25,30 +24,18 @@ import attrs
 
 from autoconfig_cache.plugin import ConfigurationError, StoreSpec, option, parse_options
 
+# Re-exported: the store and older callers import them from here.
+from .schemes import DEFAULT_PORT as DEFAULT_PORT
+from .schemes import SCHEMES as SCHEMES
+from .schemes import Mode as Mode
+
 logger = logging.getLogger(__name__)
 
-DEFAULT_PORT = 6379
 DEFAULT_SENTINEL_PORT = 26379
 DEFAULT_TIMEOUT = 5.0
 DEFAULT_CONNECT_TIMEOUT = 2.0
 DEFAULT_RETRIES = 1
 DEFAULT_MAX_CONNECTIONS = 16
-
-
-class Mode(enum.StrEnum):
-    """How the store reaches its server(s)."""
-
-    STANDALONE = "standalone"
-    CLUSTER = "cluster"
-    SENTINEL = "sentinel"
-
-
-#: scheme -> (mode, TLS on by the scheme itself)
-SCHEMES: dict[str, tuple[Mode, bool]] = {}
-for _base, _tls in (("redis", False), ("rediss", True), ("valkey", False), ("valkeys", True)):
-    SCHEMES[_base] = (Mode.STANDALONE, _tls)
-    SCHEMES[f"{_base}+cluster"] = (Mode.CLUSTER, _tls)
-    SCHEMES[f"{_base}+sentinel"] = (Mode.SENTINEL, _tls)
 
 
 @attrs.frozen

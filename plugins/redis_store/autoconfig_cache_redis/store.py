@@ -10,10 +10,11 @@ unreachable server never blocks start-up; each operation is bounded by the ``tim
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import secrets
 import ssl
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence, Set
 from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
@@ -24,6 +25,8 @@ from redis.asyncio.sentinel import Sentinel
 from redis.backoff import NoBackoff
 
 from autoconfig_cache.plugin import (
+    MAX_STORED_VERSION,
+    RefusedRecord,
     Store,
     StoreBase,
     StoredRecord,
@@ -33,8 +36,8 @@ from autoconfig_cache.plugin import (
     StoreTimeoutError,
     StoreUnavailableError,
     foreign_record,
+    gc_paused,
     hookimpl,
-    is_damaged_version,
 )
 
 from . import scripts
@@ -52,6 +55,17 @@ Client = Any
 _DIFF_ATTEMPTS = 3
 
 _GENERATION = scripts.GENERATION_FIELD.encode()
+
+#: RESP2, explicitly (standalone and Sentinel; Cluster: see ``_make_client``). redis-py 8 made
+#: RESP3 its default (redis/redis-py PR #4031, ``DEFAULT_RESP_VERSION = 3`` in
+#: ``redis/utils.py``), which opens every connection with a ``HELLO 3`` round trip. This store
+#: uses nothing RESP3 adds (push messages, client-side caching, typed replies), so with RESP2 a
+#: cold ``cache_get_all`` is one round trip after the TCP handshake (two with a password: AUTH
+#: first, where RESP3 would send ``HELLO 3 AUTH``). With hiredis, RESP2 also parses a
+#: 10,000-field HGETALL faster than RESP3's map (measured: ~24 vs ~29 ms for 10,000 1 KB
+#: fields), and servers or proxies without HELLO (Redis < 6) keep working (redis/redis-py
+#: issue #4089).
+_PROTOCOL = 2
 
 
 def _encode(field: str) -> bytes:
@@ -80,19 +94,14 @@ def _record_args(field: bytes, record: StoredRecord) -> tuple[bytes, str, bytes,
     return field, _version_arg(record.version), record.blob, _flag(record.deleted)
 
 
+def _refused(record: StoredRecord, reason: str) -> RefusedRecord:
+    return RefusedRecord(record.field, record.version, reason, record.deleted)
+
+
 def _digits(raw: bytes) -> int | None:
     """A versions-hash value as an int (of any size), or ``None`` when it is not decimal digits
     (the scripts' rule: ``int()`` would also take ``-5``, `` 7 `` or ``1_000``)."""
     return int(raw) if raw.isdigit() else None
-
-
-def _version(raw: bytes | None) -> int:
-    """A versions-hash value as the scripts' ``stored_state`` compares it: -1 (unknown, any
-    write replaces it) when absent, not decimal digits, or above ``MAX_STORED_VERSION``."""
-    if raw is None:
-        return -1
-    version = _digits(raw)
-    return -1 if version is None or is_damaged_version(version) else version
 
 
 def _stored_record(
@@ -120,6 +129,69 @@ def _stored_record(
             deleted=deleted,
         )
     return StoredRecord(name, version, blob, deleted=deleted)
+
+
+def _records(
+    data: dict[bytes, bytes], versions: dict[bytes, bytes], tombstones: dict[bytes, bytes]
+) -> list[StoredRecord]:
+    """The records of the three hashes as one ``MULTI; HGETALL x3; EXEC`` read them.
+
+    A field in both the data and the tombstones hash was written back by a Relay Proxy after
+    our tombstone (the scripts never leave one in both): its item is live, of unknown version.
+    """
+    records: list[StoredRecord] = []
+    append = records.append
+    version_of = versions.get
+    for field, blob in data.items():
+        raw = None if field in tombstones else version_of(field)
+        # What this store writes, inlined because a load runs it 10,000 times: a decimal
+        # version and an ASCII field name (``_stored_record`` decides every other case).
+        if raw is not None and raw.isdigit() and field.isascii():
+            append(StoredRecord(field.decode("ascii"), int(raw), blob))
+        else:
+            append(_stored_record(field, raw, blob, deleted=False))
+    for field, blob in tombstones.items():
+        if field not in data:
+            append(_stored_record(field, version_of(field), blob, deleted=True))
+    return records
+
+
+def _held_versions(
+    versions: dict[bytes, bytes], live: list[bytes], tombstoned: set[bytes]
+) -> tuple[dict[bytes, int], Set[bytes]]:
+    """From what ``set_all`` read (the versions hash, the fields of the data hash and of the
+    tombstones hash): the stored versions a diff may skip a record against, and every field
+    the three hashes name (those absent from the snapshot are deleted).
+
+    A record may be skipped only against the version of a field held in exactly one of the
+    data and tombstones hashes (a field in both, or in neither, is of unknown version), when
+    it is decimal digits (as the scripts' ``stored_state`` reads it; ``int()`` would also take
+    ``-5``, `` 7`` or ``1_0``).
+
+    Usually the versions hash names exactly the fields of the two hashes, each in one, and
+    every entry is digits: checks that loop in C confirm it and the entries are converted all
+    at once. Done per record in Python, the same checks took most of the time of a diff of
+    100,000 records.
+    """
+    fields: Set[bytes] = versions.keys()
+    if not (
+        len(versions) == len(live) + len(tombstoned)
+        and all(map(versions.__contains__, live))
+        and all(map(versions.__contains__, tombstoned))
+        and (not tombstoned or tombstoned.isdisjoint(live))
+    ):
+        live_set = set(live)
+        one = live_set ^ tombstoned
+        fields = fields | live_set | tombstoned
+        versions = {field: versions[field] for field in versions.keys() & one}
+    raws = versions.values()
+    if not all(map(bytes.isdigit, raws)):
+        versions = {field: raw for field, raw in versions.items() if raw.isdigit()}
+        raws = versions.values()
+    try:
+        return dict(zip(versions, map(int, raws), strict=True)), fields
+    except ValueError:  # past Python's 4,300 digits: far above the valid range, so unknown
+        return {field: int(raw) for field, raw in versions.items() if len(raw) < 4300}, fields
 
 
 class RedisStore(StoreBase):
@@ -264,16 +336,10 @@ class RedisStore(StoreBase):
             for key in self._keys:
                 pipe.hgetall(key)
             data, versions, tombstones = await pipe.execute()
-        records = []
-        for field, blob in data.items():
-            # A field in both hashes was written back by a Relay Proxy after our tombstone (the
-            # scripts never leave one in both): its item is live, of unknown version.
-            raw = None if field in tombstones else versions.get(field)
-            records.append(_stored_record(field, raw, blob, deleted=False))
-        for field, blob in tombstones.items():
-            if field not in data:
-                records.append(_stored_record(field, versions.get(field), blob, deleted=True))
-        return records
+        # 100,000 records and none of them garbage: collections while they are built would walk
+        # the whole heap again and again (a load of 100,000 took ~100 ms more; see gc_paused).
+        with gc_paused():
+            return _records(data, versions, tombstones)
 
     async def _get_versions(self, client: Client) -> dict[str, int]:
         data, versions_hash, tombstones_hash = self._keys
@@ -298,13 +364,10 @@ class RedisStore(StoreBase):
         self, client: Client, records: Sequence[StoredRecord], rewrite_unchanged: bool
     ) -> None:
         token = secrets.token_hex(8)
-        accepted, refused = self._split_refused(records)
-        snapshot = {_encode(record.field): record for record in accepted}
-        # Refused records are not written, and their fields keep what they hold.
-        kept = [_encode(entry.field) for entry in refused]
-        wanted = snapshot.keys() | set(kept)
+        snapshot, unsendable, kept = self._by_field(records)
         set_all = self._script(client, "set_all")
         for _attempt in range(_DIFF_ATTEMPTS):
+            # One round trip for the state (MULTI ... EXEC), one for the script.
             async with client.pipeline(transaction=True) as pipe:
                 pipe.hgetall(self._keys[1])
                 pipe.hkeys(self._keys[0])
@@ -314,25 +377,14 @@ class RedisStore(StoreBase):
             # writer changed anything since (the generation check). The kit holds us here.
             await self._between_read_and_write(None)
             generation = versions.pop(_GENERATION, b"")
-            live, tombstoned = set(live_list), set(tombstone_list)
-            present = live | tombstoned
-            writes: list[Any] = []
-            for field, record in snapshot.items():
-                if field in present:
-                    # The same rules as the script's stored_state: in both hashes = unknown.
-                    both = field in live and field in tombstoned
-                    stored = -1 if both else _version(versions.get(field))
-                    # A tombstone at the version of a field held in the data hash is the same
-                    # deletion written there by 0.1: rewriting it moves it out of the Relay
-                    # Proxy's view (the script applies the same rule).
-                    relocate = record.deleted and field not in tombstoned
-                    if stored > record.version or (
-                        stored == record.version and not (rewrite_unchanged or relocate)
-                    ):
-                        continue
-                writes.extend(_record_args(field, record))
+            tombstoned = set(tombstone_list)
+            held, fields = _held_versions(versions, live_list, tombstoned)
+            writes, refused = self._diff(snapshot, held, tombstoned, rewrite_unchanged)
+            refused = [*unsendable, *refused]
             # Fields to drop: items and tombstones absent from the snapshot, and stale versions.
-            deletes = [field for field in present.union(versions) if field not in wanted]
+            # Refused records stay in ``snapshot``, so their fields keep what they hold.
+            deletes = fields - snapshot.keys()
+            deletes -= kept
             if not writes and not deletes:
                 self._raise_refused("set_all", refused)
                 return
@@ -362,13 +414,85 @@ class RedisStore(StoreBase):
                 return
             logger.debug("redis store %s: set_all raced another writer; retrying", self._where)
         # Under sustained contention send the whole snapshot: the script diffs it server side.
-        args: list[Any] = ["full", _flag(rewrite_unchanged), token, "", 0, len(snapshot)]
-        for field, record in snapshot.items():
-            args.extend(_record_args(field, record))
+        accepted, refused = self._split_refused(snapshot.values())
+        kept.update(_encode(entry.field) for entry in refused)
+        args: list[Any] = ["full", _flag(rewrite_unchanged), token, "", 0, len(accepted)]
+        for record in accepted:
+            args.extend(_record_args(_encode(record.field), record))
         args.extend([len(kept), *kept])
         result = await set_all(keys=self._keys, args=args)
         self.records_written += int(result[0]) + int(result[1])
-        self._raise_refused("set_all", refused)
+        self._raise_refused("set_all", [*unsendable, *refused])
+
+    def _by_field(
+        self, records: Sequence[StoredRecord]
+    ) -> tuple[dict[bytes, StoredRecord], list[RefusedRecord], set[bytes]]:
+        """``records`` by field name as sent (the last of a field wins), those whose field is
+        not UTF-8 text (refused), and the names under which the hashes may hold the latter
+        (kept: a refused record's field keeps what it holds).
+
+        Only the field is checked here; the other refusals (:meth:`_refusal`) are checked by
+        :meth:`_diff` on the records it writes, the only ones that reach Redis.
+        """
+        unsendable: list[RefusedRecord] = []
+        kept: set[bytes] = set()
+        snapshot: dict[bytes, StoredRecord] = {}
+        for record in records:
+            field = record.field
+            try:
+                snapshot[field.encode()] = record  # strict UTF-8, as record_refusal requires
+            except (AttributeError, UnicodeEncodeError):
+                reason = self._refusal(record) or "its field is not UTF-8 text"
+                unsendable.append(_refused(record, reason))
+                # A name a Relay Proxy may have written (surrogateescape: see _encode); one
+                # that cannot be encoded cannot be in a hash.
+                with contextlib.suppress(AttributeError, UnicodeEncodeError):
+                    kept.add(_encode(field))
+        return snapshot, unsendable, kept
+
+    def _diff(
+        self,
+        snapshot: dict[bytes, StoredRecord],
+        held: dict[bytes, int],
+        tombstoned: set[bytes],
+        rewrite_unchanged: bool,
+    ) -> tuple[list[Any], list[RefusedRecord]]:
+        """The script arguments of the records of ``snapshot`` to write, and the records among
+        them the store refuses (not written), given the state read: ``held``, the versions a
+        record may be skipped against (:func:`_held_versions`), and the tombstones hash's fields.
+
+        A record is skipped under the rules of the scripts' ``stored_state`` and
+        ``should_write``: when its field is in exactly one of the two hashes with a valid
+        version that is newer, or the same without ``rewrite_unchanged`` (a field in both is
+        of unknown version, and an invalid or damaged version is unknown: both are replaced).
+        A tombstone at the version of a field held in the data hash is the same deletion
+        written there by 0.1: it is rewritten, which moves it out of the Relay Proxy's view.
+        A skipped record is not checked (:meth:`_refusal`) nor its blob read: a put in which
+        one record of 10,000 changed checks and reads one.
+        """
+        writes: list[Any] = []
+        refused: list[RefusedRecord] = []
+        stored_version = held.get
+        refusal = self._refusal
+        for field, record in snapshot.items():
+            stored = stored_version(field)
+            if stored is not None:
+                version = record.version
+                if (
+                    type(version) is int
+                    and 0 <= version <= stored <= MAX_STORED_VERSION
+                    and (
+                        stored > version
+                        or not (rewrite_unchanged or (record.deleted and field not in tombstoned))
+                    )
+                ):
+                    continue
+            reason = refusal(record)
+            if reason is None:
+                writes.extend(_record_args(field, record))
+            else:
+                refused.append(_refused(record, reason))
+        return writes, refused
 
     # -----------------------------------------------------------------------------------------
     # Plumbing: lazy client, task tracking, error mapping
@@ -460,6 +584,10 @@ class RedisStore(StoreBase):
             "socket_timeout": s.socket_timeout,
             "socket_connect_timeout": s.connect_timeout,
             "retry": retry,
+            # No CLIENT SETINFO LIB-NAME/LIB-VER on connect (redis-py ``resolve_driver_info``:
+            # an explicit None disables it): a round trip before the first command of every new
+            # connection, and two error replies on servers before 7.2, which lack it.
+            "driver_info": None,
         }
         tls: dict[str, Any] = {}
         if s.tls:
@@ -472,6 +600,9 @@ class RedisStore(StoreBase):
             }
         if s.mode is Mode.CLUSTER:
             return RedisCluster(
+                # redis-py's default protocol (RESP3 since 8.0): its asyncio cluster pipeline
+                # passes each command's ``keys`` to the RESP2 HGETALL callback, which takes
+                # none (TypeError in MULTI ... EXEC; redis-py 8.1 ``asyncio/cluster.py``).
                 startup_nodes=[ClusterNode(node.host, node.port) for node in s.nodes],
                 max_connections=s.max_connections,
                 ssl=s.tls,
@@ -485,6 +616,8 @@ class RedisStore(StoreBase):
                 "retry": retry,
                 "username": s.sentinel_username,
                 "password": s.sentinel_password,
+                "protocol": _PROTOCOL,
+                "driver_info": None,
             }
             if s.tls:
                 sentinel_kwargs.update(ssl=True, **tls)
@@ -492,6 +625,7 @@ class RedisStore(StoreBase):
                 [(node.host, node.port) for node in s.nodes],
                 sentinel_kwargs=sentinel_kwargs,
                 **common,
+                protocol=_PROTOCOL,
                 **({"ssl": True, **tls} if s.tls else {}),
             )
             assert s.service_name is not None  # checked by the settings parser
@@ -501,6 +635,7 @@ class RedisStore(StoreBase):
             max_connections=s.max_connections,
             timeout=s.timeout,
             connection_class=connection_class,
+            protocol=_PROTOCOL,
             host=s.nodes[0].host,
             port=s.nodes[0].port,
             db=s.db,
