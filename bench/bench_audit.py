@@ -52,7 +52,7 @@ from autoconfig_cache.stores.sqlite import _SELECT_FIELD_VERSIONS as SQLITE_VERS
 from autoconfig_cache.stores.sqlite import TABLE as SQLITE_TABLE
 from autoconfig_cache_dynamodb import DynamoDBStore
 from autoconfig_cache_redis.layout import versions_key
-from bench.bench_dynamodb import REGION, item_bytes, raw_client, start_moto
+from bench.bench_dynamodb import REGION, create_table, item_bytes, raw_client, start_moto
 from bench.bench_redis import start_redis_for_bench
 from bench.common import (
     Result,
@@ -375,21 +375,6 @@ class QueryMeter:
         self.pages = []
 
 
-def create_table(endpoint: str) -> None:
-    raw_client(endpoint).create_table(
-        TableName=DYNAMO_TABLE,
-        AttributeDefinitions=[
-            {"AttributeName": "namespace", "AttributeType": "S"},
-            {"AttributeName": "key", "AttributeType": "S"},
-        ],
-        KeySchema=[
-            {"AttributeName": "namespace", "KeyType": "HASH"},
-            {"AttributeName": "key", "KeyType": "RANGE"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
-
-
 def query_pages(client: Any, *, keys_only: bool) -> list[dict[str, Any]]:
     """Raw Query pages of the cache key: keys-only eventually consistent (the audit's read) or
     whole items strongly consistent; each page as DynamoDB returned it."""
@@ -436,7 +421,7 @@ async def bench_dynamodb(count: int, snapshot: Snapshot) -> list[Result]:
     process, endpoint = start_moto()
     results: list[Result] = []
     try:
-        create_table(endpoint)
+        create_table(endpoint, DYNAMO_TABLE)
         client = raw_client(endpoint)
         cache = AutoConfigCache.open(
             f"dynamodb://{DYNAMO_TABLE}?region={REGION}&endpoint={endpoint}",

@@ -106,6 +106,23 @@ def raw_client(endpoint: str) -> Any:
     )
 
 
+def create_table(endpoint: str, table: str) -> None:
+    """Create ``table`` with the DynamoDB store's key schema (partition ``namespace``, sort
+    ``key``), on demand billing."""
+    raw_client(endpoint).create_table(
+        TableName=table,
+        AttributeDefinitions=[
+            {"AttributeName": "namespace", "AttributeType": "S"},
+            {"AttributeName": "key", "AttributeType": "S"},
+        ],
+        KeySchema=[
+            {"AttributeName": "namespace", "KeyType": "HASH"},
+            {"AttributeName": "key", "KeyType": "RANGE"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+
+
 # ---------------------------------------------------------------------------------------------
 # floors
 # ---------------------------------------------------------------------------------------------
@@ -265,18 +282,7 @@ async def run(count: int) -> list[Result]:
     label = envs_label(count)
     process, endpoint = start_moto()
     try:
-        raw_client(endpoint).create_table(
-            TableName=TABLE,
-            AttributeDefinitions=[
-                {"AttributeName": "namespace", "AttributeType": "S"},
-                {"AttributeName": "key", "AttributeType": "S"},
-            ],
-            KeySchema=[
-                {"AttributeName": "namespace", "KeyType": "HASH"},
-                {"AttributeName": "key", "KeyType": "RANGE"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        create_table(endpoint, TABLE)
         snapshot = Snapshot(
             environments={
                 f"env-{i:05}": Environment.from_json(environment_json(f"env-{i:05}"))

@@ -318,13 +318,7 @@ class AutoConfigCache:
         previous key, in an older shape or under the other ``relay`` key derivation — except
         records a newer release wrote, which this one never overwrites.
         """
-        result = self._take_stock(await self.get_records())
-        self._pm.hook.autoconfig_cache_on_load(report=result.report)
-        return result
-
-    def _take_stock(self, records: Sequence[StoredRecord]) -> LoadResult:
-        """Decode ``records`` (all that is stored) and note what the next :meth:`set_all` must
-        rewrite although its version is unchanged, and what it must never overwrite."""
+        records = await self.get_records()
         notes = _LoadNotes()
         with gc_paused():
             result = self._decode_records(records, notes)
@@ -344,6 +338,7 @@ class AutoConfigCache:
             if derivation is not write_derivation:
                 needs_rewrite.update(fields)
         self._needs_rewrite = needs_rewrite
+        self._pm.hook.autoconfig_cache_on_load(report=result.report)
         return result
 
     def decode_records(self, records: Sequence[StoredRecord]) -> LoadResult:
