@@ -6,17 +6,31 @@ when no item changed: the stores skip records whose version they already hold, s
 facade's repair after a load makes that write reach them. Whether it did is checked
 independently of the cache that wrote: a second cache holding only the new key must read every
 record, and each ``v2`` record's header must name the new key's id.
+
+The same holds for a process whose cache read never finished: the stream's put won the race and
+cancelled it, so no load found the old key; the manager reads the store after the put's write
+and has the records rewritten (:func:`rotate_by_stream_put_that_won_the_race`).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import pytest
 
 from autoconfig_cache import AutoConfigCache, Snapshot, StorageFormat
 from autoconfig_cache.codec import KeyRing
+from autoconfig_cache.plugin import (
+    RegisterStore,
+    Store,
+    StoreBase,
+    StoredRecord,
+    StoreSpec,
+    hookimpl,
+)
+from autoconfig_cache.plugins import PluginRegistry
 from autoconfig_cache.stream import StreamServer
 from tests.items import env_json, filter_json
 from tests.secret_values import known_secret
@@ -131,6 +145,131 @@ async def rotate_by_identical_stream_put(
         )
         assert not manager.status().store_dirty
     await assert_stored_under_new_key_only(url, cache_key, fmt, data)
+
+
+GATED_SCHEME = "firstreadgated"
+
+
+class FirstReadGatedStore(StoreBase):
+    """A real store whose first read waits until cancelled (a store slower than the stream), or
+    fails at once (``fail``: a store down at start).
+
+    Every other call, later reads included, goes straight to the store it wraps.
+    """
+
+    store_name = "first-read-gated store"
+
+    def __init__(self, inner: Store, *, fail: bool) -> None:
+        self.cache_key = inner.cache_key
+        self._inner = inner
+        self._fail = fail
+        self.first_read_started = asyncio.Event()
+        self.first_read_cancelled = False
+        self.reads = 0
+
+    @hookimpl
+    async def cache_get_all(self) -> list[StoredRecord]:
+        self.reads += 1
+        if self.reads == 1:
+            self.first_read_started.set()
+            if self._fail:
+                raise ConnectionError("the store is down (first read of the test)")
+            try:
+                await asyncio.Event().wait()  # never answers: only a cancellation ends it
+            except asyncio.CancelledError:
+                self.first_read_cancelled = True
+                raise
+        return await self._inner.cache_get_all()
+
+    @hookimpl
+    async def cache_set_all(self, records: Sequence[StoredRecord], rewrite_unchanged: bool) -> None:
+        await self._inner.cache_set_all(records, rewrite_unchanged)
+
+    @hookimpl
+    async def cache_upsert(self, record: StoredRecord) -> bool:
+        return await self._inner.cache_upsert(record)
+
+    @hookimpl
+    async def cache_delete(self, field: str, version: int) -> bool:
+        return await self._inner.cache_delete(field, version)
+
+    @hookimpl
+    async def cache_clear(self) -> None:
+        await self._inner.cache_clear()
+
+    async def _release(self) -> None:
+        await self._inner.cache_close()
+
+
+class FirstReadGatedPlugin:
+    """Registers ``firstreadgated://``: a :class:`FirstReadGatedStore` over the store at ``url``."""
+
+    def __init__(self, url: str, registry: PluginRegistry, *, fail: bool) -> None:
+        self._factory = registry.stores[url.split(":", 1)[0]].factory
+        self._url = url
+        self._fail = fail
+
+    @hookimpl
+    def autoconfig_cache_register_stores(self, register: RegisterStore) -> None:
+        register([GATED_SCHEME], self._open, description="a store whose first read never answers")
+
+    def _open(self, spec: StoreSpec) -> FirstReadGatedStore:
+        return FirstReadGatedStore(
+            self._factory(StoreSpec(self._url, spec.cache_key)), fail=self._fail
+        )
+
+
+async def stored_under_new_key_only(
+    url: str, cache_key: str, fmt: StorageFormat, data: dict[str, Any]
+) -> bool:
+    """Whether :func:`assert_stored_under_new_key_only` holds now."""
+    try:
+        await assert_stored_under_new_key_only(url, cache_key, fmt, data)
+    except AssertionError:
+        return False
+    return True
+
+
+async def rotate_by_stream_put_that_won_the_race(
+    url: str, cache_key: str, fmt: StorageFormat, server: StreamServer, *, read_fails: bool = False
+) -> None:
+    """The store is slower than the stream: a put identical to the old-key cache cancels the
+    cache read, so no load found the old key. Every record still ends under the new key.
+
+    ``read_fails``: the cache read fails instead (the store was down at start), with the same
+    outcome.
+    """
+    data = put_data()
+    await seed_under_old_key(url, cache_key, fmt, data)
+    registry = PluginRegistry()
+    registry.register(FirstReadGatedPlugin(url, registry, fail=read_fails), name="first-read-gated")
+    server.set_snapshot(data)
+    handler = RecordingHandler()
+    async with (
+        AutoConfigCache.open(
+            f"{GATED_SCHEME}://",
+            cache_key=cache_key,
+            encryption_key=NEW_KEY,
+            previous_encryption_keys=[OLD_KEY],
+            format=fmt,
+            registry=registry,
+        ) as cache,
+        make_manager(server, handler, cache) as manager,
+    ):
+        store = cache.store
+        assert isinstance(store, FirstReadGatedStore)
+        await asyncio.wait_for(store.first_read_started.wait(), 10)
+        await handler.wait_for(("all_received", "stream"))
+        if read_fails:
+            assert manager.status().store_error_count >= 1
+        else:
+            assert store.first_read_cancelled and manager.status().cache_read_cancelled
+        assert ("all_received", "cache") not in handler.calls
+        await eventually(
+            lambda: stored_under_new_key_only(url, cache_key, fmt, data),
+            what="every record rewritten under the new key",
+        )
+        assert not manager.status().store_dirty
 
 
 @pytest.fixture

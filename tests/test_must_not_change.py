@@ -2,7 +2,8 @@
 
 * A record loaded under a previous encryption key is re-encrypted under the current key by the
   next ordinary put, without ``rewrite_unchanged``: "write only what changed" must count a
-  stale key as a change (on SQLite here; on Redis in ``tests/redis/test_rotation_on_put.py``).
+  stale key as a change, also when the put won the race against the cache read (on SQLite here;
+  on Redis in ``tests/redis/test_rotation_on_put.py``).
 * A cache read that finishes after the stream's put, because the store ignored the
   cancellation, is discarded: its older data is never applied over the put.
 """
@@ -31,6 +32,7 @@ from tests.key_rotation import (
     FORMATS,
     rotate_by_identical_stream_put,
     rotate_by_ordinary_set_all,
+    rotate_by_stream_put_that_won_the_race,
     snapshot_of,
     stream_server,
 )
@@ -62,6 +64,24 @@ async def test_identical_stream_put_reencrypts_records_loaded_under_a_previous_k
     tmp_path: Path, fmt: StorageFormat, stream_server: StreamServer
 ) -> None:
     await rotate_by_identical_stream_put(sqlite_url(tmp_path), "rotation", fmt, stream_server)
+
+
+@pytest.mark.parametrize("fmt", FORMATS, ids=str)
+async def test_stream_put_that_cancelled_the_cache_read_reencrypts_records_under_a_previous_key(
+    tmp_path: Path, fmt: StorageFormat, stream_server: StreamServer
+) -> None:
+    await rotate_by_stream_put_that_won_the_race(
+        sqlite_url(tmp_path), "rotation", fmt, stream_server
+    )
+
+
+@pytest.mark.parametrize("fmt", FORMATS, ids=str)
+async def test_stream_put_after_a_failed_cache_read_reencrypts_records_under_a_previous_key(
+    tmp_path: Path, fmt: StorageFormat, stream_server: StreamServer
+) -> None:
+    await rotate_by_stream_put_that_won_the_race(
+        sqlite_url(tmp_path), "rotation", fmt, stream_server, read_fails=True
+    )
 
 
 # ---- a cache read that answers after the put is discarded ---------------------------------------

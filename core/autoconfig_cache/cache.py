@@ -318,7 +318,27 @@ class AutoConfigCache:
         previous key, in an older shape or under the other ``relay`` key derivation — except
         records a newer release wrote, which this one never overwrites.
         """
-        records = await self.get_records()
+        result = self._take_stock(await self.get_records())
+        self._pm.hook.autoconfig_cache_on_load(report=result.report)
+        return result
+
+    async def take_stock(self) -> bool:
+        """Read the store to learn what the next :meth:`set_all` must rewrite, loading nothing.
+
+        For a process that writes without a load having finished (the stream's put won the
+        race against the cache read and cancelled it, or the read failed): :meth:`set_all`
+        writes only items whose version the store does not hold, so records unreadable, under
+        a previous key, in an older shape or under the other ``relay`` key derivation would stay
+        that way, and records a newer release wrote would not be known to keep. This learns
+        both, as a load does; the load hook is not called.
+
+        :return: whether the next :meth:`set_all` rewrites every record once.
+        """
+        self._take_stock(await self.get_records())
+        return bool(self._needs_rewrite)
+
+    def _take_stock(self, records: Sequence[StoredRecord]) -> LoadResult:
+        """Decode ``records`` and note what the next :meth:`set_all` must rewrite or keep."""
         notes = _LoadNotes()
         with gc_paused():
             result = self._decode_records(records, notes)
@@ -338,7 +358,6 @@ class AutoConfigCache:
             if derivation is not write_derivation:
                 needs_rewrite.update(fields)
         self._needs_rewrite = needs_rewrite
-        self._pm.hook.autoconfig_cache_on_load(report=result.report)
         return result
 
     def decode_records(self, records: Sequence[StoredRecord]) -> LoadResult:

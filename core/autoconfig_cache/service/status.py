@@ -101,9 +101,11 @@ class StatusServer:
 
         :raises PortInUseError: when the port is taken, naming the PORT setting.
         """
-        runner = web.AppRunner(self._app, handle_signals=False, access_log=None)
+        runner = web.AppRunner(
+            self._app, handle_signals=False, access_log=None, shutdown_timeout=1.0
+        )
         await runner.setup()
-        site = web.TCPSite(runner, self.host, self.port, shutdown_timeout=1.0)
+        site = web.TCPSite(runner, self.host, self.port)
         try:
             await site.start()
         except OSError as exc:

@@ -205,6 +205,10 @@ class StreamManager:
         self._cache_read_cancelled = False
         self._cache_result_discarded = False
         self._cache_load: LoadReport | None = None
+        #: The cache read did not finish (the stream's put cancelled it, or it failed): once a
+        #: full write has gone through, the store is read to learn what that write, of changed
+        #: items only, could not know it had to rewrite (see :meth:`_take_stock`).
+        self._stock_due = False
         #: Items the latest stream put refused as malformed that this process holds no state of
         #: (the put won the race against the cache read, say): the store keeps its copy of them.
         self._refused_unknown: frozenset[tuple[ItemKind, str]] = frozenset()
@@ -254,7 +258,7 @@ class StreamManager:
         if self._closed:
             return
         self._closed = True
-        for name in ("stream", "cache", "audit"):
+        for name in ("stream", "cache", "audit", "stock"):
             task = self._tasks.get(name)
             if task is not None:
                 task.cancel()
@@ -396,6 +400,7 @@ class StreamManager:
         except Exception as exc:
             # Never fatal: the stream is the source of truth, the cache only a head start.
             self._note_store_error("get_all", exc)
+            self._stock_due = True
             return
         async with self._apply_lock:
             if self._stream_put_seen:
@@ -470,6 +475,7 @@ class StreamManager:
         if cache_task is not None and not cache_task.done() and not self._cache_applying:
             # Still reading: the stream's data is authoritative, so the read is useless now.
             self._cache_read_cancelled = True
+            self._stock_due = True
             cache_task.cancel()
         async with self._apply_lock:
             snapshot = message.snapshot
@@ -691,12 +697,14 @@ class StreamManager:
                     # The rest was written; what the store refused it would refuse again (the
                     # cache logged and counted it): no re-synchronisation, ever, for it.
                     self._last_write_at = _now()
+                    self._after_full_write(op)
                     continue
                 self._note_store_error(op.kind.value, exc)
                 self._dirty = True
                 logger.warning("AutoConfig cache marked for re-synchronisation from memory")
             else:
                 self._last_write_at = _now()
+                self._after_full_write(op)
             finally:
                 self._writes.task_done()
 
@@ -736,6 +744,47 @@ class StreamManager:
         self._resync_count += 1
         self._last_write_at = _now()
         logger.info("AutoConfig cache re-synchronised from memory (%d items)", len(snapshot))
+        self._after_full_write(_FULL)
+
+    def _after_full_write(self, op: _WriteOp) -> None:
+        """After a full write: read the store when no cache read finished (see _take_stock)."""
+        task = self._tasks.get("stock")
+        if (
+            op.kind is _WriteKind.FULL
+            and self._stock_due
+            and not self._closed
+            and (task is None or task.done())
+        ):
+            self._stock_due = False
+            self._tasks["stock"] = asyncio.create_task(self._take_stock(), name="autoconfig-stock")
+
+    async def _take_stock(self) -> None:
+        """Learn what the store holds that a full write must rewrite, and have it rewritten.
+
+        A full write sends every item, but the store writes only those whose version it does
+        not hold, and the cache rewrites the rest only when its last read found them unreadable,
+        under a previous key or in an older format. A process whose cache read never finished
+        (the stream's put won the race, or the store failed) has no such read: records still
+        under a previous key would stay so until their item changes. So, once the first full
+        write has gone through, the store is read (never applied: the stream's data stands)
+        and, if it holds such records, a full write is queued that rewrites them once, keeping
+        records a newer release wrote. A failed read is tried again after the next full write.
+        """
+        try:
+            due = await self.cache.take_stock()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self._note_store_error("get_all", exc)
+            self._stock_due = True
+            return
+        if due:
+            logger.info(
+                "the store holds records under a previous key, unreadable or in an older "
+                "format, which the cache read cut short by the stream could not report; "
+                "rewriting them"
+            )
+            self._enqueue(_FULL)
 
     # ---- store audit repairs ------------------------------------------------------------------
 
