@@ -47,7 +47,7 @@ from .errors import (
 from .gcpause import gc_paused
 from .inflight import InFlight
 from .models import Environment, Filter, Item, Snapshot, Tombstone
-from .pending import PendingRecord, UnencodableItemError, pending_record, settled
+from .pending import PendingRecord, UnencodableItemError, pending_item_records, settled
 from .plugins import (
     PluginRegistry,
     check_no_store_answers,
@@ -655,30 +655,11 @@ class AutoConfigCache:
         already holds costs no encryption. One that turns out not to be encodable then adds
         its record to ``failures``.
         """
-        records: list[StoredRecord] = []
-        refused: list[RefusedRecord] = []
-        append = records.append
         # One maker for the whole write (one time, whenever each blob is made): a put builds a
         # record per item, most of them never written, so no per-record closure.
         maker = _ItemBlobs(self, int(time.time() * 1000), failures)
-        for item in items:
-            version = item.version
-            item_id = item.id
-            # The common case first, a quick test that the version and id are valid: a valid
-            # item encodes, with no check beyond the codec's.
-            if type(version) is int and 0 <= version <= _MAX_ITEM_VERSION and item_id:
-                deleted = isinstance(item, Tombstone)
-                append(
-                    pending_record(
-                        field_name(item.kind, item_id),
-                        store_version(version, deleted=deleted),
-                        deleted,
-                        item,
-                        maker,
-                    )
-                )
-            else:
-                refused.append(_refused_item(item, _invalid_item(item)))
+        records, invalid = pending_item_records(items, maker, _MAX_ITEM_VERSION)
+        refused = [_refused_item(item, _invalid_item(item)) for item in invalid]
         return records, refused
 
     def _blob(self, item: Item | Tombstone, field: str, cached_at_ms: int) -> bytes:

@@ -9,8 +9,9 @@ the blobs of the records it writes pays one encryption per write and nothing for
 the store itself, not a memory of the core, still decides what is stale.
 
 A put builds one such record per item (10,000 of them for 10,000 environments, most never
-written), so building one is kept cheap: :func:`pending_record` sets the slots directly, and
-the records of one put share one :class:`BlobMaker` instead of each holding a closure.
+written), so building one is kept cheap: :func:`pending_item_records` sets the slots directly in
+one loop, and the records of one put share one :class:`BlobMaker` instead of each holding a
+closure.
 
 To a store it is a :class:`~autoconfig_cache.records.StoredRecord` like any other: equality,
 hashing, ``attrs.evolve``, pickling and copying all see the blob (making it if needed).
@@ -18,12 +19,20 @@ hashing, ``attrs.evolve``, pickling and copying all see the blob (making it if n
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
-from .records import StoredRecord
+from .models import Tombstone
+from .records import FIELD_PREFIXES, StoredRecord
 
-__all__ = ["BlobMaker", "PendingRecord", "UnencodableItemError", "pending_record", "settled"]
+__all__ = [
+    "BlobMaker",
+    "PendingRecord",
+    "UnencodableItemError",
+    "pending_item_records",
+    "pending_record",
+    "settled",
+]
 
 _NOT_GIVEN: Any = object()
 
@@ -210,6 +219,51 @@ def pending_record(
     record: PendingRecord = _new(PendingRecord)
     _init(record, field, version, deleted, None, source, maker)
     return record
+
+
+def pending_item_records(
+    items: Iterable[Any], maker: BlobMaker, max_version: int
+) -> tuple[list[StoredRecord], list[Any]]:
+    """The pending records of ``items`` (environments, filters and tombstones), whose blobs
+    ``maker`` makes; and the items whose version or id cannot be stored (not an integer from 0
+    to ``max_version``, or an empty id), left out.
+
+    Each record has the item's store field (:func:`~autoconfig_cache.records.field_name`) and
+    store version (:func:`~autoconfig_cache.records.store_version`: twice the version, plus one
+    for a tombstone), computed here rather than by calling those, and its slots are set here
+    rather than through :func:`pending_record`: with 100,000 items these calls were 40% of the
+    time of building the records, and building them a third of a put in which one item changed.
+    """
+    records: list[StoredRecord] = []
+    invalid: list[Any] = []
+    append = records.append
+    new, cls, prefixes = _new, PendingRecord, FIELD_PREFIXES
+    set_field, set_version, set_deleted = _set_field, _set_version, _set_deleted
+    set_problem, set_source, set_maker, set_failure = (
+        _set_problem,
+        _set_source,
+        _set_maker,
+        _set_failure,
+    )
+    for item in items:
+        version = item.version
+        item_id = item.id
+        # A quick test that the version and id are valid: a valid item encodes, with no check
+        # beyond the codec's.
+        if type(version) is int and 0 <= version <= max_version and item_id:
+            deleted = isinstance(item, Tombstone)
+            record = new(cls)
+            set_field(record, prefixes[item.kind] + item_id)
+            set_version(record, 2 * version + 1 if deleted else 2 * version)
+            set_deleted(record, deleted)
+            set_problem(record, None)
+            set_source(record, item)
+            set_maker(record, maker)
+            set_failure(record, None)
+            append(record)
+        else:
+            invalid.append(item)
+    return records, invalid
 
 
 def settled(record: StoredRecord) -> StoredRecord:

@@ -24,12 +24,12 @@ class ItemKind(enum.StrEnum):
 
 
 #: ``env:`` and ``filter:`` by kind: :func:`field_name` runs once per item of every put.
-_FIELD_PREFIXES = {kind: f"{kind.field_prefix}:" for kind in ItemKind}
+FIELD_PREFIXES = {kind: f"{kind.field_prefix}:" for kind in ItemKind}
 
 
 def field_name(kind: ItemKind, item_id: str) -> str:
     """The store field of an item: ``env:<envID>`` or ``filter:<filterID>``."""
-    return _FIELD_PREFIXES[kind] + item_id
+    return FIELD_PREFIXES[kind] + item_id
 
 
 def store_version(item_version: int, *, deleted: bool = False) -> int:

@@ -25,6 +25,7 @@ from autoconfig_cache.stream import (
     StreamManager,
     StreamServer,
 )
+from autoconfig_cache.stream.manager import DEFAULT_CACHE_HEAD_START
 from tests.secret_values import known_secret
 
 AUTOCONFIG_KEY = known_secret("rel-0123456789abcdef-test-key")
@@ -204,6 +205,7 @@ def make_manager(
     cache: AutoConfigCache | None = None,
     *,
     read_timeout: float = 30.0,
+    cache_head_start: float = DEFAULT_CACHE_HEAD_START,
 ) -> StreamManager:
     client = StreamClient(server.uri, AUTOCONFIG_KEY, backoff=FAST, read_timeout=read_timeout)
     return StreamManager(
@@ -211,6 +213,7 @@ def make_manager(
         handler,
         client=client,
         resync_backoff=FAST_RESYNC,
+        cache_head_start=cache_head_start,
     )
 
 

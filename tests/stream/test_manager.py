@@ -364,3 +364,33 @@ async def test_a_delete_is_stored_as_a_tombstone_that_a_restarted_manager_honour
         assert not [call for call in handler.calls if call[1:2] == ("e2",) and "added" in call[0]]
         assert "e2" not in second.snapshot().environments
         assert "env:e2" not in versions(await stored_snapshot(store))
+
+
+async def test_stream_connects_only_once_the_cache_read_has_ended(server: StreamServer) -> None:
+    store = GatedStore()
+    cache = await seeded(store, {"environments": {"cache-only": env_json("cache-only", 1)}})
+    server.set_snapshot(STREAM)
+    handler = RecordingHandler()
+    async with make_manager(server, handler, cache, cache_head_start=60) as manager:
+        await store.read_started.wait()
+        # Long enough for a connection on loopback to have been made many times over.
+        await asyncio.sleep(0.3)
+        assert server.request_count == 0
+        assert manager.status().stream_connections == 0
+        store.gate.set()  # the read ends: the cache is served, then the stream connects
+        await handler.wait_for(("all_received", "cache"))
+        await handler.wait_for(("all_received", "stream"))
+        assert server.request_count >= 1
+
+
+async def test_stream_connects_after_the_head_start_when_the_cache_read_hangs(
+    server: StreamServer,
+) -> None:
+    store = GatedStore()  # its read never ends until the gate opens, which nothing does here
+    cache = await seeded(store, {"environments": {"cache-only": env_json("cache-only", 1)}})
+    server.set_snapshot(STREAM)
+    handler = RecordingHandler()
+    async with make_manager(server, handler, cache, cache_head_start=0.2) as manager:
+        await handler.wait_for(("all_received", "stream"))
+        assert store.read_cancelled and manager.status().cache_read_cancelled
+        assert versions(manager.snapshot()) == put_versions(STREAM)
