@@ -6,10 +6,14 @@ Run: ``.venv/bin/python -m bench.bench_imports [--quick] [--json out.jsonl]``. N
   ``autoconfig-cache run`` imports before its event loop starts with an SQLite store: the
   command line (``autoconfig_cache.cli.main``), the service (``autoconfig_cache.service.runner``),
   plugin discovery (every installed plugin's entry point, ``get_registry()``) and the SQLite
-  store. It does no work: no configuration, no store, no stream.
-* **Floor**: the same for a ``python`` that imports only ``aiohttp.web`` (the status server's
-  framework) and ``cryptography``'s AES-GCM (the cache's cipher): the least a process serving
-  this data over HTTP must import.
+  store. It does no work: no configuration, no store, no stream. The status server is served
+  by asyncio and h11, and the stream client imports aiohttp only when it first connects (once
+  the cache read has ended): aiohttp is not on this path.
+* **Also measured** (no goal): the same plus ``aiohttp``, everything the process has imported
+  once its stream has connected; it shows what the deferral moved off the start path.
+* **Floor**: the same for a ``python`` that imports only ``aiohttp.web`` (an HTTP framework)
+  and ``cryptography``'s AES-GCM (the cache's cipher), the issue's definition of the least a
+  process serving this data over HTTP must import.
 
 Both include the interpreter's own start. Rounds are interleaved (floor, then ``run``) so that
 load on the machine hits both alike. The import time is reported absolutely with its
@@ -42,6 +46,9 @@ from autoconfig_cache.plugins import get_registry
 get_registry()
 """
 
+#: ``START_PATH`` and what the stream client imports when it first connects.
+WITH_STREAM_CLIENT = START_PATH + "import aiohttp\n"
+
 #: The issue's floor: the HTTP framework and the cipher, nothing else.
 FLOOR = """
 import aiohttp.web
@@ -70,22 +77,36 @@ def main() -> None:
     compile_project()
     wall_time(START_PATH)  # warm the file cache and the bytecode of both, not measured
     wall_time(FLOOR)
+    wall_time(WITH_STREAM_CLIENT)
     floor_times: list[float] = []
     run_times: list[float] = []
+    full_times: list[float] = []
     for _ in range(rounds):
         floor_times.append(wall_time(FLOOR))
         run_times.append(wall_time(START_PATH))
-    result = Result(
-        benchmark="imports of `autoconfig-cache run` (SQLite), median",
-        measured=median(run_times),
-        unit="s",
-        floor=median(floor_times),
-        floor_name="python importing only aiohttp.web + AESGCM",
-        target="<= 1.2x",
-        notes=f"{rounds} fresh processes each: run {spread(run_times)}; "
-        f"floor {spread(floor_times)}",
-    )
-    emit([result], args.json)
+        full_times.append(wall_time(WITH_STREAM_CLIENT))
+    floor_text = f"floor {spread(floor_times)}"
+    results = [
+        Result(
+            benchmark="imports of `autoconfig-cache run` (SQLite), median",
+            measured=median(run_times),
+            unit="s",
+            floor=median(floor_times),
+            floor_name="python importing only aiohttp.web + AESGCM",
+            target="<= 1.2x",
+            notes=f"{rounds} fresh processes each: run {spread(run_times)}; {floor_text}",
+        ),
+        Result(
+            benchmark="imports of `autoconfig-cache run` (SQLite) and its stream client, median",
+            measured=median(full_times),
+            unit="s",
+            floor=median(floor_times),
+            floor_name="python importing only aiohttp.web + AESGCM",
+            target="-",
+            notes=f"{rounds} fresh processes each: {spread(full_times)}; {floor_text}",
+        ),
+    ]
+    emit(results, args.json)
 
 
 if __name__ == "__main__":

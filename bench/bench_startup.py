@@ -22,9 +22,11 @@ from the cache, as during a LaunchDarkly outage. Goals: SQLite <= 1.5, Redis <= 
   ``REPEATS`` rounds interleaved (floor, relay, v2); the tables give the medians and the median
   of the per-round ratios.
 
-Not in the floor, and so in the ratio: importing the service (aiohttp, pluggy, every installed
-store plugin; ``bench_imports`` measures these alone), configuration, the status server, the
-``v2`` format's per-item header, building models and the stream manager's reconciliation.
+Not in the floor, and so in the ratio: importing the service (asyncio, h11, pluggy, every
+installed store plugin; ``bench_imports`` measures these alone), configuration, the status
+server, the ``v2`` format's per-item header, building models and the stream manager's
+reconciliation. The stream client's aiohttp is not: the stream connects once the cache read has
+ended, and imports aiohttp then.
 
 The project's modules are compiled to bytecode before any process is timed
 (:func:`bench.common.compile_project`), as an installed package's are: the measured ``run``

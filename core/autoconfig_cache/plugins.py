@@ -279,7 +279,9 @@ class PluginRegistry:
     def __init__(self, *, load_entry_points: bool = True) -> None:
         self.pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
         self.pm.add_hookspecs(hookspecs)
-        self._versions: dict[str, str | None] = {}
+        # Where each plugin's version is read from, when `plugins` lists them: reading it means
+        # parsing the distribution's metadata, which a service start has no use for.
+        self._version_sources: dict[str, Callable[[], str | None]] = {}
         self.load_errors: dict[str, str] = {}
         self.registration_errors: list[str] = []
         self._stores: dict[str, StoreRegistration] | None = None
@@ -291,7 +293,7 @@ class PluginRegistry:
         for module_name, name in _BUILTIN_PLUGINS:
             module = importlib.import_module(module_name)
             self.pm.register(module, name=name)
-            self._versions[name] = installed_version()
+            self._version_sources[name] = installed_version
         self._validate()
         if load_entry_points:
             self._load_entry_points()
@@ -301,8 +303,8 @@ class PluginRegistry:
             name = entry_point.name
             if self.pm.get_plugin(name) is not None or self.pm.is_blocked(name):
                 continue
-            version = entry_point.dist.version if entry_point.dist else None
-            self._versions[name] = version
+            dist = entry_point.dist
+            self._version_sources[name] = _version_of(dist) if dist else _no_version
             try:
                 plugin = entry_point.load()
                 self.pm.register(plugin, name=name)
@@ -491,7 +493,7 @@ class PluginRegistry:
             infos.append(
                 PluginInfo(
                     name=name,
-                    version=self._versions.get(name),
+                    version=self._version(name),
                     schemes=tuple(sorted(schemes_by_plugin.get(name, []))),
                     hooks=tuple(hook_names),
                     error=self.load_errors.get(name),
@@ -502,8 +504,12 @@ class PluginRegistry:
             )
         for name, error in self.load_errors.items():
             if self.pm.get_plugin(name) is None:
-                infos.append(PluginInfo(name, self._versions.get(name), (), (), error))
+                infos.append(PluginInfo(name, self._version(name), (), (), error))
         return sorted(infos, key=lambda info: info.name)
+
+    def _version(self, name: str) -> str | None:
+        """The version of the distribution that provides plugin ``name`` (``None``: unknown)."""
+        return self._version_sources.get(name, _no_version)()
 
     def cache_plugins(self) -> list[tuple[str, object]]:
         """``(name, plugin)`` of every plugin a cache must register too: those implementing any
@@ -596,3 +602,13 @@ def reset_registry() -> None:
     global _registry
     with _registry_lock:
         _registry = None
+
+
+def _no_version() -> str | None:
+    """The version of a plugin whose distribution is unknown (registered by hand)."""
+    return None
+
+
+def _version_of(dist: importlib.metadata.Distribution) -> Callable[[], str | None]:
+    """Reads the version of ``dist`` when called (its metadata is parsed then, not now)."""
+    return lambda: dist.version

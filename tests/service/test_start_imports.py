@@ -19,11 +19,25 @@ import pytest
 from tests.cli.conftest import clean_environ
 from tests.services import free_port
 
-# Runs `autoconfig-cache run` as the console script does, with `serve` replaced by a start and
-# a close of the same Service, then prints the imported modules as JSON, and how many default
-# TLS contexts (each loads the system's CA bundle) the start built once the imports were done.
+# Runs `autoconfig-cache run` as the console script does, with `serve` replaced by a start of the
+# Service, a wait for its stream client's first attempt (which fails: nothing listens there) and
+# a close, then prints the imported modules as JSON, how many default TLS contexts (each loads
+# the system's CA bundle) were built once the imports were done, and on which thread aiohttp was
+# imported (True: the main thread, which runs the event loop).
 PROBE = """
-import json, ssl, sys
+import asyncio, json, ssl, sys, threading
+
+aiohttp_imports = []
+
+class WatchAiohttp:
+    @staticmethod
+    def find_spec(name, path=None, target=None):
+        if name == "aiohttp":
+            aiohttp_imports.append(threading.current_thread() is threading.main_thread())
+        return None
+
+sys.meta_path.insert(0, WatchAiohttp)
+
 import autoconfig_cache.service.runner as runner
 from autoconfig_cache.cli.main import main
 
@@ -32,7 +46,10 @@ default_context = ssl.create_default_context
 
 def counting_default_context(*args, **kwargs):
     global tls_contexts
-    tls_contexts += 1
+    # Not those of aiohttp's own import (aiohttp/connector.py, _make_ssl_context): the client
+    # imports it at its first connection, whatever the scheme.
+    if not sys._getframe(1).f_globals.get("__name__", "").startswith("aiohttp."):
+        tls_contexts += 1
     return default_context(*args, **kwargs)
 
 ssl.create_default_context = counting_default_context
@@ -40,8 +57,19 @@ ssl.create_default_context = counting_default_context
 async def start_then_close(config):
     service = runner.Service(config)
     await service.start()
+    client = service.manager.client
+    for _ in range(2000):
+        if client.state.last_error is not None:
+            break
+        await asyncio.sleep(0.005)
     await service.close()
-    report = {"started": True, "modules": sorted(sys.modules), "tls_contexts": tls_contexts}
+    report = {
+        "started": True,
+        "stream_attempted": client.state.last_error is not None,
+        "modules": sorted(sys.modules),
+        "tls_contexts": tls_contexts,
+        "aiohttp_imports": aiohttp_imports,
+    }
     print(json.dumps(report))
     return 0
 
@@ -84,8 +112,9 @@ CACHE_TOOLS_CODE = (
 
 
 def start_path_report(tmp_path: Path) -> dict[str, Any]:
-    """What ``run`` with an SQLite store and an ``http://`` stream did up to a started service:
-    ``modules`` imported, ``tls_contexts`` built."""
+    """What ``run`` with an SQLite store and an ``http://`` stream did up to a started service
+    whose stream client has made its first attempt: ``modules`` imported, ``tls_contexts``
+    built, ``aiohttp_imports`` (one entry per import, ``True`` if on the main thread)."""
     environ = clean_environ(
         {
             "AUTO_CONFIG_KEY": "rel-start-imports-0000",
@@ -166,7 +195,18 @@ def test_run_imports_the_store_audit_only_when_audits_start(modules: set[str]) -
 
 
 def test_an_http_stream_builds_no_tls_context(report: dict[str, Any]) -> None:
-    # The service built its stream client for an http:// URI: loading the system's CA bundle
-    # for it would be start-up time spent for nothing.
-    assert "autoconfig_cache.stream.client" in report["modules"]
+    # The service built its stream client for an http:// URI, which tried to connect: loading
+    # the system's CA bundle for it would be start-up time spent for nothing.
+    assert report["stream_attempted"]
     assert report["tls_contexts"] == 0
+
+
+def test_run_imports_aiohttp_only_off_the_event_loop_when_the_stream_connects(
+    report: dict[str, Any],
+) -> None:
+    # Nothing on the start path (config, cache, store, status server, manager) imports aiohttp,
+    # the ~165 ms of which would hold back /readyz: the stream client's first attempt does, in a
+    # worker thread, while the event loop goes on serving.
+    assert report["stream_attempted"]
+    assert "aiohttp" in report["modules"]
+    assert report["aiohttp_imports"] == [False]

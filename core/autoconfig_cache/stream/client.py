@@ -33,23 +33,26 @@ wins over the environment; without it, ``HTTPS_PROXY``/``HTTP_PROXY``/``NO_PROXY
 the default trust store, which OpenSSL reads from ``SSL_CERT_FILE``/``SSL_CERT_DIR`` when set.
 
 The AutoConfig key and proxy credentials are never logged or kept in an error in clear.
+
+aiohttp is imported by the first connection, in a worker thread (:func:`import_aiohttp`), not
+with this module nor by the constructor: the service builds its client before it serves
+``/readyz``, which the ~165 ms of that import would otherwise hold back.
 """
 
 from __future__ import annotations
 
 import asyncio
 import enum
+import importlib
 import logging
 import random
 import re
 import ssl
 import time
-import urllib.request
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
-import aiohttp
 import attrs
 
 # Defined in errors.py with every other error; imported from here too, as before 0.2.
@@ -63,6 +66,11 @@ from .sse import (
     SSEParseError,
     SSEParser,
 )
+
+if TYPE_CHECKING:
+    # Imported at the first connection (import_aiohttp): importing it costs ~165 ms (its
+    # connector even builds two TLS contexts), which the service must not pay before /readyz.
+    import aiohttp
 
 logger = logging.getLogger(__name__)
 
@@ -322,10 +330,11 @@ class StreamClient:
                     reason = f"invalid event-stream data: {exc}"
                 except TimeoutError:
                     reason = f"no data for {self.read_timeout:g} s (read timeout)"
-                except aiohttp.ClientConnectorCertificateError as exc:
-                    reason = _certificate_reason(exc)
-                except (aiohttp.ClientError, OSError) as exc:
-                    reason = f"{type(exc).__name__}: {exc}"
+                except Exception as exc:
+                    transport_reason = _transport_failure_reason(exc)
+                    if transport_reason is None:
+                        raise
+                    reason = transport_reason
                 finally:
                     was_connected = self.state.connected
                     await self._set_disconnected(on_state)
@@ -422,7 +431,10 @@ class StreamClient:
         if not self._trust_env:
             return None
         # urllib's reading of HTTP(S)_PROXY / NO_PROXY, as aiohttp's trust_env does, but without
-        # its ~/.netrc look-up, which could add a second Authorization beside the key's.
+        # its ~/.netrc look-up, which could add a second Authorization beside the key's. Imported
+        # here, not with this module: aiohttp's import (aiohttp/helpers.py) has loaded it by now.
+        import urllib.request
+
         parts = urlsplit(self.url)
         host = parts.hostname or ""
         if host and urllib.request.proxy_bypass(host):
@@ -435,6 +447,9 @@ class StreamClient:
 
     async def _connect_once(self, on_event: EventCallback, on_state: StateCallback | None) -> None:
         """One connection, from the request to the end of the response body."""
+        await import_aiohttp()
+        import aiohttp  # loaded by import_aiohttp: this only looks it up in sys.modules
+
         if self._session is None:
             self._session = aiohttp.ClientSession()
         headers = {
@@ -525,6 +540,40 @@ class StreamClient:
         if self._owns_session and self._session is not None:
             await self._session.close()
             self._session = None
+
+
+#: Whether :func:`import_aiohttp` has run to its end: aiohttp is then fully imported, and only
+#: then can an aiohttp exception reach :meth:`StreamClient.run`.
+_aiohttp_imported = False
+
+
+async def import_aiohttp() -> None:
+    """Import aiohttp in a worker thread, once per process, so that the event loop keeps
+    serving (``/readyz`` above all) during the ~165 ms it takes; later calls return at once.
+
+    Should another thread be importing aiohttp at that moment, ``importlib`` makes the worker,
+    not the loop, wait for that import to finish.
+    """
+    global _aiohttp_imported
+    if not _aiohttp_imported:
+        await asyncio.to_thread(importlib.import_module, "aiohttp")
+        _aiohttp_imported = True
+
+
+def _transport_failure_reason(exc: Exception) -> str | None:
+    """Why the connection failed, for a network, TLS or HTTP-client error (secrets not yet
+    scrubbed); ``None`` for any other exception, which is not the connection's to handle."""
+    # Before aiohttp is imported (the first connection imports it) none of its errors exists.
+    if _aiohttp_imported:
+        import aiohttp  # loaded: this only looks it up in sys.modules
+
+        if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+            return _certificate_reason(exc)
+        if isinstance(exc, aiohttp.ClientError):
+            return f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, OSError):
+        return f"{type(exc).__name__}: {exc}"
+    return None
 
 
 def make_ssl_context(ca_files: Sequence[str] = ()) -> ssl.SSLContext:
