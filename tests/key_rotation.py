@@ -15,21 +15,14 @@ and has the records rewritten (:func:`rotate_by_stream_put_that_won_the_race`).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
 from autoconfig_cache import AutoConfigCache, Snapshot, StorageFormat
 from autoconfig_cache.codec import KeyRing
-from autoconfig_cache.plugin import (
-    RegisterStore,
-    Store,
-    StoreBase,
-    StoredRecord,
-    StoreSpec,
-    hookimpl,
-)
+from autoconfig_cache.plugin import RegisterStore, Store, StoredRecord, StoreSpec, hookimpl
 from autoconfig_cache.plugins import PluginRegistry
 from autoconfig_cache.stream import StreamServer
 from tests.items import env_json, filter_json
@@ -42,6 +35,7 @@ from tests.stream.conftest import (
     put_versions,
     versions,
 )
+from tests.wrapped_store import WrappedStore
 
 OLD_KEY = known_secret("rotation-old-encryption-key")
 NEW_KEY = known_secret("rotation-new-encryption-key")
@@ -150,7 +144,7 @@ async def rotate_by_identical_stream_put(
 GATED_SCHEME = "firstreadgated"
 
 
-class FirstReadGatedStore(StoreBase):
+class FirstReadGatedStore(WrappedStore):
     """A real store whose first read waits until cancelled (a store slower than the stream), or
     fails at once (``fail``: a store down at start).
 
@@ -160,8 +154,7 @@ class FirstReadGatedStore(StoreBase):
     store_name = "first-read-gated store"
 
     def __init__(self, inner: Store, *, fail: bool) -> None:
-        self.cache_key = inner.cache_key
-        self._inner = inner
+        super().__init__(inner)
         self._fail = fail
         self.first_read_started = asyncio.Event()
         self.first_read_cancelled = False
@@ -179,26 +172,7 @@ class FirstReadGatedStore(StoreBase):
             except asyncio.CancelledError:
                 self.first_read_cancelled = True
                 raise
-        return await self._inner.cache_get_all()
-
-    @hookimpl
-    async def cache_set_all(self, records: Sequence[StoredRecord], rewrite_unchanged: bool) -> None:
-        await self._inner.cache_set_all(records, rewrite_unchanged)
-
-    @hookimpl
-    async def cache_upsert(self, record: StoredRecord) -> bool:
-        return await self._inner.cache_upsert(record)
-
-    @hookimpl
-    async def cache_delete(self, field: str, version: int) -> bool:
-        return await self._inner.cache_delete(field, version)
-
-    @hookimpl
-    async def cache_clear(self) -> None:
-        await self._inner.cache_clear()
-
-    async def _release(self) -> None:
-        await self._inner.cache_close()
+        return await super().cache_get_all()
 
 
 class FirstReadGatedPlugin:

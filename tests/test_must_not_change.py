@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -20,7 +19,6 @@ from autoconfig_cache import AutoConfigCache, StorageFormat
 from autoconfig_cache.plugin import (
     RegisterStore,
     Store,
-    StoreBase,
     StoredRecord,
     StoreSpec,
     hookimpl,
@@ -38,6 +36,7 @@ from tests.key_rotation import (
 )
 from tests.secret_values import known_secret
 from tests.stream.conftest import RecordingHandler, eventually, make_manager, put_versions, versions
+from tests.wrapped_store import WrappedStore
 
 __all__ = ["stream_server"]  # a fixture: imported to be used by name
 
@@ -92,7 +91,7 @@ CACHE_KEY = "late-read"
 LATE_SCHEME = "latesqlite"
 
 
-class LateReadStore(StoreBase):
+class LateReadStore(WrappedStore):
     """A SQLite store whose reads answer late and cannot be cancelled.
 
     ``cache_get_all`` reads the records, then holds its answer until the test sets
@@ -103,8 +102,7 @@ class LateReadStore(StoreBase):
     store_name = "late-read store"
 
     def __init__(self, inner: Store) -> None:
-        self.cache_key = inner.cache_key
-        self._inner = inner
+        super().__init__(inner)
         self.answer_ready = asyncio.Event()
         self.release = asyncio.Event()
         self.cancellations_ignored = 0
@@ -112,22 +110,6 @@ class LateReadStore(StoreBase):
     @hookimpl
     async def cache_get_all(self) -> list[StoredRecord]:
         return await self._track(self._late_get_all())
-
-    @hookimpl
-    async def cache_set_all(self, records: Sequence[StoredRecord], rewrite_unchanged: bool) -> None:
-        await self._inner.cache_set_all(records, rewrite_unchanged)
-
-    @hookimpl
-    async def cache_upsert(self, record: StoredRecord) -> bool:
-        return await self._inner.cache_upsert(record)
-
-    @hookimpl
-    async def cache_delete(self, field: str, version: int) -> bool:
-        return await self._inner.cache_delete(field, version)
-
-    @hookimpl
-    async def cache_clear(self) -> None:
-        await self._inner.cache_clear()
 
     async def _late_get_all(self) -> list[StoredRecord]:
         records = await self._inner.cache_get_all()
@@ -139,9 +121,6 @@ class LateReadStore(StoreBase):
                 # Swallowed on purpose: the store this stands for cannot be interrupted.
                 self.cancellations_ignored += 1
         return records
-
-    async def _release(self) -> None:
-        await self._inner.cache_close()
 
 
 class LateReadPlugin:

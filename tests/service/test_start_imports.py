@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from tests.cli.conftest import clean_environ
+from tests.import_watch import WATCH_AIOHTTP
 from tests.services import free_port
 
 # Runs `autoconfig-cache run` as the console script does, with `serve` replaced by a start of the
@@ -24,19 +25,10 @@ from tests.services import free_port
 # a close, then prints the imported modules as JSON, how many default TLS contexts (each loads
 # the system's CA bundle) were built once the imports were done, and on which thread aiohttp was
 # imported (True: the main thread, which runs the event loop).
-PROBE = """
-import asyncio, json, ssl, sys, threading
-
-aiohttp_imports = []
-
-class WatchAiohttp:
-    @staticmethod
-    def find_spec(name, path=None, target=None):
-        if name == "aiohttp":
-            aiohttp_imports.append(threading.current_thread() is threading.main_thread())
-        return None
-
-sys.meta_path.insert(0, WatchAiohttp)
+PROBE = (
+    WATCH_AIOHTTP
+    + """
+import asyncio, ssl
 
 import autoconfig_cache.service.runner as runner
 from autoconfig_cache.cli.main import main
@@ -76,6 +68,7 @@ async def start_then_close(config):
 runner.serve = start_then_close
 sys.exit(main(["run", "--log-level", "error"]))
 """
+)
 
 #: Packages the SQLite start path has no use for: rich prints the tools' tables, the others are
 #: the clients of stores that are not configured.

@@ -14,6 +14,7 @@ import sys
 from typing import Any
 
 from autoconfig_cache.stream import StreamServer
+from tests.import_watch import WATCH_AIOHTTP
 from tests.items import env_json
 
 from .conftest import AUTOCONFIG_KEY
@@ -29,19 +30,10 @@ print(json.dumps({"loaded": [m for m in ("aiohttp", "urllib.request") if m in sy
 # Builds a client for the server at PROBE_STREAM_URI, notes whether aiohttp was loaded before
 # and after the constructor, runs it until its first event, and says which threads imported
 # aiohttp (True: the main thread, the event loop's).
-CONNECT_PROBE = """
-import asyncio, json, os, sys, threading
-
-aiohttp_imports = []
-
-class WatchAiohttp:
-    @staticmethod
-    def find_spec(name, path=None, target=None):
-        if name == "aiohttp":
-            aiohttp_imports.append(threading.current_thread() is threading.main_thread())
-        return None
-
-sys.meta_path.insert(0, WatchAiohttp)
+CONNECT_PROBE = (
+    WATCH_AIOHTTP
+    + """
+import asyncio, os
 
 from autoconfig_cache.stream import BackoffPolicy, StreamClient
 
@@ -68,6 +60,7 @@ async def main():
 
 asyncio.run(main())
 """
+)
 
 
 def test_importing_the_stream_package_loads_neither_aiohttp_nor_urllib_request() -> None:
