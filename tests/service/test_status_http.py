@@ -17,7 +17,7 @@ from typing import NamedTuple
 import aiohttp
 import pytest
 
-from autoconfig_cache.service import status as status_module
+from autoconfig_cache.service import http_server
 from autoconfig_cache.service.status import PortInUseError, StatusServer
 from autoconfig_cache.stream import StreamManager, StreamServer
 from tests.items import env_json, filter_json
@@ -316,7 +316,7 @@ async def test_a_client_expecting_100_continue_is_told_to_send_its_body(
 async def test_a_body_over_the_limit_is_413_and_closes(
     server: StatusServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(status_module, "_MAX_BODY_BYTES", 100)
+    monkeypatch.setattr(http_server, "_MAX_BODY_BYTES", 100)
     client = await Client.connect(server.port)
     try:
         await client.send(get("/healthz", extra="Content-Length: 101\r\n") + b"x" * 101)
@@ -381,7 +381,7 @@ async def test_a_handler_error_is_500_and_logged_and_the_server_goes_on(
 async def test_a_client_that_sends_nothing_is_disconnected(
     server: StatusServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(status_module, "_REQUEST_TIMEOUT_SECONDS", 0.2)
+    monkeypatch.setattr(http_server, "_REQUEST_TIMEOUT_SECONDS", 0.2)
     client = await Client.connect(server.port)
     try:
         assert await client.closed_by_server()
@@ -392,8 +392,8 @@ async def test_a_client_that_sends_nothing_is_disconnected(
 async def test_a_client_that_trickles_its_request_is_disconnected(
     server: StatusServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(status_module, "_REQUEST_TIMEOUT_SECONDS", 0.3)
-    monkeypatch.setattr(status_module, "_KEEP_ALIVE_TIMEOUT_SECONDS", 60.0)
+    monkeypatch.setattr(http_server, "_REQUEST_TIMEOUT_SECONDS", 0.3)
+    monkeypatch.setattr(http_server, "_KEEP_ALIVE_TIMEOUT_SECONDS", 60.0)
     client = await Client.connect(server.port)
     try:
         await client.send(get("/healthz"))
@@ -412,7 +412,7 @@ async def test_a_client_that_trickles_its_request_is_disconnected(
 async def test_an_idle_kept_alive_connection_is_closed_after_the_keep_alive_timeout(
     server: StatusServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(status_module, "_KEEP_ALIVE_TIMEOUT_SECONDS", 0.2)
+    monkeypatch.setattr(http_server, "_KEEP_ALIVE_TIMEOUT_SECONDS", 0.2)
     client = await Client.connect(server.port)
     try:
         await client.send(get("/healthz"))
@@ -427,7 +427,7 @@ async def test_close_ends_an_idle_kept_alive_connection_and_stops_listening(
 ) -> None:
     # The grace for responses in progress is longer than the test's patience: an idle
     # connection must be closed without waiting for it.
-    monkeypatch.setattr(status_module, "_SHUTDOWN_GRACE_SECONDS", 60.0)
+    monkeypatch.setattr(http_server, "_SHUTDOWN_GRACE_SECONDS", 60.0)
     status_server = StatusServer(
         manager, store_scheme="none", store_format="v2", host="127.0.0.1", port=0
     )
@@ -449,13 +449,13 @@ async def test_close_ends_an_idle_kept_alive_connection_and_stops_listening(
 async def test_close_lets_a_request_in_progress_be_answered_then_closes(
     server: StatusServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(status_module, "_SHUTDOWN_GRACE_SECONDS", 60.0)
+    monkeypatch.setattr(http_server, "_SHUTDOWN_GRACE_SECONDS", 60.0)
     client = await Client.connect(server.port)
     try:
         await client.send(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")  # the head is not done
         # White-box: wait until the server has read those bytes (its connection is then busy).
         await eventually(
-            lambda: any(not c.idle for c in server._clients), what="the partial request read"
+            lambda: any(not c.idle for c in server._http._clients), what="the partial request read"
         )
         closing = asyncio.create_task(server.close())
         await asyncio.sleep(0)  # close() runs up to its wait for the request in progress
