@@ -356,7 +356,11 @@ async def _write(writer: asyncio.StreamWriter, chunks: list[bytes]) -> None:
 
     :raises TimeoutError: after :data:`_SEND_TIMEOUT_SECONDS`.
     """
-    writer.writelines(chunks)
+    # One write each, not writelines(): Python 3.11's transports join what writelines() is
+    # given into one new bytes object, a copy of a /status body of megabytes per request.
+    for chunk in chunks:
+        if chunk:
+            writer.write(chunk)
     async with asyncio.timeout(_SEND_TIMEOUT_SECONDS):
         await writer.drain()
 
