@@ -11,8 +11,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from ..lazy_exports import lazy_exports
 from .client import (
     AuthenticationError,
     BackoffPolicy,
@@ -68,11 +69,6 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    """:class:`StreamServer`, imported on first use: the service never runs the local server, so
-    ``autoconfig-cache run`` does not pay for importing it (PEP 562 module ``__getattr__``)."""
-    if name == "StreamServer":
-        from .server import StreamServer
-
-        return StreamServer
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+# StreamServer is imported on first use: the service never runs the local server, so
+# `autoconfig-cache run` does not pay for importing it.
+__getattr__, __dir__ = lazy_exports(__name__, {"StreamServer": "server"})

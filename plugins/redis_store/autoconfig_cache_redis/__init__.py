@@ -6,8 +6,9 @@ so that plugin discovery (which imports every installed plugin's entry point) st
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from autoconfig_cache.lazy_exports import lazy_exports
 
 if TYPE_CHECKING:
     from .settings import RedisSettings
@@ -18,8 +19,4 @@ __all__ = ["RedisSettings", "RedisStore"]
 _MODULES = {"RedisSettings": "settings", "RedisStore": "store"}
 
 
-def __getattr__(name: str) -> Any:
-    module = _MODULES.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f".{module}", __name__), name)
+__getattr__, __dir__ = lazy_exports(__name__, _MODULES)
