@@ -19,6 +19,10 @@ from autoconfig_cache.store_spec import StoreSpec
 from autoconfig_cache_redis import RedisStore
 from tests.netfixtures import CertificateFiles, make_ca
 from tests.redis.servers import RedisClusterProcesses, RedisServer, SentinelProcesses
+from tests.secret_values import known_secret
+
+#: The password of :func:`password_server`.
+PASSWORD = known_secret("s3cret-passw0rd")
 
 StoreMaker = Callable[..., RedisStore]
 
@@ -115,3 +119,12 @@ def lose_every_optimistic_set_all(
 
     store._scripts["set_all"] = always_racing_script
     return modes
+
+
+@pytest.fixture
+def password_server(tmp_path: Path) -> Iterator[RedisServer]:
+    """A redis-server of this test's own that requires :data:`PASSWORD`."""
+    server = RedisServer(tmp_path / "auth", password=PASSWORD)
+    server.start()
+    yield server
+    server.kill()

@@ -7,29 +7,13 @@ and ``errorstats`` say which commands ran and which were refused.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
-
 from autoconfig_cache.testing import as_map, record
 from autoconfig_cache_redis.layout import versions_key
-from tests.redis.conftest import StoreMaker
+from tests.redis.conftest import PASSWORD, StoreMaker
 from tests.redis.servers import RedisServer
-from tests.secret_values import known_secret
-
-PASSWORD = known_secret("read-path-password")
 
 #: What a read sends once connected: the three hashes in one transaction.
 TRANSACTION = {"multi": 1, "hgetall": 3, "exec": 1}
-
-
-@pytest.fixture
-def private_password_server(tmp_path: Path) -> Iterator[RedisServer]:
-    server = RedisServer(tmp_path / "auth", password=PASSWORD)
-    server.start()
-    yield server
-    server.kill()
 
 
 async def cold_read(
@@ -74,9 +58,9 @@ async def test_a_cold_get_all_is_one_round_trip_with_no_connection_set_up_comman
 
 
 async def test_with_a_password_a_cold_get_all_is_auth_then_the_transaction(
-    private_password_server: RedisServer, make_store: StoreMaker
+    password_server: RedisServer, make_store: StoreMaker
 ) -> None:
-    server = private_password_server
+    server = password_server
     url = f"redis://:{PASSWORD}@127.0.0.1:{server.port}"
     round_trips, commands, errors = await cold_read(server, url, make_store)
     assert commands == {"auth": 1, **TRANSACTION}

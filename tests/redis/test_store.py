@@ -4,8 +4,6 @@ authentication, error mapping."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,13 +15,12 @@ from autoconfig_cache.errors import (
 )
 from autoconfig_cache.records import StoredRecord
 from autoconfig_cache_redis.layout import versions_key
-from tests.redis.conftest import StoreMaker, lose_every_optimistic_set_all
+from tests.redis.conftest import PASSWORD, StoreMaker, lose_every_optimistic_set_all
 from tests.redis.servers import RedisServer
 from tests.secret_values import known_secret
 from tests.services import free_port
 
 #: Passwords of the authentication tests: never to be logged or shown in clear.
-PASSWORD = known_secret("s3cret-passw0rd")
 WRONG_PASSWORD = known_secret("very-wrong-password")
 UNREACHABLE_PASSWORD = known_secret("pa55word-xyz")
 OVERRIDDEN_PASSWORD = known_secret("overridden-url-password")
@@ -240,14 +237,6 @@ async def test_plain_connection_to_a_tls_only_port_fails_with_a_typed_error(
     with pytest.raises(StoreUnavailableError):
         await store.cache_get_all()
     await store.cache_close()
-
-
-@pytest.fixture
-def password_server(tmp_path: Path) -> Iterator[RedisServer]:
-    server = RedisServer(tmp_path / "auth", password=PASSWORD)
-    server.start()
-    yield server
-    server.kill()
 
 
 async def test_url_password_authenticates(
