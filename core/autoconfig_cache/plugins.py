@@ -10,7 +10,7 @@ Set ``AUTOCONFIG_CACHE_TRACE_HOOKS=1`` to log every hook call at DEBUG level.
 
 from __future__ import annotations
 
-import importlib.metadata
+import importlib
 import logging
 import os
 import threading
@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Protocol, TypeVar
 import attrs
 import pluggy
 
-from . import hookspecs
+from . import distributions, hookspecs
 from .environment import EnvironmentStore
 from .errors import (
     ConfigurationError,
@@ -299,12 +299,11 @@ class PluginRegistry:
             self._load_entry_points()
 
     def _load_entry_points(self) -> None:
-        for entry_point in importlib.metadata.entry_points(group=hookspecs.ENTRY_POINT_GROUP):
+        for entry_point in distributions.entry_points(hookspecs.ENTRY_POINT_GROUP):
             name = entry_point.name
             if self.pm.get_plugin(name) is not None or self.pm.is_blocked(name):
                 continue
-            dist = entry_point.dist
-            self._version_sources[name] = _version_of(dist) if dist else _no_version
+            self._version_sources[name] = entry_point.version
             try:
                 plugin = entry_point.load()
                 self.pm.register(plugin, name=name)
@@ -607,8 +606,3 @@ def reset_registry() -> None:
 def _no_version() -> str | None:
     """The version of a plugin whose distribution is unknown (registered by hand)."""
     return None
-
-
-def _version_of(dist: importlib.metadata.Distribution) -> Callable[[], str | None]:
-    """Reads the version of ``dist`` when called (its metadata is parsed then, not now)."""
-    return lambda: dist.version

@@ -27,9 +27,6 @@ def installed_version() -> str | None:
     Read once per process: the lookup scans the installed distributions (a few milliseconds),
     and the command line, the plugin registry and the status server all show it.
     """
-    import importlib.metadata
+    from .distributions import version
 
-    try:
-        return importlib.metadata.version("autoconfig-cache")
-    except importlib.metadata.PackageNotFoundError:
-        return None
+    return version("autoconfig-cache")
