@@ -27,10 +27,10 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
-import orjson
 
 from .validation import unencodable_string
 
@@ -98,6 +98,8 @@ def _deep(data: bytes | bytearray | str) -> Any:
     bits read as floats, is accepted for such documents only: no AutoConfig item nests anywhere
     near this deep, and the alternative is refusing every item of the document.
     """
+    import orjson  # rare input: not worth importing orjson for at start (see _orjson_dumps)
+
     try:
         return orjson.loads(data)
     except orjson.JSONDecodeError as exc:
@@ -183,9 +185,23 @@ def msgspec_depth_exact() -> bool:
     return sys.getrecursionlimit() <= MAX_DEPTH
 
 
+def _import_orjson_dumps(value: Any) -> bytes:
+    """``orjson.dumps``, imported by the first call: a start from the cache serialises nothing
+    before it serves, and importing orjson costs it a few milliseconds. The first call puts
+    ``orjson.dumps`` itself in :data:`_orjson_dumps`, so later calls cost nothing more."""
+    global _orjson_dumps
+    import orjson
+
+    _orjson_dumps = orjson.dumps
+    return orjson.dumps(value)
+
+
+_orjson_dumps: Callable[[Any], bytes] = _import_orjson_dumps
+
+
 def dumps(value: Any) -> bytes:
     """Serialise to compact UTF-8 JSON (no spaces, non-ASCII kept as UTF-8)."""
     try:
-        return orjson.dumps(value)
+        return _orjson_dumps(value)
     except TypeError:
         return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8")

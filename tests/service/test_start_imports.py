@@ -70,9 +70,10 @@ sys.exit(main(["run", "--log-level", "error"]))
 """
 )
 
-#: Packages the SQLite start path has no use for: rich prints the tools' tables, the others are
-#: the clients of stores that are not configured.
-UNNEEDED = ("rich", "redis", "pynamodb", "botocore", "boto3")
+#: Packages the SQLite start path has no use for: rich prints the tools' tables, orjson only
+#: serialises (a start from the cache writes nothing), the others are the clients of stores that
+#: are not configured.
+UNNEEDED = ("rich", "orjson", "redis", "pynamodb", "botocore", "boto3")
 
 #: The sinks' machinery, which a service with no sink configured never needs: the dispatcher,
 #: the exec hook and its payload, the output file, the change tracker and the store ledger.
