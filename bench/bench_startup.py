@@ -19,8 +19,8 @@ from the cache, as during a LaunchDarkly outage. Goals: SQLite <= 1.5, Redis <= 
   decrypts each (the key derived with HKDF-SHA256 as the ``relay`` format does) and
   ``json.loads`` it. That is the least any process must do to hold the same data: interpreter
   start, client import, the read, decryption and parsing. Both are measured in the same run,
-  ``REPEATS`` rounds interleaved (floor, relay, v2); the tables give the medians and the median
-  of the per-round ratios.
+  ``REPEATS`` rounds (``REPEATS_LARGE`` at 100,000) interleaved (floor, relay, v2); the tables
+  give the medians and the median of the per-round ratios.
 
 Not in the floor, and so in the ratio: importing the service (asyncio, h11, pluggy, every
 installed store plugin; ``bench_imports`` measures these alone), configuration, the status
@@ -65,7 +65,10 @@ from bench.common import (
 
 ENCRYPTION_KEY = "bench-encryption-key-0123456789"
 AUTOCONFIG_KEY = "rel-bench-startup-0000"
-REPEATS = 3
+#: Rounds per size: a start takes well under a second up to 10,000 environments, where the
+#: machine's noise matters most (single runs differ by up to a third); 100,000 takes seconds.
+REPEATS = 7
+REPEATS_LARGE = 3
 FORMATS = ("relay", "v2")
 #: moto is too slow beyond this (see the module's docstring).
 DYNAMODB_MAX_ENVS = 10_000
@@ -233,7 +236,7 @@ def measure(
     floors: list[float] = []
     inner: list[float] = []
     series: dict[str, list[float]] = {fmt: [] for fmt in FORMATS}
-    for _ in range(REPEATS):
+    for _ in range(REPEATS if count <= 10_000 else REPEATS_LARGE):
         wall, read = time_floor(kind, target)
         floors.append(wall)
         inner.append(read)
