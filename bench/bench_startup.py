@@ -22,6 +22,14 @@ from the cache, as during a LaunchDarkly outage. Goals: SQLite <= 1.5, Redis <= 
   ``REPEATS`` rounds (``REPEATS_LARGE`` at 100,000) interleaved (floor, relay, v2); the tables
   give the medians and the median of the per-round ratios.
 
+* **Phases** (informational rows ``start phases, ...``): the same start timed inside the
+  process, in rounds of their own (:data:`PHASES_SCRIPT`): the imports (from the process's
+  first line; beside the floor process's imports of the client and ``cryptography``), the
+  configuration and the service's objects (the floor has neither), and from the service's
+  start to ready (the status server binds while the cache is read, decrypted, decoded and
+  applied; beside the floor's read + decrypt + ``json.loads``). They say where the ratio above
+  comes from.
+
 Not in the floor, and so in the ratio: importing the service (asyncio, h11, pluggy, every
 installed store plugin; ``bench_imports`` measures these alone), configuration, the status
 server, the ``v2`` format's per-item header, building models and the stream manager's
@@ -38,8 +46,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import http.client
+import json
 import os
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -82,22 +92,27 @@ TARGETS = {"sqlite": "<= 1.5", "redis": "<= 1.3"}
 
 # The floor process. argv: store kind, target (path / port / endpoint), cache key, key.
 FLOOR_SCRIPT = r"""
-import json, sys, time
+import time
+imports_started = time.perf_counter()
+import json, sys
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 kind, target, cache_key, key = sys.argv[1:5]
-started = time.perf_counter()
 if kind == "sqlite":
     import sqlite3
+elif kind == "redis":
+    import redis
+else:
+    import boto3
+started = time.perf_counter()
+if kind == "sqlite":
     with sqlite3.connect(target) as conn:
         blobs = [row[0] for row in conn.execute(
             "SELECT blob FROM autoconfig_cache WHERE cache_key = ?", (cache_key,))]
 elif kind == "redis":
-    import redis
     blobs = list(redis.Redis(port=int(target)).hgetall(cache_key).values())
 else:
-    import boto3
     client = boto3.client("dynamodb", region_name="us-east-1", endpoint_url=target)
     args = {"TableName": "autoconfig-startup", "KeyConditionExpression": "#n = :n",
             "ExpressionAttributeNames": {"#n": "namespace"},
@@ -113,7 +128,38 @@ aes = AESGCM(HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
                   info=b"ld-relay autoconfig cache").derive(key.encode()))
 items = [json.loads(aes.decrypt(b[:12], b[12:], None)) for b in blobs]
 assert items
-print(len(items), time.perf_counter() - started)
+print(len(items), time.perf_counter() - started, started - imports_started)
+"""
+
+# The service's start in phases, timed inside the process: ``run`` as the console script runs
+# it, with ``serve`` replaced by a start of the same Service that waits for the first complete
+# configuration (from the cache: the stream is unreachable), prints the phases' times as JSON
+# and exits. The phases add up to the start less the interpreter's own start and the last HTTP
+# answer, which only the wall time above includes.
+PHASES_SCRIPT = r"""
+import time
+imports_started = time.perf_counter()
+import json, sys
+import autoconfig_cache.service.runner as runner
+from autoconfig_cache.cli.main import main
+imported = time.perf_counter()
+phases = {"imports": imported - imports_started}
+
+async def serve_until_ready(config):
+    configured = time.perf_counter()
+    service = runner.Service(config)
+    built = time.perf_counter()
+    await service.start()
+    await service.manager.wait_ready()
+    ready = time.perf_counter()
+    phases.update(configuration=configured - imported, service=built - configured,
+                  to_ready=ready - built)
+    await service.close()
+    print(json.dumps(phases))
+    return 0
+
+runner.serve = serve_until_ready
+sys.exit(main(["run"]))
 """
 
 
@@ -163,8 +209,9 @@ def seed(store_url: str, count: int) -> None:
     asyncio.run(write())
 
 
-def time_floor(kind: str, target: str) -> tuple[float, float]:
-    """(process wall time, in-process read+decrypt+parse time) of the floor process."""
+def time_floor(kind: str, target: str) -> tuple[float, float, float]:
+    """(process wall time, in-process read+decrypt+parse time, in-process import time) of the
+    floor process."""
     start = time.perf_counter()
     done = subprocess.run(
         [sys.executable, "-c", FLOOR_SCRIPT, kind, target, "startup-relay", ENCRYPTION_KEY],
@@ -173,7 +220,40 @@ def time_floor(kind: str, target: str) -> tuple[float, float]:
         check=True,
     )
     wall = time.perf_counter() - start
-    return wall, float(done.stdout.split()[1])
+    _, read, imports = done.stdout.split()
+    return wall, float(read), float(imports)
+
+
+def service_environ(store_env: dict[str, str], fmt: str, port: int) -> dict[str, str]:
+    """The environment of ``run`` serving the ``fmt`` data on ``port``, the stream unreachable."""
+    return {
+        **{k: v for k, v in os.environ.items() if not k.startswith("AUTO_CONFIG")},
+        **store_env,
+        "AUTO_CONFIG_KEY": AUTOCONFIG_KEY,
+        "STREAM_URI": f"http://127.0.0.1:{free_port()}",  # nothing listens there
+        "AUTO_CONFIG_CACHE_KEY": f"startup-{fmt}",
+        "AUTO_CONFIG_CACHE_ENCRYPTION_KEY": ENCRYPTION_KEY,
+        "AUTO_CONFIG_CACHE_FORMAT": fmt,
+        "AUTO_CONFIG_CACHE_LOG_LEVEL": "WARNING",
+        "AUTO_CONFIG_CACHE_BIND_ADDRESS": "127.0.0.1",
+        "PORT": str(port),
+    }
+
+
+def time_phases(store_env: dict[str, str], fmt: str) -> dict[str, float]:
+    """Seconds of each phase of a start, measured inside the process (:data:`PHASES_SCRIPT`)."""
+    done = subprocess.run(
+        [sys.executable, "-c", PHASES_SCRIPT],
+        env=service_environ(store_env, fmt, free_port()),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"the phases probe failed ({fmt}): {done.stderr[-2000:]}")
+    phases: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
+    return phases
 
 
 def ready(port: int) -> bool:
@@ -190,18 +270,7 @@ def ready(port: int) -> bool:
 def time_service(store_env: dict[str, str], fmt: str) -> float:
     """Seconds from Popen of ``run`` to ``/readyz`` 200 (the stream is unreachable)."""
     port = free_port()
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("AUTO_CONFIG")},
-        **store_env,
-        "AUTO_CONFIG_KEY": AUTOCONFIG_KEY,
-        "STREAM_URI": f"http://127.0.0.1:{free_port()}",  # nothing listens there
-        "AUTO_CONFIG_CACHE_KEY": f"startup-{fmt}",
-        "AUTO_CONFIG_CACHE_ENCRYPTION_KEY": ENCRYPTION_KEY,
-        "AUTO_CONFIG_CACHE_FORMAT": fmt,
-        "AUTO_CONFIG_CACHE_LOG_LEVEL": "WARNING",
-        "AUTO_CONFIG_CACHE_BIND_ADDRESS": "127.0.0.1",
-        "PORT": str(port),
-    }
+    env = service_environ(store_env, fmt, port)
     start = time.perf_counter()
     process = subprocess.Popen(
         [sys.executable, "-m", "autoconfig_cache.cli", "run"],
@@ -235,14 +304,20 @@ def measure(
     """Interleaved rounds of floor / relay / v2; medians and the median of per-round ratios."""
     floors: list[float] = []
     inner: list[float] = []
+    floor_imports: list[float] = []
     series: dict[str, list[float]] = {fmt: [] for fmt in FORMATS}
+    phases: dict[str, list[dict[str, float]]] = {fmt: [] for fmt in FORMATS}
     for _ in range(REPEATS if count <= 10_000 else REPEATS_LARGE):
-        wall, read = time_floor(kind, target)
+        wall, read, imports = time_floor(kind, target)
         floors.append(wall)
         inner.append(read)
+        floor_imports.append(imports)
         for fmt in FORMATS:
             series[fmt].append(time_service(store_env, fmt))
+            phases[fmt].append(time_phases(store_env, fmt))
     results = []
+    for fmt, rounds in phases.items():
+        results += phase_results(name, fmt, count, rounds, floor_imports, inner)
     for fmt, times in series.items():
         measured, floor, ratio = paired(times, floors)
         results.append(
@@ -262,6 +337,65 @@ def measure(
             )
         )
     return results
+
+
+def phase_results(
+    name: str,
+    fmt: str,
+    count: int,
+    rounds: list[dict[str, float]],
+    floor_imports: list[float],
+    floor_reads: list[float],
+) -> list[Result]:
+    """Where the service's start goes, beside the floor's two phases (informational rows)."""
+    label = f"start phases, {name}, {fmt}"
+
+    def row(
+        phase: str, times: list[float], floors: list[float] | None, floor_name: str, notes: str
+    ) -> Result:
+        if floors is None:
+            measured, floor, ratio = statistics.median(times), None, None
+        else:
+            measured, floor, ratio = paired(times, floors)
+        return Result(
+            f"{label}: {phase}, {envs_label(count)}",
+            measured,
+            "s",
+            floor,
+            floor_name,
+            "-",
+            f"{notes}; {runs_text(times, 1, 's')}",
+            envs=count,
+            figure=f"{label}: {phase}",
+            paired_ratio=ratio,
+        )
+
+    return [
+        row(
+            "imports",
+            [r["imports"] for r in rounds],
+            floor_imports,
+            "floor process: client + cryptography",
+            "in the process, from its first line: the command line and the service (asyncio, "
+            "h11, pluggy, attrs, msgspec, cryptography, every installed plugin's entry point)",
+        ),
+        row(
+            "configuration and service built",
+            [r["configuration"] + r["service"] for r in rounds],
+            None,
+            "",
+            "arguments, settings, plugin discovery, logging; then the store, codec, stream "
+            "client and status server objects (the floor has neither)",
+        ),
+        row(
+            "cache read to ready",
+            [r["to_ready"] for r in rounds],
+            floor_reads,
+            "floor process: read + decrypt + json.loads",
+            "the status server binds while the store is read; then decrypt, decode, build the "
+            "models and apply them (ready)",
+        ),
+    ]
 
 
 def run(count: int, stores: frozenset[str] = frozenset(STORES)) -> list[Result]:
