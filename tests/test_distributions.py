@@ -86,6 +86,15 @@ def test_the_first_distribution_of_a_name_on_the_path_wins(site: Path) -> None:
     assert distributions.version("acc-dist-dup") == "2.0"
 
 
+def test_an_egg_info_file_is_its_own_metadata(site: Path) -> None:
+    # An old setuptools install: the .egg-info is a file holding the metadata headers.
+    (site / "first" / "acc_dist_old-0.9-py3.11.egg-info").write_text(
+        "Metadata-Version: 1.0\nName: acc-dist-old\nVersion: 0.9\n"
+    )
+    assert importlib.metadata.version("acc-dist-old") == "0.9"
+    assert distributions.version("acc-dist-old") == "0.9"
+
+
 def test_entry_points_txt_is_read_as_the_standard_library_reads_it(site: Path) -> None:
     (site / "first" / "acc_dist_mod.py").write_text("class Holder:\n    target = 42\n")
     install(

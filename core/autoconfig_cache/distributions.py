@@ -171,9 +171,10 @@ def _group_lines(folder: str, group: str) -> Iterator[tuple[str, str]]:
 
 
 def _read_version(folder: str) -> str | None:
-    """The ``Version`` header of the folder's ``METADATA`` (``PKG-INFO`` in an egg-info)."""
-    for filename in ("METADATA", "PKG-INFO"):
-        text = _read_text(folder, filename)
+    """The ``Version`` header of the folder's ``METADATA`` (``PKG-INFO`` in an egg-info, or
+    the ``.egg-info`` itself when it is a file, as ``Distribution.metadata`` reads them)."""
+    for filename in ("METADATA", "PKG-INFO", ""):
+        text = _read_text(folder, filename) if filename or os.path.isfile(folder) else None
         if not text:  # as Distribution.metadata: an empty file counts as missing
             continue
         for line in text.splitlines():
@@ -188,7 +189,7 @@ def _read_version(folder: str) -> str | None:
 
 def _read_text(folder: str, filename: str) -> str | None:
     try:
-        with open(os.path.join(folder, filename), encoding="utf-8") as file:
+        with open(os.path.join(folder, filename) if filename else folder, encoding="utf-8") as file:
             return file.read()
     except OSError:
         # As Distribution.read_text: a missing file (or an .egg-info that is a file) is no text.
