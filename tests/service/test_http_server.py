@@ -30,6 +30,22 @@ async def fetch(port: int, path: str) -> bytes:
         writer.close()
 
 
+async def failure_logs(
+    server: HttpServer | StatusServer, path: str, caplog: pytest.LogCaptureFixture
+) -> list[tuple[str, str]]:
+    """Start ``server``, fetch ``path`` (which must answer 500), close it; ``(logger name,
+    message)`` of each error logged with the route's ``RuntimeError``."""
+    await server.start()
+    try:
+        with caplog.at_level(logging.ERROR):
+            raw = await fetch(server.port, path)
+    finally:
+        await server.close()
+    assert raw.startswith(b"HTTP/1.1 500 ")
+    failures = [r for r in caplog.records if r.exc_info and r.exc_info[0] is RuntimeError]
+    return [(r.name, r.getMessage()) for r in failures]
+
+
 async def test_a_route_is_answered_with_its_response_and_headers() -> None:
     def hello() -> Response:
         return Response(201, b"text/x-test", b"hi", ((b"X-Extra", b"1"),))
@@ -60,15 +76,7 @@ async def test_a_failing_route_is_logged_under_the_given_logger_and_name(
         name="probe server",
         logger=logging.getLogger("tests.http_probe"),
     )
-    await server.start()
-    try:
-        with caplog.at_level(logging.ERROR):
-            raw = await fetch(server.port, "/boom")
-    finally:
-        await server.close()
-    assert raw.startswith(b"HTTP/1.1 500 ")
-    failures = [r for r in caplog.records if r.exc_info and r.exc_info[0] is RuntimeError]
-    assert [(r.name, r.getMessage()) for r in failures] == [
+    assert await failure_logs(server, "/boom", caplog) == [
         ("tests.http_probe", "probe server: /boom failed")
     ]
 
@@ -86,14 +94,6 @@ async def test_the_status_server_logs_a_failing_route_under_its_own_module(
         raise RuntimeError("metrics broke")
 
     monkeypatch.setattr(status_server, "metrics_text", broken)
-    await status_server.start()
-    try:
-        with caplog.at_level(logging.ERROR):
-            raw = await fetch(status_server.port, "/metrics")
-    finally:
-        await status_server.close()
-    assert raw.startswith(b"HTTP/1.1 500 ")
-    failures = [r for r in caplog.records if r.exc_info and r.exc_info[0] is RuntimeError]
-    assert [(r.name, r.getMessage()) for r in failures] == [
+    assert await failure_logs(status_server, "/metrics", caplog) == [
         ("autoconfig_cache.service.status", "status server: /metrics failed")
     ]

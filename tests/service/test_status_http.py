@@ -8,6 +8,7 @@ safety nets against hanging, never assertions on how fast anything is.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import socket
@@ -82,6 +83,16 @@ class Client:
         self.writer.close()
 
 
+@contextlib.asynccontextmanager
+async def connected(port: int) -> AsyncIterator[Client]:
+    """A :class:`Client` connected to ``port``, closed on leaving the block."""
+    client = await Client.connect(port)
+    try:
+        yield client
+    finally:
+        client.close()
+
+
 def get(path: str, *, method: str = "GET", version: str = "1.1", extra: str = "") -> bytes:
     return f"{method} {path} HTTP/{version}\r\nHost: test\r\n{extra}\r\n".encode()
 
@@ -111,12 +122,9 @@ async def server(manager: StreamManager) -> AsyncIterator[StatusServer]:
 
 
 async def exchange(server: StatusServer, request: bytes, *, head: bool = False) -> Reply:
-    client = await Client.connect(server.port)
-    try:
+    async with connected(server.port) as client:
         await client.send(request)
         return await client.reply(head=head)
-    finally:
-        client.close()
 
 
 async def test_each_route_answers_get_with_its_type_and_length(server: StatusServer) -> None:
@@ -164,16 +172,13 @@ async def test_head_answers_every_route_with_the_get_headers_and_no_body(
     server: StatusServer,
 ) -> None:
     for path in ROUTES:
-        client = await Client.connect(server.port)
-        try:
+        async with connected(server.port) as client:
             await client.send(get(path, method="HEAD"))
             head = await client.reply(head=True)
             # The same connection answers a GET next: had a body followed the HEAD response,
             # it would be read here as the GET's status line.
             await client.send(get(path))
             full = await client.reply()
-        finally:
-            client.close()
         assert head.status == full.status == 200, path
         assert head.headers["content-type"] == full.headers["content-type"], path
         assert int(head.headers["content-length"]) > 0, path
@@ -204,24 +209,18 @@ async def test_the_query_string_is_ignored(server: StatusServer) -> None:
 
 
 async def test_one_kept_alive_connection_answers_several_requests(server: StatusServer) -> None:
-    client = await Client.connect(server.port)
-    try:
+    async with connected(server.port) as client:
         for path in ("/healthz", "/readyz", "/status", "/nope", "/healthz"):
             await client.send(get(path))
             reply = await client.reply()
             assert reply.status == (404 if path == "/nope" else 200), path
             assert "connection" not in reply.headers
-    finally:
-        client.close()
 
 
 async def test_pipelined_requests_are_answered_in_order(server: StatusServer) -> None:
-    client = await Client.connect(server.port)
-    try:
+    async with connected(server.port) as client:
         await client.send(get("/healthz") + get("/nope") + get("/readyz"))
         statuses = [(await client.reply()).status for _ in range(3)]
-    finally:
-        client.close()
     assert statuses == [200, 404, 200]
 
 
@@ -250,36 +249,27 @@ async def test_aiohttp_reuses_one_connection_for_several_requests(server: Status
 async def test_http_1_0_gets_its_answer_and_the_connection_is_closed(
     server: StatusServer,
 ) -> None:
-    client = await Client.connect(server.port)
-    try:
+    async with connected(server.port) as client:
         await client.send(b"GET /healthz HTTP/1.0\r\n\r\n")
         reply = await client.reply()
         assert (reply.status, json.loads(reply.body)) == (200, {"status": "ok"})
         assert await client.closed_by_server()
-    finally:
-        client.close()
 
 
 async def test_connection_close_from_the_client_is_honoured(server: StatusServer) -> None:
-    client = await Client.connect(server.port)
-    try:
+    async with connected(server.port) as client:
         await client.send(get("/healthz", extra="Connection: close\r\n"))
         assert (await client.reply()).status == 200
         assert await client.closed_by_server()
-    finally:
-        client.close()
 
 
 async def test_a_request_split_across_many_writes_is_answered(server: StatusServer) -> None:
     request = get("/readyz?split=1", extra="User-Agent: split-test\r\nAccept: */*\r\n")
-    client = await Client.connect(server.port)
-    try:
+    async with connected(server.port) as client:
         for start in range(0, len(request), 5):
             await client.send(request[start : start + 5])
             await asyncio.sleep(0.005)  # let each piece be read on its own
         reply = await client.reply()
-    finally:
-        client.close()
     assert reply.status == 200
     assert json.loads(reply.body)["ready"] is True
 
@@ -287,8 +277,7 @@ async def test_a_request_split_across_many_writes_is_answered(server: StatusServ
 async def test_a_request_body_is_read_and_dropped_and_the_connection_goes_on(
     server: StatusServer,
 ) -> None:
-    client = await Client.connect(server.port)
-    try:
+    async with connected(server.port) as client:
         body = b"x" * 70_000  # more than one read of the server
         await client.send(get("/healthz", extra=f"Content-Length: {len(body)}\r\n") + body)
         assert (await client.reply()).status == 200
@@ -296,62 +285,48 @@ async def test_a_request_body_is_read_and_dropped_and_the_connection_goes_on(
         assert (await client.reply()).status == 405
         await client.send(get("/readyz"))
         assert (await client.reply()).status == 200
-    finally:
-        client.close()
 
 
 async def test_a_client_expecting_100_continue_is_told_to_send_its_body(
     server: StatusServer,
 ) -> None:
-    client = await Client.connect(server.port)
-    try:
+    async with connected(server.port) as client:
         await client.send(get("/healthz", extra="Content-Length: 4\r\nExpect: 100-continue\r\n"))
         assert (await client.reply()).status == 100
         await client.send(b"body")
         assert (await client.reply()).status == 200
-    finally:
-        client.close()
 
 
 async def test_a_body_over_the_limit_is_413_and_closes(
     server: StatusServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(http_server, "_MAX_BODY_BYTES", 100)
-    client = await Client.connect(server.port)
-    try:
+    async with connected(server.port) as client:
         await client.send(get("/healthz", extra="Content-Length: 101\r\n") + b"x" * 101)
         reply = await client.reply()
         assert (reply.status, reply.headers["connection"]) == (413, "close")
         assert await client.closed_by_server()
-    finally:
-        client.close()
 
 
 async def test_oversized_headers_are_refused_and_the_next_connection_is_served(
     server: StatusServer,
 ) -> None:
-    client = await Client.connect(server.port)
-    try:
+    async with connected(server.port) as client:
         await client.send(get("/status", extra=f"X-Big: {'a' * 20_000}\r\n"))
         reply = await client.reply()
         assert reply.status == 431
         assert reply.headers["connection"] == "close"
         assert await client.closed_by_server()
-    finally:
-        client.close()
     assert (await exchange(server, get("/healthz"))).status == 200
 
 
 async def test_a_malformed_request_line_is_400_and_closes(server: StatusServer) -> None:
     for garbage in (b"GARBAGE\r\n\r\n", b"GET /healthz HTTP/1.1 extra\r\nHost: x\r\n\r\n"):
-        client = await Client.connect(server.port)
-        try:
+        async with connected(server.port) as client:
             await client.send(garbage)
             reply = await client.reply()
             assert (reply.status, reply.body) == (400, b"400: Bad Request")
             assert await client.closed_by_server()
-        finally:
-            client.close()
     assert (await exchange(server, get("/healthz"))).status == 200
 
 
@@ -362,16 +337,13 @@ async def test_a_handler_error_is_500_and_logged_and_the_server_goes_on(
         raise RuntimeError("metrics broke")
 
     monkeypatch.setattr(server, "metrics_text", broken)
-    client = await Client.connect(server.port)
-    try:
+    async with connected(server.port) as client:
         with caplog.at_level(logging.ERROR, logger="autoconfig_cache.service.status"):
             await client.send(get("/metrics"))
             reply = await client.reply()
         assert (reply.status, reply.body) == (500, b"500: Internal Server Error")
         await client.send(get("/healthz"))  # the same connection still serves
         assert (await client.reply()).status == 200
-    finally:
-        client.close()
     assert any(
         "/metrics failed" in r.getMessage() and r.exc_info and r.exc_info[0] is RuntimeError
         for r in caplog.records
@@ -382,11 +354,8 @@ async def test_a_client_that_sends_nothing_is_disconnected(
     server: StatusServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(http_server, "_REQUEST_TIMEOUT_SECONDS", 0.2)
-    client = await Client.connect(server.port)
-    try:
+    async with connected(server.port) as client:
         assert await client.closed_by_server()
-    finally:
-        client.close()
 
 
 async def test_a_client_that_trickles_its_request_is_disconnected(
@@ -394,8 +363,7 @@ async def test_a_client_that_trickles_its_request_is_disconnected(
 ) -> None:
     monkeypatch.setattr(http_server, "_REQUEST_TIMEOUT_SECONDS", 0.3)
     monkeypatch.setattr(http_server, "_KEEP_ALIVE_TIMEOUT_SECONDS", 60.0)
-    client = await Client.connect(server.port)
-    try:
+    async with connected(server.port) as client:
         await client.send(get("/healthz"))
         assert (await client.reply()).status == 200
         # Kept alive: a next request begins, byte by byte, and never ends.
@@ -405,21 +373,16 @@ async def test_a_client_that_trickles_its_request_is_disconnected(
             if client.reader.at_eof():
                 break
         assert await client.closed_by_server()
-    finally:
-        client.close()
 
 
 async def test_an_idle_kept_alive_connection_is_closed_after_the_keep_alive_timeout(
     server: StatusServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(http_server, "_KEEP_ALIVE_TIMEOUT_SECONDS", 0.2)
-    client = await Client.connect(server.port)
-    try:
+    async with connected(server.port) as client:
         await client.send(get("/healthz"))
         assert (await client.reply()).status == 200
         assert await client.closed_by_server()
-    finally:
-        client.close()
 
 
 async def test_close_ends_an_idle_kept_alive_connection_and_stops_listening(
@@ -432,15 +395,12 @@ async def test_close_ends_an_idle_kept_alive_connection_and_stops_listening(
         manager, store_scheme="none", store_format="v2", host="127.0.0.1", port=0
     )
     await status_server.start()
-    client = await Client.connect(status_server.port)
-    try:
+    async with connected(status_server.port) as client:
         await client.send(get("/healthz"))
         assert (await client.reply()).status == 200
         # Kept alive for an hour otherwise: only close() can end this connection in time.
         await asyncio.wait_for(status_server.close(), PATIENCE)
         assert await client.closed_by_server()
-    finally:
-        client.close()
     with pytest.raises(OSError):
         await Client.connect(status_server.port)
     await status_server.close()  # idempotent
@@ -450,8 +410,7 @@ async def test_close_lets_a_request_in_progress_be_answered_then_closes(
     server: StatusServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(http_server, "_SHUTDOWN_GRACE_SECONDS", 60.0)
-    client = await Client.connect(server.port)
-    try:
+    async with connected(server.port) as client:
         await client.send(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")  # the head is not done
         # White-box: wait until the server has read those bytes (its connection is then busy).
         await eventually(
@@ -464,8 +423,6 @@ async def test_close_lets_a_request_in_progress_be_answered_then_closes(
         assert (reply.status, reply.headers["connection"]) == (200, "close")
         assert await client.closed_by_server()
         await asyncio.wait_for(closing, PATIENCE)
-    finally:
-        client.close()
 
 
 async def test_close_is_safe_before_start_and_after_a_failed_start(
