@@ -93,7 +93,8 @@ class PendingRecord(StoredRecord):
 
     The remaining parameters are those of :class:`StoredRecord` (so that ``attrs.evolve``, which
     passes every attribute, builds a record whose blob is already made). The core builds its
-    records with :func:`pending_record` instead, which is several times cheaper.
+    records with :func:`pending_item_records` (one at a time: :func:`pending_record`) instead,
+    which is several times cheaper.
     """
 
     __slots__ = ("_failure", "_maker", "_source")
