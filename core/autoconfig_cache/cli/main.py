@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 import textwrap
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from ..errors import AutoConfigCacheError
 from ..logsetup import escape_control
@@ -70,8 +70,31 @@ class _LineFormatter(argparse.HelpFormatter):
         )
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The complete ``autoconfig-cache`` parser."""
+_SubParsers = argparse._SubParsersAction  # what add_subparsers returns
+
+#: Each command, with what adds its parser (given the common options), in ``--help``'s order.
+_COMMAND_PARSERS: dict[
+    str, Callable[[_SubParsers[argparse.ArgumentParser], argparse.ArgumentParser], None]
+] = {
+    "run": run_cmd.add_parser,
+    "demo": lambda subparsers, _: demo_cmd.add_parser(subparsers, common_options(config=False)),
+    "cache": cache_cmds.add_parser,
+    "plugins": lambda subparsers, _: plugins_cmd.add_parser(subparsers),
+}
+
+#: The options of the main parser that take a value (see :func:`named_command`).
+_VALUED_OPTIONS = ("--config", "--log-level")
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The ``autoconfig-cache`` parser.
+
+    :param command: build only this command's parser beside the common options: it parses a
+        command line that names ``command`` (see :func:`named_command`) exactly as the complete
+        parser does, and a start of ``run`` does not build the parsers of every other command
+        and ``cache`` tool (a third of the time to read the configuration). ``None``: every
+        command (``--help``, ``--version``, a mistyped command: the complete parser answers).
+    """
     common = common_options()
     parser = argparse.ArgumentParser(
         prog=PROG,
@@ -87,11 +110,29 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    run_cmd.add_parser(subparsers, common)
-    demo_cmd.add_parser(subparsers, common_options(config=False))
-    cache_cmds.add_parser(subparsers, common)
-    plugins_cmd.add_parser(subparsers)
+    for name, add_parser in _COMMAND_PARSERS.items():
+        if command is None or name == command:
+            add_parser(subparsers, common)
     return parser
+
+
+def named_command(argv: Sequence[str]) -> str | None:
+    """The command ``argv`` runs, when nothing but ``--config`` and ``--log-level`` (each with
+    its value) comes before its name; ``None`` for any other command line, which the complete
+    parser reads (help, version, an abbreviated option, a mistyped command: its messages list
+    every command)."""
+    index = 0
+    while index < len(argv):
+        token = argv[index]
+        if token in _COMMAND_PARSERS:
+            return token
+        if token in _VALUED_OPTIONS:
+            index += 2  # the value may look like a command name: it is the option's
+        elif token.startswith(tuple(f"{option}=" for option in _VALUED_OPTIONS)):
+            index += 1
+        else:
+            return None
+    return None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -101,8 +142,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     problems found by ``verify``); 2 a usage error (unknown flag, missing argument); 3 a
     read-only tool found nothing where it looked (``common.EXIT_NOTHING_THERE``).
     """
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    arguments = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(named_command(arguments))
+    args = parser.parse_args(arguments)
     level = getattr(args, "log_level", None)
     if args.command != "run":  # run sets up its own logging once its configuration is read
         setup_logging(level or "WARNING", plain=False)
