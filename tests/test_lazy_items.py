@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import attrs
 import msgspec
 import orjson
 import pytest
@@ -17,7 +18,7 @@ import pytest
 from autoconfig_cache import AutoConfigCache, KeyRing, StorageFormat
 from autoconfig_cache.codec.envelope import legacy_tombstone
 from autoconfig_cache.errors import MalformedCredentialsError
-from autoconfig_cache.models import Environment
+from autoconfig_cache.models import Environment, environment_from_text
 from autoconfig_cache.plugins import PluginRegistry
 from autoconfig_cache.stream.events import PutMessage, parse_event, parse_put
 from autoconfig_cache.stream.sse import ServerSentEvent, SSEParseError, SSEParser
@@ -63,6 +64,26 @@ def test_an_expiring_key_with_a_bad_timestamp_is_refused_from_text() -> None:
     bad = {**env_json("e1"), "sdkKey": {"value": "sdk-1", "expiring": {"timestamp": -1}}}
     with pytest.raises(MalformedCredentialsError, match="timestamp"):
         Environment.from_json_bytes(json.dumps(bad).encode())
+
+
+def test_an_environment_built_from_text_is_the_one_the_constructor_builds() -> None:
+    # The common shape is built through the slots, without attrs' __init__: the object must be
+    # the same in every respect, frozen included, and hold the very bytes it was given.
+    text = json.dumps(env_json("e1")).encode()
+    built = Environment.from_json_bytes(text, expected_id="e1")
+    assert type(built) is Environment and built == Environment("e1", 1, text)
+    assert built.json_bytes is text and built.env_id == "e1" and built.version == 1
+    assert environment_from_text(text, "e1") == built
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        built.version = 2  # type: ignore[misc]
+    # Another bytes-like type goes through the constructor, which holds it as bytes.
+    from_bytearray = Environment.from_json_bytes(bytearray(text))  # type: ignore[arg-type]
+    assert type(from_bytearray.json_bytes) is bytes and from_bytearray == built
+
+    class Named(Environment):
+        pass
+
+    assert type(Named.from_json_bytes(text)) is Named
 
 
 def test_environments_held_as_different_text_are_equal_by_value() -> None:

@@ -414,42 +414,69 @@ class Environment:
             (text it accepts holds no lone surrogate).
         :raises MalformedItemError: as :meth:`from_json`, and when ``text`` is not JSON.
         """
-        try:
-            head = _head_decoder.decode(text)
-        except (msgspec.DecodeError, RecursionError):
-            # Not an object, a validated field missing or of another type than it has when
-            # valid, or text only the general parser reads (NaN, a lone surrogate, nesting
-            # near the limit): parsed whole, for the same checks and messages.
-            try:
-                data, clean = jsoncodec.loads_lenient(text)
-            except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
-                raise MalformedItemError(f"environment is not valid JSON: {exc}") from None
-            if type(data) is not dict:
-                raise MalformedItemError(
-                    f"environment must be a JSON object, got {type(data).__name__}"
-                ) from None
-            strings = data if (check_strings or not clean) else None
-            env_id, version = _check_environment(data, expected_id, strings)
-            return cls(env_id, version, text)
-        env_id, version = head.envID, head.version
-        if (
-            0 < len(env_id) <= SHORT_ID_CHARS
-            and env_id.isprintable()
-            and (expected_id is None or env_id == expected_id)
-            and MIN_VERSION <= version <= MAX_VERSION
-            and head.sdkKeys is msgspec.UNSET
-            and head.mobileKeys is msgspec.UNSET
-            and _plain_credentials(head.sdkKey, head.mobKey)
-        ):
-            # The common shape, valid: checked without a dict. The id held is the caller's
-            # (the put's map key, kept by every dict of items anyway): one string, not two.
-            return cls(env_id if expected_id is None else expected_id, version, text)
-        env_id, version = _check_environment(_present_fields(head), expected_id, None)
-        return cls(env_id, version, text)
+        environment = environment_from_text(text, expected_id, check_strings)
+        if cls is Environment:
+            return environment
+        return cls(environment.env_id, environment.version, text)
 
     def to_json(self) -> JSONObject:
         """The item's JSON as received (unknown fields included), parsed anew (see :attr:`raw`)."""
         return self.raw
+
+
+def environment_from_text(
+    text: bytes, expected_id: str | None = None, check_strings: bool = False
+) -> Environment:
+    """:meth:`Environment.from_json_bytes` (the same checks and errors), called directly by the
+    paths that build one environment per item: a stream ``put`` and a cache load."""
+    try:
+        head = _head_decoder.decode(text)
+    except (msgspec.DecodeError, RecursionError):
+        # Not an object, a validated field missing or of another type than it has when
+        # valid, or text only the general parser reads (NaN, a lone surrogate, nesting
+        # near the limit): parsed whole, for the same checks and messages.
+        try:
+            data, clean = jsoncodec.loads_lenient(text)
+        except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
+            raise MalformedItemError(f"environment is not valid JSON: {exc}") from None
+        if type(data) is not dict:
+            raise MalformedItemError(
+                f"environment must be a JSON object, got {type(data).__name__}"
+            ) from None
+        strings = data if (check_strings or not clean) else None
+        env_id, version = _check_environment(data, expected_id, strings)
+        return Environment(env_id, version, text)
+    env_id, version = head.envID, head.version
+    if (
+        0 < len(env_id) <= SHORT_ID_CHARS
+        and env_id.isprintable()
+        and (expected_id is None or env_id == expected_id)
+        and MIN_VERSION <= version <= MAX_VERSION
+        and head.sdkKeys is msgspec.UNSET
+        and head.mobileKeys is msgspec.UNSET
+        and _plain_credentials(head.sdkKey, head.mobKey)
+    ):
+        # The common shape, valid: checked without a dict. The id held is the caller's
+        # (the put's map key, kept by every dict of items anyway): one string, not two.
+        if type(text) is not bytes:
+            return Environment(env_id if expected_id is None else expected_id, version, text)
+        # Built through the slots: attrs' __init__ would call the converter, whose type
+        # check ``text`` passes already (bytes). Once per environment of every put and load.
+        environment: Environment = _new(Environment)
+        _set_env_id(environment, env_id if expected_id is None else expected_id)
+        _set_env_version(environment, version)
+        _set_env_text(environment, text)
+        return environment
+    env_id, version = _check_environment(_present_fields(head), expected_id, None)
+    return Environment(env_id, version, text)
+
+
+# Environment is frozen: its slots are set through their descriptors (what attrs' __init__ does
+# through object.__setattr__), see environment_from_text.
+_new = object.__new__
+_set_env_id = Environment.__dict__["env_id"].__set__
+_set_env_version = Environment.__dict__["version"].__set__
+_set_env_text = Environment.__dict__["_text"].__set__
 
 
 def _check_environment(
@@ -769,7 +796,7 @@ def item_from_json_text(kind: ItemKind, item_id: str, text: bytes) -> Item:
     """:func:`item_from_json` from the item's JSON text (UTF-8): an environment keeps the text
     and parses only what validation checks (:meth:`Environment.from_json_bytes`)."""
     if kind is ItemKind.ENVIRONMENT:
-        return Environment.from_json_bytes(text, expected_id=item_id)
+        return environment_from_text(text, item_id)
     try:
         data = jsoncodec.loads(text)
     except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError

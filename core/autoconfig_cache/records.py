@@ -43,16 +43,15 @@ def store_version(item_version: int, *, deleted: bool = False) -> int:
     return 2 * item_version + (1 if deleted else 0)
 
 
+#: The kind of each store field prefix (``env``, ``filter``), as :func:`parse_field` reads it.
+FIELD_KINDS = {kind.field_prefix: kind for kind in ItemKind}
+
+
 def parse_field(field: str) -> tuple[ItemKind, str] | None:
     """Split a store field into kind and id; ``None`` if it is not an item field."""
-    prefix, sep, item_id = field.partition(":")
-    if not sep or not item_id:
-        return None
-    if prefix == "env":
-        return ItemKind.ENVIRONMENT, item_id
-    if prefix == "filter":
-        return ItemKind.FILTER, item_id
-    return None
+    prefix, _, item_id = field.partition(":")
+    kind = FIELD_KINDS.get(prefix) if item_id else None  # no ":" leaves item_id empty
+    return None if kind is None else (kind, item_id)
 
 
 @attrs.frozen

@@ -18,7 +18,13 @@ import msgspec
 import pluggy
 
 from ..errors import InvalidKeyError, MalformedEnvelopeError, UnknownKindError
-from ..models import Environment, Item, Tombstone, item_from_json, item_from_json_text
+from ..models import (
+    Item,
+    Tombstone,
+    environment_from_text,
+    item_from_json,
+    item_from_json_text,
+)
 from ..records import ItemKind, StoredRecord, field_name, parse_field, store_version
 from .aesgcm import AesGcmEncryption, v2_header_fields
 from .envelope import (
@@ -204,7 +210,7 @@ class Codec:
                 type(cached_at) is not int or not 0 <= cached_at < _MAX_TIME_MS
             ):
                 cached_at = _cached_at_ms(cached_at)  # raises
-            environment = Environment.from_json_bytes(bytes(data), expected_id=item_id)
+            environment = environment_from_text(bytes(data), item_id)
             return environment, model_version, key, cached_at, derivation, False
         check_model_version(model_version)
         if extension is not None:

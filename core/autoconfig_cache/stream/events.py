@@ -46,7 +46,14 @@ from .. import jsoncodec
 from ..errors import MalformedEventError as MalformedEventError  # defined with every error
 from ..errors import MalformedItemError
 from ..gcpause import gc_paused
-from ..models import Environment, Filter, Item, MalformedCredentialsError, Snapshot
+from ..models import (
+    Environment,
+    Filter,
+    Item,
+    MalformedCredentialsError,
+    Snapshot,
+    environment_from_text,
+)
 from ..records import ItemKind
 from ..validation import check_item_id, check_version, item_id_problem
 from .sse import ServerSentEvent
@@ -167,7 +174,7 @@ def _parse_put_text(event: ServerSentEvent) -> PutMessage | None:
     for env_id, text in raw_envs.items():
         try:
             # bytes(): the item's own copy, so that the event's text can be freed.
-            environments[env_id] = Environment.from_json_bytes(bytes(text), expected_id=env_id)
+            environments[env_id] = environment_from_text(bytes(text), env_id)
         except MalformedItemError as exc:
             problems.append(exc)
     for filter_id, text in raw_filters.items():
