@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from autoconfig_cache.cli.main import build_parser, named_command
+from autoconfig_cache.cli.main import _VALUED_OPTIONS, build_parser, common_options, named_command
 
 #: (command line, the command it names).
 NAMED = [
@@ -114,3 +114,13 @@ def test_the_parser_of_one_command_has_only_that_command() -> None:
         if isinstance(action, argparse._SubParsersAction)
     ]
     assert list(every.choices) == ["run", "demo", "cache", "plugins"]
+
+
+def test_the_options_read_before_a_command_are_the_common_options_that_take_a_value() -> None:
+    valued = {
+        option
+        for action in common_options()._actions
+        if action.nargs != 0
+        for option in action.option_strings
+    }
+    assert set(_VALUED_OPTIONS) == valued

@@ -82,8 +82,10 @@ _COMMAND_PARSERS: dict[
     "plugins": lambda subparsers, _: plugins_cmd.add_parser(subparsers),
 }
 
-#: The options of the main parser that take a value (see :func:`named_command`).
+#: The options of :func:`common_options` that take a value (see :func:`named_command`; one
+#: missing here only sends its command lines to the complete parser).
 _VALUED_OPTIONS = ("--config", "--log-level")
+_VALUED_PREFIXES = tuple(f"{option}=" for option in _VALUED_OPTIONS)
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
@@ -92,7 +94,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     :param command: build only this command's parser beside the common options: it parses a
         command line that names ``command`` (see :func:`named_command`) exactly as the complete
         parser does, and a start of ``run`` does not build the parsers of every other command
-        and ``cache`` tool (a third of the time to read the configuration). ``None``: every
+        and ``cache`` tool (a fifth of the time to read the configuration). ``None``: every
         command (``--help``, ``--version``, a mistyped command: the complete parser answers).
     """
     common = common_options()
@@ -128,7 +130,7 @@ def named_command(argv: Sequence[str]) -> str | None:
             return token
         if token in _VALUED_OPTIONS:
             index += 2  # the value may look like a command name: it is the option's
-        elif token.startswith(tuple(f"{option}=" for option in _VALUED_OPTIONS)):
+        elif token.startswith(_VALUED_PREFIXES):
             index += 1
         else:
             return None
